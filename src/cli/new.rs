@@ -1,0 +1,42 @@
+//! `yuxuan new`: create a project file with its label sets.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use yuxuan::domain::{sets, NewLabel, TaskKind};
+use yuxuan::store::Store;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Project file to create (e.g. shop-photos.yuxuan).
+    path: PathBuf,
+    /// What the project labels.
+    #[arg(long, value_parser = ["image", "form"], default_value = "image")]
+    kind: String,
+    /// Project name (defaults to the file name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Labels, comma-separated, in hotkey order (image projects), e.g. "defect,ok".
+    #[arg(long, value_delimiter = ',')]
+    labels: Vec<String>,
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let kind = TaskKind::parse(&a.kind).expect("clap checked the value");
+    let name = a
+        .name
+        .clone()
+        .unwrap_or_else(|| a.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+    let mut store = Store::create(&a.path, &name, kind).with_context(|| format!("creating {}", a.path.display()))?;
+    let labels: Vec<NewLabel> = a.labels.iter().filter(|l| !l.trim().is_empty()).map(NewLabel::named).collect();
+    if !labels.is_empty() {
+        let set = match kind {
+            TaskKind::Image => sets::CLASS,
+            TaskKind::Form => sets::FIELD_TYPE,
+        };
+        store.add_labels(set, &labels)?;
+    }
+    println!("created {} ({} project \"{}\")", a.path.display(), kind.as_str(), name);
+    Ok(ExitCode::SUCCESS)
+}

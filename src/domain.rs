@@ -1,0 +1,359 @@
+//! Pure data types shared by every layer: projects, label sets, items, decisions, predictions,
+//! models and training runs. No I/O here.
+
+use serde::{Deserialize, Serialize};
+
+/// What a project labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskKind {
+    /// Image classification.
+    Image,
+    /// H5 form pages: field types (per field) and industry (per page).
+    Form,
+}
+
+impl TaskKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::Image => "image",
+            TaskKind::Form => "form",
+        }
+    }
+    pub fn parse(s: &str) -> Option<TaskKind> {
+        match s {
+            "image" | "images" => Some(TaskKind::Image),
+            "form" | "forms" => Some(TaskKind::Form),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectInfo {
+    pub name: String,
+    pub kind: TaskKind,
+    pub created_at: String,
+    pub settings: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Well-known label set names.
+pub mod sets {
+    /// Image classes.
+    pub const CLASS: &str = "class";
+    /// Form field types.
+    pub const FIELD_TYPE: &str = "field_type";
+    /// Page industries.
+    pub const INDUSTRY: &str = "industry";
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Label {
+    pub id: i64,
+    pub name: String,
+    /// Human-readable name (e.g. bilingual "手机号 phone"); falls back to `name`.
+    pub display_name: Option<String>,
+    pub position: i64,
+    pub hotkey: Option<String>,
+    pub color: Option<String>,
+    pub parent: Option<String>,
+}
+
+impl Label {
+    pub fn shown(&self) -> &str {
+        self.display_name.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// A label to add to a set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewLabel {
+    pub name: String,
+    pub display_name: Option<String>,
+    pub color: Option<String>,
+    pub parent: Option<String>,
+}
+
+impl NewLabel {
+    pub fn named(name: impl Into<String>) -> Self {
+        NewLabel { name: name.into(), ..Default::default() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemKind {
+    Image,
+    Page,
+    Field,
+}
+
+impl ItemKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemKind::Image => "image",
+            ItemKind::Page => "page",
+            ItemKind::Field => "field",
+        }
+    }
+    pub fn parse(s: &str) -> Option<ItemKind> {
+        match s {
+            "image" => Some(ItemKind::Image),
+            "page" => Some(ItemKind::Page),
+            "field" => Some(ItemKind::Field),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub id: i64,
+    pub kind: ItemKind,
+    pub parent_id: Option<i64>,
+    pub form_id: Option<i64>,
+    pub source_path: String,
+    pub content_hash: Option<String>,
+    pub size_bytes: Option<i64>,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub position: i64,
+    pub meta: serde_json::Value,
+    pub error: Option<String>,
+    pub added_at: String,
+}
+
+/// An item to insert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewItem {
+    pub kind: ItemKind,
+    pub parent_id: Option<i64>,
+    pub form_id: Option<i64>,
+    pub source_path: String,
+    pub content_hash: Option<String>,
+    pub size_bytes: Option<i64>,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub position: i64,
+    pub meta: serde_json::Value,
+    pub error: Option<String>,
+}
+
+impl NewItem {
+    pub fn new(kind: ItemKind, source_path: impl Into<String>) -> Self {
+        NewItem {
+            kind,
+            parent_id: None,
+            form_id: None,
+            source_path: source_path.into(),
+            content_hash: None,
+            size_bytes: None,
+            width: None,
+            height: None,
+            position: 0,
+            meta: serde_json::Value::Object(Default::default()),
+            error: None,
+        }
+    }
+}
+
+/// What an annotator did with an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Confirmed the machine's suggestion.
+    Accept,
+    /// Picked another label than the suggestion (or labelled with no suggestion).
+    Correct,
+    /// Said the suggestion is wrong without picking a label yet.
+    Reject,
+    /// Moved on without deciding.
+    Skip,
+    /// Cancelled an earlier decision (named in `supersedes`).
+    Undo,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Accept => "accept",
+            Action::Correct => "correct",
+            Action::Reject => "reject",
+            Action::Skip => "skip",
+            Action::Undo => "undo",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Action> {
+        match s {
+            "accept" => Some(Action::Accept),
+            "correct" => Some(Action::Correct),
+            "reject" => Some(Action::Reject),
+            "skip" => Some(Action::Skip),
+            "undo" => Some(Action::Undo),
+            _ => None,
+        }
+    }
+    /// Whether this action sets the item's label.
+    pub fn sets_label(self) -> bool {
+        matches!(self, Action::Accept | Action::Correct)
+    }
+}
+
+/// A decision to record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewDecision {
+    pub item_id: i64,
+    pub label_set: String,
+    pub label: Option<String>,
+    pub annotator: String,
+    pub action: Action,
+    pub ms_spent: i64,
+    pub prediction_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub id: i64,
+    pub item_id: i64,
+    pub label_set: String,
+    pub label: Option<String>,
+    pub annotator: String,
+    pub action: Action,
+    pub ms_spent: i64,
+    pub decided_at: String,
+    pub prediction_id: Option<i64>,
+    pub supersedes: Option<i64>,
+}
+
+/// A model's suggestion for an item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub id: i64,
+    pub item_id: i64,
+    pub model_id: Option<i64>,
+    pub label: String,
+    pub score: f64,
+    /// top-1 score minus top-2 score (small = uncertain).
+    pub margin: f64,
+    /// Top-k (label, score), best first.
+    pub top: Vec<(String, f64)>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub id: i64,
+    pub label_set: String,
+    pub version: i64,
+    pub kind: String,
+    pub parent_id: Option<i64>,
+    pub training_run_id: Option<i64>,
+    pub labels: Vec<String>,
+    pub spec: serde_json::Value,
+    pub metrics: Option<serde_json::Value>,
+    pub weights_path: Option<String>,
+    pub weights_sha256: Option<String>,
+    pub active: bool,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        match s {
+            "running" => Some(RunStatus::Running),
+            "succeeded" => Some(RunStatus::Succeeded),
+            "failed" => Some(RunStatus::Failed),
+            "cancelled" => Some(RunStatus::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingRun {
+    pub id: i64,
+    pub label_set: String,
+    pub params: serde_json::Value,
+    pub status: RunStatus,
+    pub progress: f64,
+    pub log: String,
+    pub error: Option<String>,
+    pub metrics: Option<serde_json::Value>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+}
+
+/// One form field as extracted from an H5 page: everything a human would read to know what the
+/// field asks for. Stored as the field item's `meta` JSON; the field-type model reads it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FieldRecord {
+    /// `input`, `select`, `textarea`, `button`, or `textbox` (contenteditable / role=textbox).
+    pub tag: String,
+    /// The `type` attribute (inputs, buttons), lower-cased.
+    pub input_type: Option<String>,
+    pub name: Option<String>,
+    pub id: Option<String>,
+    /// Text of `<label for=id>` or of the wrapping `<label>`.
+    pub label: Option<String>,
+    /// aria-label, or the text of the aria-labelledby elements.
+    pub aria_label: Option<String>,
+    pub placeholder: Option<String>,
+    pub title: Option<String>,
+    pub autocomplete: Option<String>,
+    pub pattern: Option<String>,
+    pub maxlength: Option<i64>,
+    pub required: bool,
+    /// `value` of buttons / submit inputs, or the text of a button.
+    pub value: Option<String>,
+    /// Option texts of a select (or radio/checkbox group labels).
+    pub options: Vec<String>,
+    /// The nearest preceding visible text (also across table cells and sibling divs).
+    pub preceding_text: Option<String>,
+    /// The nearest heading above the field.
+    pub heading: Option<String>,
+    /// Index of the form (or container group) in the page.
+    pub form_index: usize,
+    /// A CSS-like path of the nearest container, for highlighting the field in the page.
+    pub container: String,
+    /// Position of the field in page order.
+    pub position: usize,
+}
+
+impl FieldRecord {
+    /// The texts of the field, most telling first (for display and for the model).
+    pub fn texts(&self) -> Vec<&str> {
+        [&self.label, &self.aria_label, &self.placeholder, &self.preceding_text, &self.title, &self.value]
+            .into_iter()
+            .filter_map(|t| t.as_deref())
+            .filter(|t| !t.trim().is_empty())
+            .collect()
+    }
+
+    /// The best one-line description of the field.
+    pub fn caption(&self) -> String {
+        self.texts()
+            .first()
+            .map(|s| s.to_string())
+            .or_else(|| self.name.clone())
+            .or_else(|| self.id.clone())
+            .unwrap_or_else(|| format!("<{}>", self.tag))
+    }
+}

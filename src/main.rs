@@ -1,0 +1,7 @@
+//! The `yuxuan` binary: the CLI (clap); with no subcommand it opens the desktop app.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

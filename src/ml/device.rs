@@ -1,0 +1,91 @@
+//! Device selection (CUDA when present, else CPU) and what LibTorch reports about itself.
+
+use std::path::PathBuf;
+
+use tch::Device;
+
+/// CUDA:0 when LibTorch sees a GPU, else CPU. `YUXUAN_DEVICE=cpu` forces the CPU.
+pub fn best_device() -> Device {
+    match std::env::var("YUXUAN_DEVICE").as_deref() {
+        Ok("cpu") => Device::Cpu,
+        _ => Device::cuda_if_available(),
+    }
+}
+
+/// What `yuxuan doctor` prints about LibTorch.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TorchInfo {
+    pub version: Option<String>,
+    pub lib_dir: Option<PathBuf>,
+    pub cuda_available: bool,
+    pub cuda_device_count: i64,
+    pub cuda_device_names: Vec<String>,
+    pub cudnn_available: bool,
+    pub cudnn_version: Option<i64>,
+    pub threads: i32,
+}
+
+/// The directory of the libtorch actually loaded (from /proc/self/maps), else the one linked at
+/// build time.
+pub fn loaded_libtorch_dir() -> Option<PathBuf> {
+    if let Ok(maps) = std::fs::read_to_string("/proc/self/maps") {
+        for line in maps.lines() {
+            if let Some(idx) = line.find('/') {
+                let path = &line[idx..];
+                if path.ends_with("/libtorch_cpu.so") {
+                    return PathBuf::from(path).parent().map(|p| p.to_path_buf());
+                }
+            }
+        }
+    }
+    option_env!("YUXUAN_LIBTORCH_LIB").map(PathBuf::from)
+}
+
+/// The libtorch version: `torch/version.py` of a PyTorch install, or `build-version` of a
+/// standalone libtorch.
+fn libtorch_version(lib_dir: &std::path::Path) -> Option<String> {
+    let root = lib_dir.parent()?;
+    if let Ok(s) = std::fs::read_to_string(root.join("version.py")) {
+        for line in s.lines() {
+            if let Some(v) = line.strip_prefix("__version__ = ") {
+                return Some(v.trim().trim_matches('\'').trim_matches('"').to_string());
+            }
+        }
+    }
+    std::fs::read_to_string(root.join("build-version")).ok().map(|s| s.trim().to_string())
+}
+
+/// Query LibTorch (CUDA, cuDNN, threads). Touching CUDA initialises it, so this takes a moment
+/// on a GPU machine.
+pub fn torch_info() -> TorchInfo {
+    let lib_dir = loaded_libtorch_dir();
+    let cuda_available = tch::Cuda::is_available();
+    let count = tch::Cuda::device_count();
+    let mut names = Vec::new();
+    if cuda_available {
+        for i in 0..count {
+            names.push(cuda_device_name(i).unwrap_or_else(|| format!("cuda:{i}")));
+        }
+    }
+    let cudnn_available = tch::Cuda::cudnn_is_available();
+    TorchInfo {
+        version: lib_dir.as_deref().and_then(libtorch_version),
+        lib_dir,
+        cuda_available,
+        cuda_device_count: count,
+        cuda_device_names: names,
+        cudnn_available,
+        cudnn_version: None,
+        threads: tch::get_num_threads(),
+    }
+}
+
+/// The GPU's name as the driver reports it (nvidia-smi), when it can be asked.
+fn cuda_device_name(index: i64) -> Option<String> {
+    let out = std::process::Command::new("nvidia-smi")
+        .args(["--query-gpu=name", "--format=csv,noheader", &format!("--id={index}")])
+        .output()
+        .ok()?;
+    let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (!s.is_empty()).then_some(s)
+}

@@ -1,0 +1,8 @@
+//! Everything that runs tch: device choice, backbones, heads, TorchScript models, the form
+//! field model, training and metrics. The UI never calls tch directly; it goes through here
+//! (via jobs).
+
+pub mod device;
+pub mod metrics;
+pub mod split;
+pub mod train;

@@ -1,0 +1,270 @@
+//! Human decisions: appended history, never updated or deleted. `item_labels` holds the
+//! current label per item and label set, maintained in the same transaction.
+//!
+//! Undo appends an `undo` row that supersedes the decision it cancels and restores the label
+//! the item had before; redo appends a fresh copy of the undone decision. Both work across
+//! items and sessions because the history is in the database.
+
+use rusqlite::{params, OptionalExtension, Row};
+
+use super::{now, Result, Store, StoreError};
+use crate::domain::{Action, Decision, NewDecision};
+
+const COLS: &str = "d.id, d.item_id, s.name, d.label, d.annotator, d.action, d.ms_spent, d.decided_at, \
+                    d.prediction_id, d.supersedes";
+
+fn row_to_decision(r: &Row<'_>) -> rusqlite::Result<Decision> {
+    let action: String = r.get(5)?;
+    Ok(Decision {
+        id: r.get(0)?,
+        item_id: r.get(1)?,
+        label_set: r.get(2)?,
+        label: r.get(3)?,
+        annotator: r.get(4)?,
+        action: Action::parse(&action).unwrap_or(Action::Skip),
+        ms_spent: r.get(6)?,
+        decided_at: r.get(7)?,
+        prediction_id: r.get(8)?,
+        supersedes: r.get(9)?,
+    })
+}
+
+/// Recompute the current label of (item, set) from history: the newest label-setting decision
+/// that no undo cancels.
+fn refresh_item_label(tx: &rusqlite::Transaction<'_>, item_id: i64, set_id: i64) -> Result<()> {
+    let current: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT d.id, d.label FROM decisions d
+             WHERE d.item_id = ?1 AND d.label_set_id = ?2 AND d.action IN ('accept', 'correct')
+               AND d.label IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.supersedes = d.id AND u.action = 'undo')
+             ORDER BY d.id DESC LIMIT 1",
+            params![item_id, set_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    match current {
+        Some((id, label)) => {
+            tx.execute(
+                "INSERT INTO item_labels (item_id, label_set_id, label, decision_id) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (item_id, label_set_id) DO UPDATE SET label = excluded.label, decision_id = excluded.decision_id",
+                params![item_id, set_id, label, id],
+            )?;
+        }
+        None => {
+            tx.execute("DELETE FROM item_labels WHERE item_id = ?1 AND label_set_id = ?2", params![item_id, set_id])?;
+        }
+    }
+    Ok(())
+}
+
+fn insert_decision(tx: &rusqlite::Transaction<'_>, set_id: i64, d: &NewDecision, supersedes: Option<i64>) -> Result<i64> {
+    tx.execute(
+        "INSERT INTO decisions (item_id, label_set_id, label, annotator, action, ms_spent, decided_at, prediction_id, supersedes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            d.item_id,
+            set_id,
+            d.label,
+            d.annotator,
+            d.action.as_str(),
+            d.ms_spent.max(0),
+            now(),
+            d.prediction_id,
+            supersedes
+        ],
+    )?;
+    Ok(tx.last_insert_rowid())
+}
+
+impl Store {
+    /// Record one decision in its own durable transaction. When this returns `Ok`, the
+    /// decision is on disk (WAL + synchronous=FULL) and may be reported as saved.
+    pub fn record_decision(&mut self, d: &NewDecision) -> Result<i64> {
+        self.record_decisions(std::slice::from_ref(d)).map(|ids| ids[0])
+    }
+
+    /// Record several decisions in one transaction (bulk accept, imports): all or none.
+    pub fn record_decisions(&mut self, ds: &[NewDecision]) -> Result<Vec<i64>> {
+        if ds.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut checked = Vec::with_capacity(ds.len());
+        for d in ds {
+            let set_id = self.label_set_id(&d.label_set)?;
+            if d.action == Action::Undo {
+                return Err(StoreError::Invalid("use Store::undo to undo a decision".into()));
+            }
+            if d.action.sets_label() {
+                let Some(label) = &d.label else {
+                    return Err(StoreError::Invalid(format!("a decision with action {} needs a label", d.action.as_str())));
+                };
+                if !self.has_label(&d.label_set, label)? {
+                    return Err(StoreError::UnknownLabel { set: d.label_set.clone(), label: label.clone() });
+                }
+            }
+            checked.push(set_id);
+        }
+        self.write(|tx| {
+            let mut ids = Vec::with_capacity(ds.len());
+            for (d, set_id) in ds.iter().zip(checked) {
+                let exists: bool =
+                    tx.query_row("SELECT EXISTS(SELECT 1 FROM items WHERE id = ?1)", [d.item_id], |r| r.get(0))?;
+                if !exists {
+                    return Err(StoreError::UnknownItem(d.item_id));
+                }
+                let id = insert_decision(tx, set_id, d, None)?;
+                if d.action.sets_label() {
+                    tx.execute(
+                        "INSERT INTO item_labels (item_id, label_set_id, label, decision_id) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (item_id, label_set_id) DO UPDATE SET label = excluded.label, decision_id = excluded.decision_id",
+                        params![d.item_id, set_id, d.label, id],
+                    )?;
+                }
+                ids.push(id);
+            }
+            Ok(ids)
+        })
+    }
+
+    /// Undo the newest not-yet-undone decision of `annotator` (any item, any session).
+    /// Returns the undone decision.
+    pub fn undo(&mut self, annotator: &str) -> Result<Decision> {
+        let target: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT d.id FROM decisions d
+                 WHERE d.annotator = ?1 AND d.action != 'undo'
+                   AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.supersedes = d.id AND u.action = 'undo')
+                 ORDER BY d.id DESC LIMIT 1",
+                [annotator],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let target = target.ok_or(StoreError::NothingTo("undo"))?;
+        self.undo_decision(target, annotator)
+    }
+
+    /// Undo a specific decision.
+    pub fn undo_decision(&mut self, decision_id: i64, annotator: &str) -> Result<Decision> {
+        let d = self.decision(decision_id)?.ok_or(StoreError::NothingTo("undo"))?;
+        if d.action == Action::Undo {
+            return Err(StoreError::Invalid("an undo cannot be undone; use redo".into()));
+        }
+        let set_id = self.label_set_id(&d.label_set)?;
+        self.write(|tx| {
+            let already: bool = tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM decisions WHERE supersedes = ?1 AND action = 'undo')",
+                [decision_id],
+                |r| r.get(0),
+            )?;
+            if already {
+                return Err(StoreError::NothingTo("undo"));
+            }
+            let undo = NewDecision {
+                item_id: d.item_id,
+                label_set: d.label_set.clone(),
+                label: d.label.clone(),
+                annotator: annotator.to_string(),
+                action: Action::Undo,
+                ms_spent: 0,
+                prediction_id: None,
+            };
+            insert_decision(tx, set_id, &undo, Some(decision_id))?;
+            refresh_item_label(tx, d.item_id, set_id)?;
+            Ok(())
+        })?;
+        Ok(d)
+    }
+
+    /// Redo the decision most recently undone by `annotator`, if nothing was decided by them
+    /// since (a new decision truncates the redo tail, as in every editor). Returns the new row.
+    pub fn redo(&mut self, annotator: &str) -> Result<Decision> {
+        let last: Option<(String, Option<i64>)> = self
+            .conn()
+            .query_row(
+                "SELECT action, supersedes FROM decisions WHERE annotator = ?1 ORDER BY id DESC LIMIT 1",
+                [annotator],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let target = match last {
+            Some((a, Some(t))) if a == "undo" => t,
+            _ => return Err(StoreError::NothingTo("redo")),
+        };
+        let d = self.decision(target)?.ok_or(StoreError::NothingTo("redo"))?;
+        let copy = NewDecision {
+            item_id: d.item_id,
+            label_set: d.label_set.clone(),
+            label: d.label.clone(),
+            annotator: annotator.to_string(),
+            action: d.action,
+            ms_spent: d.ms_spent,
+            prediction_id: d.prediction_id,
+        };
+        let set_id = self.label_set_id(&d.label_set)?;
+        let id = self.write(|tx| {
+            let id = insert_decision(tx, set_id, &copy, None)?;
+            refresh_item_label(tx, d.item_id, set_id)?;
+            Ok(id)
+        })?;
+        self.decision(id)?.ok_or(StoreError::NothingTo("redo"))
+    }
+
+    pub fn decision(&self, id: i64) -> Result<Option<Decision>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("SELECT {COLS} FROM decisions d JOIN label_sets s ON s.id = d.label_set_id WHERE d.id = ?1"),
+                [id],
+                row_to_decision,
+            )
+            .optional()?)
+    }
+
+    /// Full history of an item, oldest first.
+    pub fn decisions_for_item(&self, item_id: i64) -> Result<Vec<Decision>> {
+        let mut st = self.conn().prepare_cached(&format!(
+            "SELECT {COLS} FROM decisions d JOIN label_sets s ON s.id = d.label_set_id WHERE d.item_id = ?1 ORDER BY d.id"
+        ))?;
+        let rows = st.query_map([item_id], row_to_decision)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// All decisions, oldest first (for insights and audits).
+    pub fn all_decisions(&self) -> Result<Vec<Decision>> {
+        let mut st = self
+            .conn()
+            .prepare(&format!("SELECT {COLS} FROM decisions d JOIN label_sets s ON s.id = d.label_set_id ORDER BY d.id"))?;
+        let rows = st.query_map([], row_to_decision)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Current human label of an item in a set.
+    pub fn current_label(&self, item_id: i64, set: &str) -> Result<Option<String>> {
+        let set_id = self.label_set_id(set)?;
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT label FROM item_labels WHERE item_id = ?1 AND label_set_id = ?2",
+                params![item_id, set_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// All current human labels of a set: (item id, label), by item id.
+    pub fn current_labels(&self, set: &str) -> Result<Vec<(i64, String)>> {
+        let set_id = self.label_set_id(set)?;
+        let mut st = self
+            .conn()
+            .prepare_cached("SELECT item_id, label FROM item_labels WHERE label_set_id = ?1 ORDER BY item_id")?;
+        let rows = st.query_map([set_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Number of decisions recorded (all actions, undo rows included).
+    pub fn decision_count(&self) -> Result<i64> {
+        Ok(self.conn().query_row("SELECT COUNT(*) FROM decisions", [], |r| r.get(0))?)
+    }
+}

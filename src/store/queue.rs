@@ -1,0 +1,61 @@
+//! Queue queries: candidate items of a label set with their prediction margin/score, filtered.
+//! Ordering strategies that need more than SQL (diverse, random) live in `crate::queue`.
+
+use rusqlite::params;
+
+use super::{Result, Store};
+use crate::queue::{Filter, QueueSpec, Strategy};
+
+/// One queue candidate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    pub item_id: i64,
+    /// Top-1 score of the active model's prediction (None: not predicted).
+    pub score: Option<f64>,
+    pub margin: Option<f64>,
+}
+
+impl Store {
+    /// Candidates of a queue in SQL order (file order, or by margin/score for the
+    /// uncertain/confident strategies). Predictions are the active model's, or the newest.
+    pub fn queue_candidates(&self, spec: &QueueSpec) -> Result<Vec<Candidate>> {
+        let set_id = self.label_set_id(&spec.label_set)?;
+        let target: String = self.conn().query_row("SELECT target FROM label_sets WHERE id = ?1", [set_id], |r| r.get(0))?;
+        let active: Option<i64> = self.active_model(&spec.label_set)?.map(|m| m.id);
+        // p: the prediction shown (the active model's, else the newest of any model).
+        let pred = "LEFT JOIN predictions p ON p.id = (
+                        SELECT p2.id FROM predictions p2 WHERE p2.item_id = i.id AND p2.label_set_id = ?2
+                        ORDER BY (p2.model_id IS ?3) DESC, p2.id DESC LIMIT 1)
+                    LEFT JOIN item_labels l ON l.item_id = i.id AND l.label_set_id = ?2";
+        let filter = match &spec.filter {
+            Filter::Unlabeled => "i.error IS NULL AND l.item_id IS NULL",
+            Filter::PredictedAs(_) => "i.error IS NULL AND l.item_id IS NULL AND p.label = ?4",
+            Filter::Disagreements => "l.item_id IS NOT NULL AND p.label IS NOT NULL AND p.label != l.label",
+            Filter::Errors => "i.error IS NOT NULL",
+            Filter::All => "1",
+        };
+        let order = match spec.strategy {
+            Strategy::Uncertain => "p.margin IS NULL, p.margin ASC, i.id",
+            Strategy::Confident => "p.score IS NULL, p.score DESC, i.id",
+            _ => "i.id",
+        };
+        let sql = format!(
+            "SELECT i.id, p.score, p.margin FROM items i {pred} WHERE i.kind = ?1 AND {filter} ORDER BY {order}"
+        );
+        let label = match &spec.filter {
+            Filter::PredictedAs(l) => l.clone(),
+            _ => String::new(),
+        };
+        let mut st = self.conn().prepare_cached(&sql)?;
+        let rows = if matches!(spec.filter, Filter::PredictedAs(_)) {
+            st.query_map(params![target, set_id, active, label], row)?.collect::<rusqlite::Result<Vec<_>>>()?
+        } else {
+            st.query_map(params![target, set_id, active], row)?.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        Ok(rows)
+    }
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Candidate> {
+    Ok(Candidate { item_id: r.get(0)?, score: r.get(1)?, margin: r.get(2)? })
+}

@@ -1,0 +1,92 @@
+//! Training runs: parameters, status, progress, log and error, as the lead sees them.
+
+use rusqlite::{params, OptionalExtension, Row};
+
+use super::{now, Result, Store};
+use crate::domain::{RunStatus, TrainingRun};
+
+fn row_to_run(r: &Row<'_>) -> rusqlite::Result<TrainingRun> {
+    let params: String = r.get(2)?;
+    let status: String = r.get(3)?;
+    let metrics: Option<String> = r.get(7)?;
+    Ok(TrainingRun {
+        id: r.get(0)?,
+        label_set: r.get(1)?,
+        params: serde_json::from_str(&params).unwrap_or(serde_json::Value::Null),
+        status: RunStatus::parse(&status).unwrap_or(RunStatus::Failed),
+        progress: r.get(4)?,
+        log: r.get(5)?,
+        error: r.get(6)?,
+        metrics: metrics.and_then(|m| serde_json::from_str(&m).ok()),
+        started_at: r.get(8)?,
+        finished_at: r.get(9)?,
+    })
+}
+
+const COLS: &str = "t.id, s.name, t.params_json, t.status, t.progress, t.log, t.error, t.metrics_json, t.started_at, t.finished_at";
+
+impl Store {
+    /// Start a run (status running).
+    pub fn start_training_run(&self, set: &str, params_json: &serde_json::Value) -> Result<i64> {
+        let set_id = self.label_set_id(set)?;
+        self.conn().execute(
+            "INSERT INTO training_runs (label_set_id, params_json, status, started_at) VALUES (?1, ?2, 'running', ?3)",
+            params![set_id, params_json.to_string(), now()],
+        )?;
+        Ok(self.conn().last_insert_rowid())
+    }
+
+    /// Progress (0..1) plus one log line.
+    pub fn training_progress(&self, run_id: i64, progress: f64, log_line: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE training_runs SET progress = ?2, log = log || ?3 || char(10) WHERE id = ?1",
+            params![run_id, progress, log_line],
+        )?;
+        Ok(())
+    }
+
+    /// Close a run.
+    pub fn finish_training_run(
+        &self,
+        run_id: i64,
+        status: RunStatus,
+        metrics: Option<&serde_json::Value>,
+        error: Option<&str>,
+    ) -> Result<()> {
+        self.conn().execute(
+            "UPDATE training_runs SET status = ?2, metrics_json = ?3, error = ?4, finished_at = ?5,
+                    progress = CASE WHEN ?2 = 'succeeded' THEN 1.0 ELSE progress END
+             WHERE id = ?1",
+            params![run_id, status.as_str(), metrics.map(|m| m.to_string()), error, now()],
+        )?;
+        Ok(())
+    }
+
+    pub fn training_run(&self, id: i64) -> Result<Option<TrainingRun>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("SELECT {COLS} FROM training_runs t JOIN label_sets s ON s.id = t.label_set_id WHERE t.id = ?1"),
+                [id],
+                row_to_run,
+            )
+            .optional()?)
+    }
+
+    pub fn training_runs(&self) -> Result<Vec<TrainingRun>> {
+        let mut st = self
+            .conn()
+            .prepare(&format!("SELECT {COLS} FROM training_runs t JOIN label_sets s ON s.id = t.label_set_id ORDER BY t.id"))?;
+        let rows = st.query_map([], row_to_run)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Runs left 'running' by a process that died are marked failed (called at open by jobs).
+    pub fn fail_stale_training_runs(&self) -> Result<usize> {
+        Ok(self.conn().execute(
+            "UPDATE training_runs SET status = 'failed', error = 'interrupted (the process ended during training)',
+                    finished_at = ?1 WHERE status = 'running'",
+            [now()],
+        )?)
+    }
+}

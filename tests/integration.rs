@@ -1,0 +1,5 @@
+//! All integration tests in one binary (one link of tch instead of one per file).
+
+mod common;
+
+mod store;
