@@ -34,7 +34,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         TaskKind::Image => images::import_paths(
             &mut store,
             &a.paths,
-            &images::ImageImportOptions { folder_labels: a.folder_labels, labels_csv: a.labels_csv.clone() },
+            &images::ImageImportOptions {
+                folder_labels: a.folder_labels,
+                labels_csv: a.labels_csv.clone(),
+                ..Default::default()
+            },
             &ctx,
         )?,
         TaskKind::Form => pages::import_paths(

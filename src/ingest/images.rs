@@ -14,6 +14,18 @@ pub struct ImageImportOptions {
     pub folder_labels: bool,
     /// A CSV `path,label` whose labels come in as decisions.
     pub labels_csv: Option<PathBuf>,
+    /// What to do with a label that is not in the project's label set.
+    pub unknown_labels: UnknownLabels,
+}
+
+/// Policy for labels that come with imported files but are not in the label set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UnknownLabels {
+    /// Add them to the label set (at the end).
+    #[default]
+    Add,
+    /// Refuse them: the file is imported unlabeled and the row is reported.
+    Refuse,
 }
 
 /// Import images from files and folders.

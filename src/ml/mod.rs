@@ -6,3 +6,5 @@ pub mod device;
 pub mod metrics;
 pub mod split;
 pub mod train;
+pub mod family;
+pub mod registry;
