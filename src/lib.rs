@@ -9,3 +9,4 @@ pub mod ml;
 pub mod store;
 pub mod ingest;
 pub mod queue;
+pub mod bench;
