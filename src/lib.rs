@@ -3,7 +3,9 @@
 //! See ARCHITECTURE.md for the module map and the data flow.
 
 pub mod assets;
+pub mod bench;
 pub mod domain;
+pub mod exchange;
 pub mod jobs;
 pub mod ml;
 pub mod store;

@@ -3,7 +3,9 @@
 
 mod debug_writer;
 mod doctor;
+mod export;
 mod import;
+mod import_labels;
 mod new;
 mod stats;
 
@@ -26,6 +28,10 @@ enum Command {
     Import(import::Args),
     /// Counts, label distribution, items with errors.
     Stats(stats::Args),
+    /// Export labels as a dataset (ImageFolder, HF imagefolder, CSV, JSONL, Label Studio, form JSON).
+    Export(export::Args),
+    /// Import labels/predictions from CSV, ImageFolder or Label Studio into a project.
+    ImportLabels(import_labels::Args),
     /// Check the installation: LibTorch, CUDA, assets, SQLite, fonts.
     Doctor(doctor::Args),
     /// Record decisions in a loop, printing each acknowledged id (fault-tolerance tests).
@@ -41,6 +47,8 @@ pub fn main() -> ExitCode {
         Some(Command::Import(a)) => import::run(a),
         Some(Command::Stats(a)) => stats::run(a),
         Some(Command::Doctor(a)) => doctor::run(a),
+        Some(Command::Export(a)) => export::run(a),
+        Some(Command::ImportLabels(a)) => import_labels::run(a),
         Some(Command::DebugWriter(a)) => debug_writer::run(a),
     };
     match result {

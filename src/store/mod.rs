@@ -10,6 +10,7 @@
 
 pub mod decisions;
 pub mod embeddings;
+pub mod exchange;
 pub mod forms;
 pub mod items;
 pub mod labels;
