@@ -1050,3 +1050,20 @@ fn cli_export_and_import_labels() {
         labels_by_path(&Store::open(&project).unwrap())
     );
 }
+
+/// `cargo test --test integration exchange::bench_export_100k -- --ignored --nocapture`:
+/// prints the numbers of `yuxuan::bench::export::run` at 100k items (no timed assertion).
+#[test]
+#[ignore]
+fn bench_export_100k() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = std::env::var("YUXUAN_BENCH_ITEMS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    let report = yuxuan::bench::export::run(n, dir.path()).unwrap();
+    println!("{report}");
+    assert_eq!(report.timings.len(), 4);
+    let decided = (n / 10) * 7 + (n % 10).min(7);
+    assert_eq!(report.timings[0].rows, decided as u64);
+}
