@@ -553,7 +553,10 @@ fn read_label_studio(
     ctx: &JobCtx,
     summary: &mut LabelImportSummary,
 ) -> Result<Vec<Entry>> {
-    let (tasks, bad) = label_studio::parse_tasks(&req.path)?;
+    let label_studio::ParsedTasks {
+        tasks,
+        problems: bad,
+    } = label_studio::parse_tasks(&req.path)?;
     summary.rows += bad.len();
     for (i, msg) in bad {
         problem(summary, Some(i), format!("task {i}"), msg);

@@ -260,9 +260,16 @@ pub fn image_ref(s: &str) -> ImageRef {
     ImageRef::FileName(name)
 }
 
+/// The usable tasks of a file, and the skipped ones: (task number, why).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ParsedTasks {
+    pub tasks: Vec<LsTask>,
+    pub problems: Vec<(usize, String)>,
+}
+
 /// Parse a Label Studio tasks file. Tasks that make no sense are returned as problems
 /// `(task index, message)` and skipped.
-pub fn parse_tasks(path: &Path) -> Result<(Vec<LsTask>, Vec<(usize, String)>)> {
+pub fn parse_tasks(path: &Path) -> Result<ParsedTasks> {
     let text = std::fs::read_to_string(path).map_err(|e| ExchangeError::io(path, e))?;
     let v: Value = serde_json::from_str(&text).map_err(|e| ExchangeError::Parse {
         path: path.to_path_buf(),
@@ -356,7 +363,10 @@ pub fn parse_tasks(path: &Path) -> Result<(Vec<LsTask>, Vec<(usize, String)>)> {
             predictions,
         });
     }
-    Ok((out, problems))
+    Ok(ParsedTasks {
+        tasks: out,
+        problems,
+    })
 }
 
 #[cfg(test)]

@@ -157,18 +157,26 @@ impl ExportFormat {
 
     /// The formats a project of `kind` can be exported to (for the export dialog).
     pub fn for_kind(kind: TaskKind) -> Vec<ExportFormat> {
-        Self::ALL.iter().copied().filter(|f| f.task_kind() == kind).collect()
+        Self::ALL
+            .iter()
+            .copied()
+            .filter(|f| f.task_kind() == kind)
+            .collect()
     }
 
     /// One line saying what the format is (for the export dialog).
     pub fn description(self) -> &'static str {
         match self {
-            ExportFormat::ImageFolder => "ImageFolder: one folder per class (torchvision, Ultralytics)",
+            ExportFormat::ImageFolder => {
+                "ImageFolder: one folder per class (torchvision, Ultralytics)"
+            }
             ExportFormat::HfImageFolder => "Hugging Face imagefolder with metadata.jsonl",
             ExportFormat::Csv => "CSV: one row per labeled image",
             ExportFormat::Jsonl => "JSONL: one object per labeled image",
             ExportFormat::LabelStudio => "Label Studio tasks JSON with annotations and predictions",
-            ExportFormat::FormFields => "JSONL: one labeled form field per line (text classification)",
+            ExportFormat::FormFields => {
+                "JSONL: one labeled form field per line (text classification)"
+            }
             ExportFormat::FormPages => "One JSON per page with its fields in order",
         }
     }
