@@ -11,3 +11,4 @@ pub mod ml;
 pub mod store;
 pub mod ingest;
 pub mod queue;
+pub mod bench;

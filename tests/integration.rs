@@ -2,5 +2,7 @@
 
 mod common;
 
-mod store;
+mod bench;
 mod exchange;
+mod faults;
+mod store;

@@ -1,6 +1,8 @@
 //! Command-line entry: parses arguments into typed settings, then runs one subcommand
 //! (one file per subcommand). Errors are printed once, as one line plus the cause chain.
 
+mod bench;
+mod debug_train;
 mod debug_writer;
 mod doctor;
 mod export;
@@ -37,6 +39,11 @@ enum Command {
     /// Record decisions in a loop, printing each acknowledged id (fault-tolerance tests).
     #[command(hide = true)]
     DebugWriter(debug_writer::Args),
+    /// Run benchmark rows and print a table (`--all`, or named rows; `--out` for JSON).
+    Bench(bench::Args),
+    /// Train a linear head on cached embeddings, printing progress (fault-tolerance tests).
+    #[command(hide = true)]
+    DebugTrain(debug_train::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -50,6 +57,8 @@ pub fn main() -> ExitCode {
         Some(Command::Export(a)) => export::run(a),
         Some(Command::ImportLabels(a)) => import_labels::run(a),
         Some(Command::DebugWriter(a)) => debug_writer::run(a),
+        Some(Command::Bench(a)) => bench::run(a),
+        Some(Command::DebugTrain(a)) => debug_train::run(a),
     };
     match result {
         Ok(code) => code,

@@ -112,6 +112,7 @@ pub fn run_training(
     let params = serde_json::json!({
         "config": cfg, "activation": activation, "kind": family.kind(), "labels": used,
         "n_train": train_idx.len(), "n_holdout": hold_idx.len(), "split_seed": cfg.seed,
+        "owner": crate::store::recovery::Owner::current().to_json(),
     });
     let run_id = store.start_training_run(&set, &params)?;
     let active = store.active_model(&set)?;
