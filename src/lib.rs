@@ -9,3 +9,6 @@ pub mod ml;
 pub mod store;
 pub mod ingest;
 pub mod queue;
+pub mod review;
+pub mod ui;
+pub mod demo;

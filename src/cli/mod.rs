@@ -2,7 +2,9 @@
 //! (one file per subcommand). Errors are printed once, as one line plus the cause chain.
 
 mod debug_writer;
+mod demo;
 mod doctor;
+mod gui;
 mod import;
 mod new;
 mod stats;
@@ -28,6 +30,10 @@ enum Command {
     Stats(stats::Args),
     /// Check the installation: LibTorch, CUDA, assets, SQLite, fonts.
     Doctor(doctor::Args),
+    /// Open the desktop app (also what `yuxuan` with no subcommand does).
+    Gui(gui::Args),
+    /// Build the demo projects (emoji images, H5 pages) and optionally open the app on them.
+    Demo(demo::Args),
     /// Record decisions in a loop, printing each acknowledged id (fault-tolerance tests).
     #[command(hide = true)]
     DebugWriter(debug_writer::Args),
@@ -36,7 +42,9 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        None => Err(anyhow::anyhow!("the desktop app is not built yet")),
+        None => gui::run(gui::Args { project: None }),
+        Some(Command::Gui(a)) => gui::run(a),
+        Some(Command::Demo(a)) => demo::run(a),
         Some(Command::New(a)) => new::run(a),
         Some(Command::Import(a)) => import::run(a),
         Some(Command::Stats(a)) => stats::run(a),

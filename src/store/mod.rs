@@ -16,6 +16,7 @@ pub mod labels;
 pub mod models;
 pub mod predictions;
 pub mod queue;
+pub mod review;
 pub mod training;
 
 use std::path::{Path, PathBuf};
