@@ -529,3 +529,105 @@ fn training_to_the_end_activates_and_prelabels() {
     assert_eq!(t.epochs.len(), 30, "the loss curve has every epoch");
     h.get_by_label("Confusion matrix");
 }
+
+#[test]
+fn insights_count_labels_annotators_and_accept_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = project(dir.path(), 12);
+    let mut h = harness(app_on(&path));
+    settle(&mut h);
+    h.key_press(Key::Enter);
+    settle(&mut h);
+    h.key_press(Key::Enter);
+    settle(&mut h);
+    h.key_press(Key::Num1);
+    settle(&mut h);
+    let store = Store::open(&path).unwrap();
+    let ins = yuxuan::review::insights::compute(&store, "class").unwrap();
+    assert_eq!(ins.distribution.iter().map(|(_, n)| n).sum::<usize>(), 3);
+    assert_eq!(ins.annotators.len(), 1);
+    let a = &ins.annotators[0];
+    assert_eq!((a.name.as_str(), a.labeled), ("tester", 3));
+    assert_eq!(a.accepts + a.corrects, 3);
+    assert_eq!(ins.accept_rate_by_day.len(), 1);
+    let rate = ins.accept_rate_by_day[0].accept_rate;
+    assert!((rate - a.accepts as f64 / 3.0).abs() < 1e-9);
+    // The screen shows it.
+    h.get_by_label("Insights").click();
+    for _ in 0..50 {
+        h.run_ok();
+        if h.query_by_label("Label distribution").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.get_by_label("Label distribution");
+}
+
+#[test]
+fn the_chinese_ui_renders_with_the_cjk_font() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = project(dir.path(), 3);
+    let mut app = app_on(&path);
+    app.prefs.lang = yuxuan::ui::i18n::Lang::Zh;
+    let mut h = harness(app);
+    settle(&mut h);
+    h.get_by_label("接受").click();
+    settle(&mut h);
+    assert_eq!(
+        Store::open(&path)
+            .unwrap()
+            .current_labels("class")
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn the_demo_image_project_is_built_once_from_the_emoji_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("emoji.yuxuan");
+    yuxuan::demo::build_image_project(&path, &yuxuan::assets::emoji_dir(), &JobCtx::new("demo"))
+        .unwrap();
+    let store = Store::open(&path).unwrap();
+    let labels = store.labels("class").unwrap();
+    assert_eq!(labels.len(), 9);
+    assert_eq!(labels[0].shown(), "笑脸 Smileys");
+    let items = store.items_of_kind(ItemKind::Image).unwrap();
+    assert_eq!(items.len(), 9 * yuxuan::demo::PER_CATEGORY);
+    assert!(items
+        .iter()
+        .all(|i| i.width == Some(64) && Path::new(&i.source_path).is_file()));
+    assert_eq!(
+        store.current_labels("class").unwrap().len(),
+        9 * yuxuan::demo::SEEDS_PER_CATEGORY
+    );
+    drop(store);
+    // ensure() keeps an existing project as it is.
+    let demo = yuxuan::demo::ensure(dir.path(), &JobCtx::new("demo")).unwrap();
+    assert_eq!(demo.image_items, 9 * yuxuan::demo::PER_CATEGORY);
+    assert_eq!(
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains("building")
+            })
+            .count(),
+        0,
+        "no half-built project left"
+    );
+}
+
+#[test]
+fn the_frame_benchmark_drives_the_real_review_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = yuxuan::ui::frame_time_bench(dir.path(), 2_000, 20).unwrap();
+    assert_eq!(b.frames, 20);
+    assert_eq!(b.decisions, 20, "every key press became a saved decision");
+    assert!(b.p50_ms <= b.p95_ms && b.p95_ms <= b.max_ms);
+}
