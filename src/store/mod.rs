@@ -22,7 +22,7 @@ pub mod training;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
 
 use crate::domain::{ProjectInfo, TaskKind};
 
@@ -222,10 +222,6 @@ impl Store {
         &self.conn
     }
 
-    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
-        &mut self.conn
-    }
-
     pub fn project(&self) -> Result<ProjectInfo> {
         let (name, kind, created_at, settings): (String, String, String, String) = self.conn.query_row(
             "SELECT name, kind, created_at, settings_json FROM project WHERE id = 1",
@@ -278,9 +274,4 @@ impl Store {
         tx.commit()?;
         Ok(out)
     }
-}
-
-/// `query_row` that maps "no rows" to `None`.
-pub(crate) fn opt<T>(r: rusqlite::Result<T>) -> Result<Option<T>> {
-    Ok(r.optional()?)
 }
