@@ -12,3 +12,6 @@ pub mod store;
 pub mod ingest;
 pub mod queue;
 pub mod bench;
+pub mod review;
+pub mod ui;
+pub mod demo;

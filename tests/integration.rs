@@ -6,3 +6,4 @@ mod bench;
 mod exchange;
 mod faults;
 mod store;
+mod ui;

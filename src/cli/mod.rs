@@ -4,8 +4,10 @@
 mod bench;
 mod debug_train;
 mod debug_writer;
+mod demo;
 mod doctor;
 mod export;
+mod gui;
 mod import;
 mod import_labels;
 mod new;
@@ -36,6 +38,10 @@ enum Command {
     ImportLabels(import_labels::Args),
     /// Check the installation: LibTorch, CUDA, assets, SQLite, fonts.
     Doctor(doctor::Args),
+    /// Open the desktop app (also what `yuxuan` with no subcommand does).
+    Gui(gui::Args),
+    /// Build the demo projects (emoji images, H5 pages) and optionally open the app on them.
+    Demo(demo::Args),
     /// Record decisions in a loop, printing each acknowledged id (fault-tolerance tests).
     #[command(hide = true)]
     DebugWriter(debug_writer::Args),
@@ -49,7 +55,9 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        None => Err(anyhow::anyhow!("the desktop app is not built yet")),
+        None => gui::run(gui::Args { project: None }),
+        Some(Command::Gui(a)) => gui::run(a),
+        Some(Command::Demo(a)) => demo::run(a),
         Some(Command::New(a)) => new::run(a),
         Some(Command::Import(a)) => import::run(a),
         Some(Command::Stats(a)) => stats::run(a),

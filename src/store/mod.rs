@@ -19,6 +19,7 @@ pub mod predictions;
 pub mod probe;
 pub mod queue;
 pub mod recovery;
+pub mod review;
 pub mod training;
 
 use std::path::{Path, PathBuf};
