@@ -1,0 +1,3 @@
+//! Benchmarks (not tests): they print numbers.
+
+pub mod prelabel;
