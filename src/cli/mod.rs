@@ -4,8 +4,13 @@
 mod debug_writer;
 mod doctor;
 mod import;
+mod models;
 mod new;
+mod prelabel;
+mod register_model;
+mod simulate;
 mod stats;
+mod train;
 
 use std::process::ExitCode;
 
@@ -28,6 +33,18 @@ enum Command {
     Stats(stats::Args),
     /// Check the installation: LibTorch, CUDA, assets, SQLite, fonts.
     Doctor(doctor::Args),
+    /// Compute missing image embeddings and pre-label with the active model.
+    Prelabel(prelabel::Args),
+    /// Fine-tune the image model on the human labels; metrics next to the active model.
+    Train(train::Args),
+    /// Model history of a project.
+    Models(models::Args),
+    /// Make a model version active (rollback or promotion).
+    Activate(models::ActivateArgs),
+    /// Register a TorchScript image classifier.
+    RegisterModel(register_model::Args),
+    /// Replay a truth-knowing annotator; write the learning curve (CSV + PNG).
+    Simulate(simulate::Args),
     /// Record decisions in a loop, printing each acknowledged id (fault-tolerance tests).
     #[command(hide = true)]
     DebugWriter(debug_writer::Args),
@@ -41,6 +58,12 @@ pub fn main() -> ExitCode {
         Some(Command::Import(a)) => import::run(a),
         Some(Command::Stats(a)) => stats::run(a),
         Some(Command::Doctor(a)) => doctor::run(a),
+        Some(Command::Prelabel(a)) => prelabel::run(a),
+        Some(Command::Train(a)) => train::run(a),
+        Some(Command::Models(a)) => models::run(a),
+        Some(Command::Activate(a)) => models::activate(a),
+        Some(Command::RegisterModel(a)) => register_model::run(a),
+        Some(Command::Simulate(a)) => simulate::run(a),
         Some(Command::DebugWriter(a)) => debug_writer::run(a),
     };
     match result {
