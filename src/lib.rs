@@ -15,3 +15,4 @@ pub mod bench;
 pub mod review;
 pub mod ui;
 pub mod demo;
+pub mod simulate;

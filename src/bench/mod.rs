@@ -9,6 +9,7 @@
 
 pub mod export;
 pub mod head;
+pub mod prelabel;
 pub mod queue;
 pub mod store;
 pub mod synth;

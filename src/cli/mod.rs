@@ -10,8 +10,13 @@ mod export;
 mod gui;
 mod import;
 mod import_labels;
+mod models;
 mod new;
+mod prelabel;
+mod register_model;
+mod simulate;
 mod stats;
+mod train;
 
 use std::process::ExitCode;
 
@@ -42,6 +47,18 @@ enum Command {
     Gui(gui::Args),
     /// Build the demo projects (emoji images, H5 pages) and optionally open the app on them.
     Demo(demo::Args),
+    /// Compute missing image embeddings and pre-label with the active model.
+    Prelabel(prelabel::Args),
+    /// Fine-tune the image model on the human labels; metrics next to the active model.
+    Train(train::Args),
+    /// Model history of a project.
+    Models(models::Args),
+    /// Make a model version active (rollback or promotion).
+    Activate(models::ActivateArgs),
+    /// Register a TorchScript image classifier.
+    RegisterModel(register_model::Args),
+    /// Replay a truth-knowing annotator; write the learning curve (CSV + PNG).
+    Simulate(simulate::Args),
     /// Record decisions in a loop, printing each acknowledged id (fault-tolerance tests).
     #[command(hide = true)]
     DebugWriter(debug_writer::Args),
@@ -64,6 +81,12 @@ pub fn main() -> ExitCode {
         Some(Command::Doctor(a)) => doctor::run(a),
         Some(Command::Export(a)) => export::run(a),
         Some(Command::ImportLabels(a)) => import_labels::run(a),
+        Some(Command::Prelabel(a)) => prelabel::run(a),
+        Some(Command::Train(a)) => train::run(a),
+        Some(Command::Models(a)) => models::run(a),
+        Some(Command::Activate(a)) => models::activate(a),
+        Some(Command::RegisterModel(a)) => register_model::run(a),
+        Some(Command::Simulate(a)) => simulate::run(a),
         Some(Command::DebugWriter(a)) => debug_writer::run(a),
         Some(Command::Bench(a)) => bench::run(a),
         Some(Command::DebugTrain(a)) => debug_train::run(a),

@@ -39,6 +39,10 @@ pub trait ModelFamily {
     fn save(&self, task: &dyn TrainTask, path: &Path) -> anyhow::Result<serde_json::Value>;
     /// Items this family pre-labels (e.g. all images, all fields of non-error pages).
     fn candidate_items(&self, store: &Store) -> anyhow::Result<Vec<i64>>;
+    /// Extension of the model files it writes.
+    fn file_extension(&self) -> &'static str {
+        "safetensors"
+    }
 }
 
 /// When a trained model becomes active.
@@ -161,7 +165,7 @@ pub fn run_training(
         // Write weights atomically, then register.
         let version_hint = store.models(&set)?.len() + 1;
         let dir = models_dir(store);
-        let file = dir.join(format!("{set}-v{version_hint}-run{run_id}.safetensors"));
+        let file = dir.join(format!("{set}-v{version_hint}-run{run_id}.{}", family.file_extension()));
         let spec = family.save(task.as_ref(), &file)?;
         let sha = crate::assets::file_checksum(&file)?;
         let rel = file

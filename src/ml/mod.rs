@@ -8,3 +8,8 @@ pub mod split;
 pub mod train;
 pub mod family;
 pub mod registry;
+pub mod backbone;
+pub mod image_finetune;
+pub mod image_head;
+pub mod image_pipeline;
+pub mod image_torchscript;

@@ -12,6 +12,7 @@ pub mod decisions;
 pub mod embeddings;
 pub mod exchange;
 pub mod forms;
+pub mod images;
 pub mod items;
 pub mod labels;
 pub mod models;
