@@ -9,3 +9,5 @@ pub mod ml;
 pub mod store;
 pub mod ingest;
 pub mod queue;
+pub mod presets;
+pub mod taxonomy;

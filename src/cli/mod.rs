@@ -5,6 +5,7 @@ mod debug_writer;
 mod doctor;
 mod import;
 mod new;
+mod presets;
 mod stats;
 
 use std::process::ExitCode;
@@ -28,6 +29,8 @@ enum Command {
     Stats(stats::Args),
     /// Check the installation: LibTorch, CUDA, assets, SQLite, fonts.
     Doctor(doctor::Args),
+    /// Form projects: propose an industry's field list (JSON or a standalone H5 page).
+    Presets(presets::Args),
     /// Record decisions in a loop, printing each acknowledged id (fault-tolerance tests).
     #[command(hide = true)]
     DebugWriter(debug_writer::Args),
@@ -41,6 +44,7 @@ pub fn main() -> ExitCode {
         Some(Command::Import(a)) => import::run(a),
         Some(Command::Stats(a)) => stats::run(a),
         Some(Command::Doctor(a)) => doctor::run(a),
+        Some(Command::Presets(a)) => presets::run(a),
         Some(Command::DebugWriter(a)) => debug_writer::run(a),
     };
     match result {

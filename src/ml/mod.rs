@@ -8,3 +8,7 @@ pub mod split;
 pub mod train;
 pub mod family;
 pub mod registry;
+pub mod field_features;
+pub mod field_net;
+pub mod field_model;
+pub mod field_industry;
