@@ -16,3 +16,5 @@ pub mod review;
 pub mod ui;
 pub mod demo;
 pub mod simulate;
+pub mod presets;
+pub mod taxonomy;

@@ -7,3 +7,4 @@ mod exchange;
 mod faults;
 mod store;
 mod ui;
+mod forms;

@@ -15,6 +15,7 @@ mod new;
 mod prelabel;
 mod register_model;
 mod simulate;
+mod presets;
 mod stats;
 mod train;
 
@@ -59,6 +60,8 @@ enum Command {
     RegisterModel(register_model::Args),
     /// Replay a truth-knowing annotator; write the learning curve (CSV + PNG).
     Simulate(simulate::Args),
+    /// Form projects: propose an industry's field list (JSON or a standalone H5 page).
+    Presets(presets::Args),
     /// Record decisions in a loop, printing each acknowledged id (fault-tolerance tests).
     #[command(hide = true)]
     DebugWriter(debug_writer::Args),
@@ -87,6 +90,7 @@ pub fn main() -> ExitCode {
         Some(Command::Activate(a)) => models::activate(a),
         Some(Command::RegisterModel(a)) => register_model::run(a),
         Some(Command::Simulate(a)) => simulate::run(a),
+        Some(Command::Presets(a)) => presets::run(a),
         Some(Command::DebugWriter(a)) => debug_writer::run(a),
         Some(Command::Bench(a)) => bench::run(a),
         Some(Command::DebugTrain(a)) => debug_train::run(a),
