@@ -2,6 +2,9 @@
 
 mod common;
 
-mod store;
-mod faults;
 mod bench;
+mod exchange;
+mod faults;
+mod store;
+mod ui;
+mod forms;

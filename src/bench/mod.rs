@@ -7,7 +7,9 @@
 //! Rows live in submodules (`store`, `queue`, `head`; `prelabel`, `export` and the UI frame time
 //! come from the areas that own them). [`ROWS`] lists them in table order.
 
+pub mod export;
 pub mod head;
+pub mod prelabel;
 pub mod queue;
 pub mod store;
 pub mod synth;

@@ -10,7 +10,9 @@
 
 pub mod decisions;
 pub mod embeddings;
+pub mod exchange;
 pub mod forms;
+pub mod images;
 pub mod items;
 pub mod labels;
 pub mod models;
@@ -18,6 +20,7 @@ pub mod predictions;
 pub mod probe;
 pub mod queue;
 pub mod recovery;
+pub mod review;
 pub mod training;
 
 use std::path::{Path, PathBuf};
