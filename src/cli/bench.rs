@@ -80,6 +80,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             Status::Failed(e) => format!("FAILED: {e}"),
         };
         eprintln!("{:<18} {what} ({:.1} s)", r.id, r.seconds);
+        // Each row's figures as soon as it is done (a long run shows what it has so far).
+        for m in &r.metrics {
+            eprintln!("    {}: {:.3} {}", m.name, m.value, m.unit);
+        }
     })?;
     let m = &report.machine;
     println!(
