@@ -30,6 +30,8 @@ pub struct ExportTiming {
 pub struct ExportBenchReport {
     pub items: usize,
     pub setup: Duration,
+    /// Setup phases (insert items, predictions, decisions) and their times.
+    pub setup_phases: Vec<(String, Duration)>,
     pub timings: Vec<ExportTiming>,
     /// Peak resident memory (VmHWM, KiB) after building the project and after the exports.
     pub peak_kib_before: Option<u64>,
@@ -44,6 +46,9 @@ impl std::fmt::Display for ExportBenchReport {
             self.items,
             self.setup.as_secs_f64()
         )?;
+        for (name, d) in &self.setup_phases {
+            writeln!(f, "  setup: {name:<24} {:>8.3} s", d.as_secs_f64())?;
+        }
         for t in &self.timings {
             writeln!(
                 f,
@@ -119,12 +124,19 @@ pub fn run(n: usize, work_dir: &Path) -> anyhow::Result<ExportBenchReport> {
             it
         })
         .collect();
+    let mut setup_phases = Vec::new();
+    let mut phase = Instant::now();
+    let mut lap = |name: &str, setup_phases: &mut Vec<(String, Duration)>| {
+        setup_phases.push((name.to_string(), phase.elapsed()));
+        phase = Instant::now();
+    };
     let ids: Vec<i64> = store
         .insert_items(&items)?
         .into_iter()
         .map(|x| x.id())
         .collect();
     drop(items);
+    lap("insert items", &mut setup_phases);
     let model = store.add_model(&NewModel {
         label_set: sets::CLASS.into(),
         kind: "bench".into(),
@@ -153,6 +165,7 @@ pub fn run(n: usize, work_dir: &Path) -> anyhow::Result<ExportBenchReport> {
         .collect();
     store.put_predictions(sets::CLASS, Some(model.id), &preds)?;
     drop(preds);
+    lap("store predictions", &mut setup_phases);
     let shown: Vec<(i64, i64)> = store
         .predictions_of_model(sets::CLASS, Some(model.id))?
         .into_iter()
@@ -180,8 +193,10 @@ pub fn run(n: usize, work_dir: &Path) -> anyhow::Result<ExportBenchReport> {
         })
         .collect();
     drop(shown);
+    lap("read predictions", &mut setup_phases);
     store.record_decisions(&decisions)?;
     drop(decisions);
+    lap("record decisions", &mut setup_phases);
     let setup = t0.elapsed();
     let peak_kib_before = peak_kib();
 
@@ -214,6 +229,7 @@ pub fn run(n: usize, work_dir: &Path) -> anyhow::Result<ExportBenchReport> {
     Ok(ExportBenchReport {
         items: n,
         setup,
+        setup_phases,
         timings,
         peak_kib_before,
         peak_kib_after,

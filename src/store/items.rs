@@ -48,7 +48,9 @@ pub(crate) fn insert_item_tx(tx: &rusqlite::Transaction<'_>, it: &NewItem, added
     if let (Some(hash), ItemKind::Image | ItemKind::Page) = (&it.content_hash, it.kind) {
         let existing: Option<i64> = tx
             .query_row(
-                "SELECT id FROM items WHERE kind = ?1 AND content_hash = ?2",
+                // The literal IN lets SQLite prove the partial index `items_dedup` applies
+                // (without it every insert scans all items of the kind: quadratic imports).
+                "SELECT id FROM items WHERE kind = ?1 AND content_hash = ?2 AND kind IN ('image', 'page')",
                 params![it.kind.as_str(), hash],
                 |r| r.get(0),
             )
