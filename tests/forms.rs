@@ -212,7 +212,9 @@ fn chinese_pages_in_utf8_gbk_and_big5_import_as_unicode() {
             "UTF-8"
         };
         assert_eq!(charset, expected, "{}", p.source_path);
-        assert!(html.contains("手机号码"), "{} decoded wrongly", p.source_path);
+        // Big5 has no simplified 机: the encoder wrote it as a character reference.
+        let probe = if expected == "Big5" { "看房預約登記" } else { "手机号码" };
+        assert!(html.contains(probe), "{} decoded wrongly", p.source_path);
         let fields = fields_of(&store, p.id);
         assert_eq!(fields.len(), 7);
         assert!(caption_is(&fields[1].1, "手机号码"), "{:?}", fields[1].1);
