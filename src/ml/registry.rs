@@ -10,8 +10,15 @@ use crate::store::Store;
 pub fn family_for(store: &Store, label_set: &str) -> anyhow::Result<Box<dyn ModelFamily>> {
     let kind = store.project()?.kind;
     match (kind, label_set) {
-        (TaskKind::Form, sets::FIELD_TYPE) => Ok(Box::new(super::field_model::FieldTypeFamily::default())),
-        (TaskKind::Form, sets::INDUSTRY) => Ok(Box::new(super::field_industry::IndustryFamily::default())),
-        _ => anyhow::bail!("no model family for label set {label_set:?} in {} projects yet", kind.as_str()),
+        (TaskKind::Form, sets::FIELD_TYPE) => {
+            Ok(Box::new(super::field_model::FieldTypeFamily::default()))
+        }
+        (TaskKind::Form, sets::INDUSTRY) => {
+            Ok(Box::new(super::field_industry::IndustryFamily::default()))
+        }
+        _ => anyhow::bail!(
+            "no model family for label set {label_set:?} in {} projects yet",
+            kind.as_str()
+        ),
     }
 }
