@@ -39,6 +39,10 @@ pub trait ModelFamily {
     fn save(&self, task: &dyn TrainTask, path: &Path) -> anyhow::Result<serde_json::Value>;
     /// Items this family pre-labels (e.g. all images, all fields of non-error pages).
     fn candidate_items(&self, store: &Store) -> anyhow::Result<Vec<i64>>;
+    /// Extension of the model files it writes.
+    fn file_extension(&self) -> &'static str {
+        "safetensors"
+    }
     /// A model to register and activate when the project has no active model yet, so that
     /// pre-labelling works with zero labels (e.g. the field-type base model trained on
     /// Formasaurus). Default: none.
@@ -118,6 +122,7 @@ pub fn run_training(
     let params = serde_json::json!({
         "config": cfg, "activation": activation, "kind": family.kind(), "labels": used,
         "n_train": train_idx.len(), "n_holdout": hold_idx.len(), "split_seed": cfg.seed,
+        "owner": crate::store::recovery::Owner::current().to_json(),
     });
     let run_id = store.start_training_run(&set, &params)?;
     let active = store.active_model(&set)?;
@@ -166,7 +171,7 @@ pub fn run_training(
         // Write weights atomically, then register.
         let version_hint = store.models(&set)?.len() + 1;
         let dir = models_dir(store);
-        let file = dir.join(format!("{set}-v{version_hint}-run{run_id}.safetensors"));
+        let file = dir.join(format!("{set}-v{version_hint}-run{run_id}.{}", family.file_extension()));
         let spec = family.save(task.as_ref(), &file)?;
         let sha = crate::assets::file_checksum(&file)?;
         let rel = file
