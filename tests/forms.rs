@@ -729,4 +729,54 @@ fn cli_new_form_seeds_the_taxonomy_and_imports_pages() {
         yuxuan::taxonomy::INDUSTRIES.len()
     );
     assert_eq!(store.items_of_kind(ItemKind::Field).unwrap().len(), 7);
+
+    // prelabel and train go through the form families.
+    drop(store);
+    let out = common::run(&["prelabel", proj.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("pre-labelled 7 item(s) in field_type"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let mut store = Store::open(&proj).unwrap();
+    let truth = zh_page("recruiting", 1).1;
+    let fields = store.items_of_kind(ItemKind::Field).unwrap();
+    let ds: Vec<NewDecision> = fields
+        .iter()
+        .zip(&truth)
+        .map(|(f, t)| NewDecision {
+            item_id: f.id,
+            label_set: sets::FIELD_TYPE.into(),
+            label: Some(t.to_string()),
+            annotator: "t".into(),
+            action: Action::Correct,
+            ms_spent: 0,
+            prediction_id: None,
+        })
+        .collect();
+    store.record_decisions(&ds).unwrap();
+    drop(store);
+    let out = common::run(&[
+        "train",
+        proj.to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--activate",
+        "always",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("(field-mlp)") && text.contains("pre-labelled"),
+        "{text}"
+    );
 }

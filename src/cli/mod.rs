@@ -15,6 +15,7 @@ mod new;
 mod prelabel;
 mod register_model;
 mod simulate;
+mod forms;
 mod presets;
 mod stats;
 mod train;

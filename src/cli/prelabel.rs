@@ -17,6 +17,9 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(&a.project)?;
     let ctx = JobCtx::new("prelabel").with_cli_bar();
+    if store.project()?.kind == yuxuan::domain::TaskKind::Form {
+        return super::forms::prelabel(&mut store, &ctx);
+    }
     let before = store.embedding_count(yuxuan::ml::backbone::BACKBONE_ID)?;
     let n = image_pipeline::prelabel_project(&mut store, &ctx)?;
     ctx.finish();

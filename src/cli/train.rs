@@ -52,6 +52,9 @@ pub struct Args {
     /// Do not pre-label again after an activation.
     #[arg(long)]
     no_prelabel: bool,
+    /// Form projects: the label set to train (`field_type` or `industry`).
+    #[arg(long, default_value = "field_type", value_parser = ["field_type", "industry"])]
+    set: String,
 }
 
 fn print_metrics(name: &str, m: &Metrics) {
@@ -122,12 +125,20 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     };
     let ctx = JobCtx::new("train").with_cli_bar();
     let t0 = std::time::Instant::now();
-    let report = image_pipeline::train_project(&mut store, mode, &cfg, activation, &ctx)?;
+    let form = store.project()?.kind == yuxuan::domain::TaskKind::Form;
+    let report = if form {
+        super::forms::train(&mut store, &a.set, &cfg, activation, &ctx)?
+    } else {
+        image_pipeline::train_project(&mut store, mode, &cfg, activation, &ctx)?
+    };
     ctx.finish();
     print_report(&report);
     println!("training took {:.2}s", t0.elapsed().as_secs_f64());
     if report.activated && !a.no_prelabel {
         let ctx = JobCtx::new("prelabel").with_cli_bar();
+        if form {
+            return super::forms::prelabel(&mut store, &ctx);
+        }
         let n = image_pipeline::prelabel_project(&mut store, &ctx)?;
         ctx.finish();
         println!("pre-labelled {n} item(s) with v{}", report.model.version);

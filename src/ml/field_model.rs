@@ -609,3 +609,24 @@ pub fn build_base(data_dir: &Path, weights: &Path, ctx: &JobCtx) -> anyhow::Resu
         report,
     })
 }
+
+/// Pre-label a form project: field types (registering the base model first when the project
+/// has no field-type model) and page industries (when an industry model is active). Returns
+/// (label set, items predicted, model version) per set that has a model.
+pub fn prelabel_form_project(
+    store: &mut Store,
+    ctx: &JobCtx,
+) -> anyhow::Result<Vec<(String, usize, i64)>> {
+    let mut out = Vec::new();
+    for set in [sets::FIELD_TYPE, sets::INDUSTRY] {
+        let fam = super::registry::family_for(store, set)?;
+        if set == sets::INDUSTRY && store.active_model(set)?.is_none() {
+            continue;
+        }
+        ctx.set_message(format!("pre-labelling {set}"));
+        let n = super::family::prelabel(store, fam.as_ref(), None, ctx)?;
+        let version = store.active_model(set)?.map(|m| m.version).unwrap_or(0);
+        out.push((set.to_string(), n, version));
+    }
+    Ok(out)
+}
