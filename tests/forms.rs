@@ -277,7 +277,7 @@ fn chinese_pages_in_utf8_gbk_and_big5_import_as_unicode() {
     let (_, mut store) = form_project(tmp.path());
     let s = import_paths(
         &mut store,
-        &[pages.clone()],
+        std::slice::from_ref(&pages),
         &PageImportOptions::default(),
         &JobCtx::new("t"),
     )

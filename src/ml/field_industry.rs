@@ -4,8 +4,8 @@
 //! requirement (e.g. 房产中介客户登记): by the active industry model when there is one, else by
 //! the bilingual lexicon.
 
+use std::cell::RefCell;
 use std::path::Path;
-use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -44,20 +44,20 @@ pub fn page_texts(store: &Store, page_id: i64) -> anyhow::Result<Vec<String>> {
 /// The industry family.
 #[derive(Default)]
 pub struct IndustryFamily {
-    cache: Mutex<Option<(std::path::PathBuf, std::sync::Arc<BagNet>)>>,
+    cache: RefCell<Option<(std::path::PathBuf, std::rc::Rc<BagNet>)>>,
 }
 
 impl IndustryFamily {
-    fn net(&self, store: &Store, model: &ModelInfo) -> anyhow::Result<std::sync::Arc<BagNet>> {
+    fn net(&self, store: &Store, model: &ModelInfo) -> anyhow::Result<std::rc::Rc<BagNet>> {
         let path = weights_path(store, model)
             .ok_or_else(|| anyhow::anyhow!("model {} has no weights", model.id))?;
-        let mut g = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = self.cache.borrow_mut();
         if let Some((p, n)) = g.as_ref() {
             if *p == path {
                 return Ok(n.clone());
             }
         }
-        let net = std::sync::Arc::new(BagNet::load(
+        let net = std::rc::Rc::new(BagNet::load(
             NetSpec::from_json(&model.spec)?,
             &path,
             form_device(),

@@ -5,9 +5,10 @@
 //! lexicon, evaluated on held-out pages, cached under `assets::cache_dir()` and registered in a
 //! project on first pre-labelling when the project has no field-type model yet.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 use tch::Device;
@@ -42,10 +43,10 @@ fn field_record(store: &Store, item_id: i64) -> anyhow::Result<FieldRecord> {
     Ok(serde_json::from_value(item.meta).unwrap_or_default())
 }
 
-type NetCache = Mutex<Option<(PathBuf, Arc<BagNet>)>>;
+type NetCache = RefCell<Option<(PathBuf, Rc<BagNet>)>>;
 
-fn cached_net(cache: &NetCache, model: &ModelInfo, path: PathBuf) -> anyhow::Result<Arc<BagNet>> {
-    let mut g = cache.lock().unwrap_or_else(|e| e.into_inner());
+fn cached_net(cache: &NetCache, model: &ModelInfo, path: PathBuf) -> anyhow::Result<Rc<BagNet>> {
+    let mut g = cache.borrow_mut();
     if let Some((p, net)) = g.as_ref() {
         if *p == path {
             return Ok(net.clone());
@@ -59,7 +60,7 @@ fn cached_net(cache: &NetCache, model: &ModelInfo, path: PathBuf) -> anyhow::Res
         spec.classes,
         model.labels.len()
     );
-    let net = Arc::new(BagNet::load(spec, &path, form_device())?);
+    let net = Rc::new(BagNet::load(spec, &path, form_device())?);
     *g = Some((path, net.clone()));
     Ok(net)
 }
