@@ -217,7 +217,7 @@ pub const ROWS: &[RowSpec] = &[
     RowSpec {
         id: "export",
         title: "export throughput at 100k items",
-        run: export_row,
+        run: export::run_row,
     },
     RowSpec {
         id: "ui-frame",
@@ -229,13 +229,6 @@ pub const ROWS: &[RowSpec] = &[
 fn prelabel_row(_: &BenchConfig) -> anyhow::Result<RowOutcome> {
     Ok(RowOutcome::NotAvailable(
         "not available in this build: the pre-label pipeline bench (bench::prelabel, issue 3) is not merged".into(),
-    ))
-}
-
-fn export_row(_: &BenchConfig) -> anyhow::Result<RowOutcome> {
-    Ok(RowOutcome::NotAvailable(
-        "not available in this build: the export bench (bench::export, issue 6) is not merged"
-            .into(),
     ))
 }
 
