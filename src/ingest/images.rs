@@ -199,20 +199,26 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<Found>, problems: &mut Vec<String
     }
 }
 
+/// An absolute path with its folders resolved (`..`, symlinked folders) but the file name
+/// kept as given, so a symlinked file keeps its own name (as the folder walk sees it).
 fn absolute(p: &Path) -> PathBuf {
-    std::fs::canonicalize(p).unwrap_or_else(|_| {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+    };
+    match (joined.parent(), joined.file_name()) {
+        (Some(parent), Some(name)) => {
+            std::fs::canonicalize(parent).map(|d| d.join(name)).unwrap_or_else(|_| joined.clone())
         }
-    })
+        _ => std::fs::canonicalize(&joined).unwrap_or(joined),
+    }
 }
 
 /// Labels of a CSV `path,label` (paths relative to the CSV's folder or absolute). Returns
 /// (absolute path -> label) and the problems (malformed rows with their line numbers).
 pub fn read_labels_csv(csv_path: &Path) -> anyhow::Result<(HashMap<PathBuf, String>, Vec<String>)> {
-    let base = csv_path.parent().map(absolute).unwrap_or_default();
+    let base = absolute(csv_path).parent().map(Path::to_path_buf).unwrap_or_default();
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -260,7 +266,10 @@ pub fn import_paths(
     for p in paths {
         let abs = absolute(p);
         match std::fs::metadata(&abs) {
-            Ok(m) if m.is_dir() => walk(&abs, &abs, &mut found, &mut summary.problems),
+            Ok(m) if m.is_dir() => {
+                let root = std::fs::canonicalize(&abs).unwrap_or(abs);
+                walk(&root, &root, &mut found, &mut summary.problems)
+            }
             Ok(_) => found.push(Found { root: abs.parent().map(Path::to_path_buf).unwrap_or_default(), path: abs }),
             Err(e) => summary.problems.push(format!("{}: {e}", p.display())),
         }
@@ -311,6 +320,7 @@ pub fn import_paths(
         let inserted = store.insert_items(&new_items)?;
         // Labels that came with the files.
         let mut decisions = Vec::new();
+        let mut labelled_now = std::collections::HashSet::new();
         for ((f, it), ins) in chunk.iter().zip(&new_items).zip(&inserted) {
             summary.seen += 1;
             match ins {
@@ -349,7 +359,10 @@ pub fn import_paths(
                     }
                 }
             }
-            // A duplicate keeps its existing human label.
+            // A duplicate keeps its existing human label (or the one its first copy brought).
+            if !labelled_now.insert(ins.id()) {
+                continue;
+            }
             if let Inserted::Duplicate(id) = ins {
                 if store.current_label(*id, sets::CLASS)?.is_some() {
                     continue;

@@ -88,6 +88,12 @@ pub fn build(store: &Store, spec: &QueueSpec) -> Result<Vec<i64>> {
             use rand::SeedableRng;
             ids.shuffle(&mut rand::rngs::StdRng::seed_from_u64(spec.seed));
         }
+        // Cold start: nothing predicted yet, so margins and scores say nothing; a diverse
+        // sample makes the first labels cover the data (and all classes, sooner).
+        Strategy::Uncertain | Strategy::Confident if !ids.is_empty() && candidates.iter().all(|c| c.score.is_none()) => {
+            let labeled: Vec<i64> = store.current_labels(&spec.label_set)?.into_iter().map(|(id, _)| id).collect();
+            ids = diverse_order(store, &ids, &labeled, crate::ml::backbone::BACKBONE_ID, DIVERSE_PICKS)?;
+        }
         Strategy::Diverse => {
             let labeled: Vec<i64> = store.current_labels(&spec.label_set)?.into_iter().map(|(id, _)| id).collect();
             ids = diverse_order(store, &ids, &labeled, crate::ml::backbone::BACKBONE_ID, DIVERSE_PICKS)?;
