@@ -2,5 +2,10 @@
 
 mod common;
 
+mod bench;
+mod exchange;
+mod faults;
 mod store;
 mod images;
+mod ui;
+mod forms;

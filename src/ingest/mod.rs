@@ -2,6 +2,7 @@
 //! HTML5 parsing, form fields). Bad input never stops an import: each bad file becomes an item
 //! with an error, counted in the summary.
 
+pub mod html;
 pub mod images;
 pub mod pages;
 

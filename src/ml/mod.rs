@@ -13,3 +13,7 @@ pub mod image_finetune;
 pub mod image_head;
 pub mod image_pipeline;
 pub mod image_torchscript;
+pub mod field_features;
+pub mod field_net;
+pub mod field_model;
+pub mod field_industry;

@@ -20,6 +20,8 @@ pub fn family_for(store: &Store, label_set: &str) -> anyhow::Result<Box<dyn Mode
                 .unwrap_or_else(|| "head".to_string());
             image_family_for_mode(store, &mode)
         }
+        (TaskKind::Form, sets::FIELD_TYPE) => Ok(Box::new(super::field_model::FieldTypeFamily::default())),
+        (TaskKind::Form, sets::INDUSTRY) => Ok(Box::new(super::field_industry::IndustryFamily::default())),
         _ => anyhow::bail!("no model family for label set {label_set:?} in {} projects yet", kind.as_str()),
     }
 }

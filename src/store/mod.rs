@@ -10,19 +10,23 @@
 
 pub mod decisions;
 pub mod embeddings;
+pub mod exchange;
 pub mod forms;
 pub mod images;
 pub mod items;
 pub mod labels;
 pub mod models;
 pub mod predictions;
+pub mod probe;
 pub mod queue;
+pub mod recovery;
+pub mod review;
 pub mod training;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
 
 use crate::domain::{ProjectInfo, TaskKind};
 
@@ -163,6 +167,8 @@ impl Store {
             StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows) => StoreError::NotAProject(path.to_path_buf()),
             e => e,
         })?;
+        // Training runs of a process that is gone become "interrupted" (a read-only file keeps them).
+        let _ = store.recover_interrupted_runs();
         Ok(store)
     }
 
@@ -222,10 +228,6 @@ impl Store {
         &self.conn
     }
 
-    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
-        &mut self.conn
-    }
-
     pub fn project(&self) -> Result<ProjectInfo> {
         let (name, kind, created_at, settings): (String, String, String, String) = self.conn.query_row(
             "SELECT name, kind, created_at, settings_json FROM project WHERE id = 1",
@@ -278,9 +280,4 @@ impl Store {
         tx.commit()?;
         Ok(out)
     }
-}
-
-/// `query_row` that maps "no rows" to `None`.
-pub(crate) fn opt<T>(r: rusqlite::Result<T>) -> Result<Option<T>> {
-    Ok(r.optional()?)
 }

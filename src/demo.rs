@@ -1,0 +1,359 @@
+//! The demo: two ready projects in the cache dir so a new user sees the loop at once.
+//! - `emoji.yuxuan`: a few hundred Noto emoji images (`assets::emoji_dir()`) in their 9
+//!   categories, with a handful of seed labels per category so a first model can train.
+//! - `forms.yuxuan`: a handful of H5 form pages: Chinese pages written here (recruitment, loan,
+//!   insurance, education) and some Formasaurus pages, imported with `ingest::pages`.
+//!
+//! Building is idempotent: a project that exists is kept; each is built under a temporary name
+//! and renamed when complete, so an interrupted build leaves nothing half-made.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::domain::{sets, Action, ItemKind, NewDecision, NewItem, NewLabel, TaskKind};
+use crate::jobs::JobCtx;
+use crate::store::Store;
+
+/// Images per category in the demo.
+pub const PER_CATEGORY: usize = 40;
+/// Seed labels per category (annotator `seed`), so training can start right away.
+pub const SEEDS_PER_CATEGORY: usize = 5;
+
+/// The emoji categories, in hotkey order, with a bilingual display name.
+pub const CATEGORIES: [(&str, &str); 9] = [
+    ("Smileys & Emotion", "笑脸 Smileys"),
+    ("People & Body", "人物 People"),
+    ("Animals & Nature", "动物自然 Animals"),
+    ("Food & Drink", "食物 Food"),
+    ("Travel & Places", "旅行 Travel"),
+    ("Activities", "活动 Activities"),
+    ("Objects", "物品 Objects"),
+    ("Symbols", "符号 Symbols"),
+    ("Flags", "旗帜 Flags"),
+];
+
+/// Field types of the demo form project (name, display).
+pub const FIELD_TYPES: [(&str, &str); 10] = [
+    ("phone", "手机号 phone"),
+    ("id_card", "身份证 id card"),
+    ("name", "姓名 name"),
+    ("email", "邮箱 email"),
+    ("address", "地址 address"),
+    ("salary", "薪资 salary"),
+    ("password", "密码 password"),
+    ("captcha", "验证码 captcha"),
+    ("submit", "提交 submit"),
+    ("other", "其他 other"),
+];
+
+/// Page industries of the demo form project.
+pub const INDUSTRIES: [(&str, &str); 6] = [
+    ("recruitment", "招聘 recruitment"),
+    ("finance", "金融 finance"),
+    ("insurance", "保险 insurance"),
+    ("education", "教育 education"),
+    ("e-commerce", "电商 e-commerce"),
+    ("other", "其他 other"),
+];
+
+/// Where the demo lives: `<cache>/demo-v1`.
+pub fn demo_dir() -> PathBuf {
+    crate::assets::cache_dir().join("demo-v1")
+}
+
+pub fn image_project_path(dir: &Path) -> PathBuf {
+    dir.join("emoji.yuxuan")
+}
+
+pub fn form_project_path(dir: &Path) -> PathBuf {
+    dir.join("forms.yuxuan")
+}
+
+/// What `ensure` found or built.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    pub images: PathBuf,
+    pub image_items: usize,
+    /// The form project, or why it could not be built.
+    pub forms: Result<PathBuf, String>,
+}
+
+impl Demo {
+    pub fn summary(&self) -> String {
+        let forms = match &self.forms {
+            Ok(p) => p.display().to_string(),
+            Err(e) => format!("not built ({e})"),
+        };
+        format!(
+            "{} ({} images); forms: {forms}",
+            self.images.display(),
+            self.image_items
+        )
+    }
+}
+
+/// Build the demo projects in `dir` where missing.
+pub fn ensure(dir: &Path, ctx: &JobCtx) -> anyhow::Result<Demo> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let images = image_project_path(dir);
+    if !images.exists() {
+        ctx.set_message("emoji project");
+        build_image_project(&images, &crate::assets::emoji_dir(), ctx)?;
+    }
+    let image_items = Store::open(&images)?
+        .item_counts(ItemKind::Image, sets::CLASS)?
+        .total as usize;
+    let forms_path = form_project_path(dir);
+    let forms = if forms_path.exists() {
+        Ok(forms_path)
+    } else {
+        ctx.set_message("form project");
+        build_form_project(&forms_path, dir, ctx)
+            .map(|_| forms_path)
+            .map_err(|e| format!("{e:#}"))
+    };
+    Ok(Demo {
+        images,
+        image_items,
+        forms,
+    })
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.building-{}", std::process::id()))
+}
+
+fn finish(tmp: &Path, path: &Path) -> anyhow::Result<()> {
+    std::fs::rename(tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
+
+/// The emoji images chosen for the demo: (category, absolute path), `per_category` each, in
+/// the emoji's sort order.
+pub fn pick_emoji(emoji_dir: &Path, per_category: usize) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let json = emoji_dir.join("emoji.json");
+    let text = std::fs::read_to_string(&json)
+        .with_context(|| format!("reading {} ({})", json.display(), crate::assets::SETUP_HINT))?;
+    let all: Vec<serde_json::Value> =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", json.display()))?;
+    let mut by_cat: BTreeMap<String, Vec<(i64, PathBuf)>> = BTreeMap::new();
+    for e in &all {
+        let (Some(cat), Some(img)) = (e["category"].as_str(), e["image"].as_str()) else {
+            continue;
+        };
+        if cat == "Component" {
+            continue;
+        }
+        let p = emoji_dir.join("img64").join(img);
+        if p.is_file() {
+            by_cat
+                .entry(cat.to_string())
+                .or_default()
+                .push((e["sort_order"].as_i64().unwrap_or(0), p));
+        }
+    }
+    let mut out = Vec::new();
+    for (cat, _) in CATEGORIES {
+        let mut v = by_cat.remove(cat).unwrap_or_default();
+        v.sort_by_key(|(o, _)| *o);
+        // Spread over the category rather than its first few.
+        let step = (v.len() / per_category.max(1)).max(1);
+        out.extend(
+            v.into_iter()
+                .step_by(step)
+                .take(per_category)
+                .map(|(_, p)| (cat.to_string(), p)),
+        );
+    }
+    anyhow::ensure!(
+        !out.is_empty(),
+        "no emoji images under {} ({})",
+        emoji_dir.display(),
+        crate::assets::SETUP_HINT
+    );
+    Ok(out)
+}
+
+/// Build the emoji image project at `path` from `emoji_dir`.
+pub fn build_image_project(path: &Path, emoji_dir: &Path, ctx: &JobCtx) -> anyhow::Result<()> {
+    let picked = pick_emoji(emoji_dir, PER_CATEGORY)?;
+    let tmp = temp_path(path);
+    let _ = std::fs::remove_file(&tmp);
+    {
+        let mut store = Store::create(&tmp, "Emoji demo", TaskKind::Image)?;
+        let labels: Vec<NewLabel> = CATEGORIES
+            .iter()
+            .map(|(n, d)| NewLabel {
+                name: n.to_string(),
+                display_name: Some(d.to_string()),
+                ..Default::default()
+            })
+            .collect();
+        store.add_labels(sets::CLASS, &labels)?;
+        ctx.set_total(picked.len() as u64);
+        let mut items = Vec::with_capacity(picked.len());
+        for (i, (_, p)) in picked.iter().enumerate() {
+            ctx.check()?;
+            let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            let mut it = NewItem::new(ItemKind::Image, p.display().to_string());
+            it.content_hash = Some(blake3::hash(&bytes).to_hex().to_string());
+            it.size_bytes = Some(bytes.len() as i64);
+            if let Ok((w, h)) = image::image_dimensions(p) {
+                it.width = Some(w as i64);
+                it.height = Some(h as i64);
+            }
+            it.position = i as i64;
+            items.push(it);
+            ctx.inc(1);
+        }
+        let ids = store.insert_items(&items)?;
+        // Seed labels: the first few of each category, so a first model can train at once.
+        let mut seeded: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut seeds = Vec::new();
+        for ((cat, _), ins) in picked.iter().zip(&ids) {
+            let n = seeded.entry(cat.as_str()).or_default();
+            if *n < SEEDS_PER_CATEGORY {
+                *n += 1;
+                seeds.push(NewDecision {
+                    item_id: ins.id(),
+                    label_set: sets::CLASS.into(),
+                    label: Some(cat.clone()),
+                    annotator: "seed".into(),
+                    action: Action::Correct,
+                    ms_spent: 0,
+                    prediction_id: None,
+                });
+            }
+        }
+        store.record_decisions(&seeds)?;
+    }
+    finish(&tmp, path)
+}
+
+/// Chinese H5 pages written into the demo (file name, HTML).
+pub const CHINESE_PAGES: [(&str, &str); 4] = [
+    (
+        "zhaopin.html",
+        r#"<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>高薪招聘 - 快速报名</title></head>
+<body><h1>高薪招聘 仓库管理员</h1><form action="/apply" method="post">
+<label for="xm">姓名</label><input id="xm" name="xingming" type="text" placeholder="请输入您的真实姓名">
+<label for="sj">手机号码</label><input id="sj" name="mobile" type="tel" maxlength="11" placeholder="请输入11位手机号">
+<label for="yzm">验证码</label><input id="yzm" name="code" type="text" placeholder="短信验证码"><button type="button">获取验证码</button>
+<label for="xz">期望薪资</label><select id="xz" name="salary"><option>3000-5000元</option><option>5000-8000元</option><option>8000元以上</option></select>
+<label for="dz">居住地址</label><input id="dz" name="addr" type="text" placeholder="省/市/区">
+<button type="submit">立即报名</button></form></body></html>"#,
+    ),
+    (
+        "daikuan.html",
+        r#"<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>极速贷款 最高20万</title></head>
+<body><h2>填写资料 立即测额度</h2><form id="loan">
+<div class="row"><span>真实姓名</span><input name="realname" placeholder="与身份证一致"></div>
+<div class="row"><span>身份证号</span><input name="idno" maxlength="18" placeholder="请输入18位身份证号码"></div>
+<div class="row"><span>手机号</span><input name="phone" type="tel" placeholder="请输入手机号"></div>
+<div class="row"><span>月收入</span><input name="income" type="number" placeholder="税后月收入（元）"></div>
+<div class="row"><span>登录密码</span><input name="pwd" type="password" placeholder="6-16位密码"></div>
+<input type="submit" value="立即申请"></form></body></html>"#,
+    ),
+    (
+        "baoxian.html",
+        r#"<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>百万医疗险 免费领取</title></head>
+<body><h1>为家人领取保障</h1><form>
+<p>被保险人姓名</p><input type="text" name="insured_name" placeholder="请输入姓名">
+<p>证件号码</p><input type="text" name="cert_no" placeholder="身份证号">
+<p>联系电话</p><input type="tel" name="tel" placeholder="手机号码">
+<p>电子邮箱</p><input type="email" name="email" placeholder="用于接收电子保单">
+<label><input type="checkbox" name="agree" checked> 我已阅读并同意《投保须知》</label>
+<button type="submit">免费领取</button></form></body></html>"#,
+    ),
+    (
+        "jiaoyu.html",
+        r#"<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>少儿英语 免费试听课</title></head>
+<body><h1>0元领取外教试听课</h1><form action="/book">
+<input name="child_name" placeholder="孩子姓名" aria-label="孩子姓名">
+<select name="age" aria-label="孩子年龄"><option>3-6岁</option><option>7-12岁</option></select>
+<input name="parent_mobile" type="tel" placeholder="家长手机号" aria-label="家长手机号">
+<input name="city" placeholder="所在城市" aria-label="所在城市">
+<button>立即预约</button></form></body></html>"#,
+    ),
+];
+
+/// Formasaurus pages copied into the demo (by index in `html/`).
+const FORMASAURUS_PAGES: [usize; 6] = [0, 1, 2, 3, 5, 8];
+
+/// Build the form project at `path`, writing its pages under `dir/pages`.
+pub fn build_form_project(path: &Path, dir: &Path, ctx: &JobCtx) -> anyhow::Result<()> {
+    let pages = dir.join("pages");
+    std::fs::create_dir_all(&pages)?;
+    for (name, html) in CHINESE_PAGES {
+        std::fs::write(pages.join(name), html)?;
+    }
+    let fz = crate::assets::formasaurus_dir().join("html");
+    for i in FORMASAURUS_PAGES {
+        let src = fz.join(format!("{i}.html"));
+        if src.is_file() {
+            std::fs::copy(&src, pages.join(format!("formasaurus-{i}.html")))?;
+        }
+    }
+    let tmp = temp_path(path);
+    let _ = std::fs::remove_file(&tmp);
+    let result = (|| -> anyhow::Result<()> {
+        let mut store = Store::create(&tmp, "H5 forms demo", TaskKind::Form)?;
+        let named = |v: &[(&str, &str)]| -> Vec<NewLabel> {
+            v.iter()
+                .map(|(n, d)| NewLabel {
+                    name: n.to_string(),
+                    display_name: Some(d.to_string()),
+                    ..Default::default()
+                })
+                .collect()
+        };
+        if store.labels(sets::FIELD_TYPE)?.is_empty() {
+            store.add_labels(sets::FIELD_TYPE, &named(&FIELD_TYPES))?;
+        }
+        if store.labels(sets::INDUSTRY)?.is_empty() {
+            store.add_labels(sets::INDUSTRY, &named(&INDUSTRIES))?;
+        }
+        crate::ingest::pages::import_paths(&mut store, std::slice::from_ref(&pages), &Default::default(), ctx)?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => finish(&tmp, path),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Train a first model on the seed labels and pre-label the project with it, when the
+/// project has no active model yet and a model family is available. Returns what happened.
+pub fn first_model(path: &Path, ctx: &JobCtx) -> anyhow::Result<String> {
+    let mut store = Store::open(path)?;
+    let set = crate::review::main_label_set(store.project()?.kind);
+    if store.active_model(set)?.is_some() {
+        return Ok("a model is already active".into());
+    }
+    let family = crate::ml::registry::family_for(&store, set)?;
+    let cfg = crate::ml::train::TrainConfig {
+        epochs: 40,
+        ..Default::default()
+    };
+    let report = crate::ml::family::run_training(
+        &mut store,
+        family.as_ref(),
+        &cfg,
+        crate::ml::family::Activation::Always,
+        ctx,
+    )?;
+    let n = crate::ml::family::prelabel(&mut store, family.as_ref(), None, ctx)?;
+    Ok(format!(
+        "model v{} (hold-out accuracy {:.2}) pre-labelled {n} items",
+        report.model.version, report.metrics.accuracy
+    ))
+}

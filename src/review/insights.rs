@@ -1,0 +1,148 @@
+//! Insights for the lead: label distribution, throughput per annotator, accept rate over time,
+//! items that could not be read (and why), and how many labels disagree with the model.
+//! Computed from the store on a background thread by the UI; egui-free so tests can check it.
+
+use std::collections::BTreeMap;
+
+use crate::domain::Action;
+use crate::queue::{Filter, QueueSpec};
+use crate::store::{Result, Store};
+
+/// One annotator's work.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct AnnotatorStats {
+    pub name: String,
+    /// Decisions that set a label (accept + correct), undone ones excluded.
+    pub labeled: usize,
+    pub accepts: usize,
+    pub corrects: usize,
+    pub skips: usize,
+    pub undos: usize,
+    /// Median time spent per labelled item, milliseconds.
+    pub median_ms: i64,
+}
+
+/// Accept rate of one day.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DayRate {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    pub decisions: usize,
+    pub accept_rate: f64,
+}
+
+/// Everything the insights screen shows for one label set.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Insights {
+    pub label_set: String,
+    /// Current human labels per label, in label order (labels with zero included).
+    pub distribution: Vec<(String, usize)>,
+    pub annotators: Vec<AnnotatorStats>,
+    pub accept_rate_by_day: Vec<DayRate>,
+    /// Items that could not be read: (id, source path, reason).
+    pub errors: Vec<(i64, String, String)>,
+    /// Labelled items whose label differs from the model's suggestion.
+    pub disagreements: usize,
+}
+
+/// Compute the insights of `set`.
+pub fn compute(store: &Store, set: &str) -> Result<Insights> {
+    let labels = store.labels(set)?;
+    let current = store.current_labels(set)?;
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, l) in &current {
+        *counts.entry(l.as_str()).or_default() += 1;
+    }
+    let distribution = labels
+        .iter()
+        .map(|l| {
+            (
+                l.name.clone(),
+                counts.get(l.name.as_str()).copied().unwrap_or(0),
+            )
+        })
+        .collect();
+
+    let decisions: Vec<_> = store
+        .all_decisions()?
+        .into_iter()
+        .filter(|d| d.label_set == set)
+        .collect();
+    let undone: std::collections::HashSet<i64> = decisions
+        .iter()
+        .filter(|d| d.action == Action::Undo)
+        .filter_map(|d| d.supersedes)
+        .collect();
+    let mut per: BTreeMap<String, (AnnotatorStats, Vec<i64>)> = BTreeMap::new();
+    let mut days: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for d in &decisions {
+        let (a, times) = per.entry(d.annotator.clone()).or_insert_with(|| {
+            (
+                AnnotatorStats {
+                    name: d.annotator.clone(),
+                    ..Default::default()
+                },
+                vec![],
+            )
+        });
+        if d.action == Action::Undo {
+            a.undos += 1;
+            continue;
+        }
+        if undone.contains(&d.id) {
+            continue;
+        }
+        match d.action {
+            Action::Accept => a.accepts += 1,
+            Action::Correct => a.corrects += 1,
+            Action::Skip => a.skips += 1,
+            _ => {}
+        }
+        if d.action.sets_label() {
+            a.labeled += 1;
+            times.push(d.ms_spent);
+            let day = d.decided_at.get(..10).unwrap_or(&d.decided_at).to_string();
+            let e = days.entry(day).or_default();
+            e.0 += 1;
+            if d.action == Action::Accept {
+                e.1 += 1;
+            }
+        }
+    }
+    let annotators = per
+        .into_values()
+        .map(|(mut a, mut t)| {
+            t.sort_unstable();
+            a.median_ms = t.get(t.len() / 2).copied().unwrap_or(0);
+            a
+        })
+        .collect();
+    let accept_rate_by_day = days
+        .into_iter()
+        .map(|(day, (n, acc))| DayRate {
+            day,
+            decisions: n,
+            accept_rate: acc as f64 / n.max(1) as f64,
+        })
+        .collect();
+    let errors = store
+        .items_with_errors()?
+        .into_iter()
+        .map(|i| (i.id, i.source_path, i.error.unwrap_or_default()))
+        .collect();
+    let disagreements = store
+        .queue_candidates(&QueueSpec {
+            label_set: set.to_string(),
+            filter: Filter::Disagreements,
+            ..Default::default()
+        })?
+        .len();
+    Ok(Insights {
+        label_set: set.to_string(),
+        distribution,
+        annotators,
+        accept_rate_by_day,
+        errors,
+        disagreements,
+    })
+}

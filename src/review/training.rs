@@ -1,0 +1,351 @@
+//! The lead's training controller (egui-free): counts per label, start a training job with
+//! options, follow its loss curve / progress / ETA, cancel it, show the result next to the
+//! active model, activate or discard, and re-pre-label in the background after activation.
+//!
+//! Training and pre-labelling run as [`Job`]s, each on its own connection to the project; the
+//! model family comes from a [`FamilyFactory`] (by default `ml::registry::family_for`; tests
+//! pass a tiny family of their own).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::domain::{ModelInfo, TrainingRun};
+use crate::jobs::{is_cancelled_error, Job, JobCtx, Snapshot};
+use crate::ml::family::{self, Activation, ModelFamily, TrainReport};
+use crate::ml::train::{EpochStat, TrainConfig};
+use crate::store::Store;
+
+/// Builds the model family of a label set for a project.
+pub type FamilyFactory =
+    Arc<dyn Fn(&Store, &str) -> anyhow::Result<Box<dyn ModelFamily>> + Send + Sync>;
+
+/// The registry's families (what the app uses).
+pub fn default_factory() -> FamilyFactory {
+    Arc::new(|store: &Store, set: &str| crate::ml::registry::family_for(store, set))
+}
+
+/// What the lead picks before training.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainOptions {
+    pub epochs: usize,
+    /// Hold-out share, 0..0.5.
+    pub holdout: f64,
+    pub activation: Activation,
+    /// Training mode written to the project setting `train_mode` before the family is built
+    /// (e.g. `head`, `finetune`, `torchscript` for images); None keeps the project's setting.
+    pub mode: Option<String>,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            epochs: 30,
+            holdout: 0.2,
+            activation: Activation::IfNotWorse,
+            mode: None,
+        }
+    }
+}
+
+/// How the last training ended.
+#[derive(Debug, Clone)]
+pub enum TrainOutcome {
+    Done(Box<TrainReport>),
+    Cancelled,
+    Failed(String),
+}
+
+/// Pre-labelling result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PrelabelOutcome {
+    Done(usize),
+    Cancelled,
+    Failed(String),
+}
+
+type Repaint = Arc<dyn Fn() + Send + Sync>;
+
+/// State of the training screen for one label set.
+pub struct TrainingController {
+    path: PathBuf,
+    pub label_set: String,
+    factory: FamilyFactory,
+    reader: Option<Store>,
+    job: Option<Job<TrainReport>>,
+    prelabel_job: Option<Job<usize>>,
+    started_utc: Option<String>,
+    last_poll: Option<Instant>,
+    /// Epochs of the running (or last) training, for the live loss curve.
+    pub epochs: Vec<EpochStat>,
+    pub outcome: Option<TrainOutcome>,
+    pub prelabel_outcome: Option<PrelabelOutcome>,
+    /// Human labels per label (label order).
+    pub counts: Vec<(String, usize)>,
+    /// Model versions, oldest first.
+    pub models: Vec<ModelInfo>,
+    pub runs: Vec<TrainingRun>,
+    /// Set when a new model became active (the review should refresh its suggestions).
+    pub model_changed: bool,
+    pub error: Option<String>,
+}
+
+impl TrainingController {
+    pub fn new(path: &Path, label_set: &str, factory: FamilyFactory) -> TrainingController {
+        let mut c = TrainingController {
+            path: path.to_path_buf(),
+            label_set: label_set.to_string(),
+            factory,
+            reader: None,
+            job: None,
+            prelabel_job: None,
+            started_utc: None,
+            last_poll: None,
+            epochs: vec![],
+            outcome: None,
+            prelabel_outcome: None,
+            counts: vec![],
+            models: vec![],
+            runs: vec![],
+            model_changed: false,
+            error: None,
+        };
+        c.refresh();
+        c
+    }
+
+    fn reader(&mut self) -> anyhow::Result<&Store> {
+        if self.reader.is_none() {
+            self.reader = Some(Store::open(&self.path)?);
+        }
+        Ok(self.reader.as_ref().expect("just opened"))
+    }
+
+    /// Read counts, model versions and runs again (small queries; on opening the screen and
+    /// after a job ends).
+    pub fn refresh(&mut self) {
+        let set = self.label_set.clone();
+        let r = (|| -> anyhow::Result<_> {
+            let store = self.reader()?;
+            let labels = store.labels(&set)?;
+            let current = store.current_labels(&set)?;
+            let counts = labels
+                .iter()
+                .map(|l| {
+                    (
+                        l.name.clone(),
+                        current.iter().filter(|(_, x)| *x == l.name).count(),
+                    )
+                })
+                .collect();
+            let runs = store
+                .training_runs()?
+                .into_iter()
+                .filter(|r| r.label_set == set)
+                .collect();
+            Ok((counts, store.models(&set)?, runs))
+        })();
+        match r {
+            Ok((counts, models, runs)) => {
+                self.counts = counts;
+                self.models = models;
+                self.runs = runs;
+            }
+            Err(e) => self.error = Some(format!("{e:#}")),
+        }
+    }
+
+    pub fn active_model(&self) -> Option<&ModelInfo> {
+        self.models.iter().find(|m| m.active)
+    }
+
+    pub fn is_training(&self) -> bool {
+        self.job.is_some()
+    }
+
+    pub fn is_prelabeling(&self) -> bool {
+        self.prelabel_job.is_some()
+    }
+
+    /// Progress of the running training (fraction, rate, ETA).
+    pub fn progress(&self) -> Option<Snapshot> {
+        self.job.as_ref().map(|j| j.ctx.snapshot())
+    }
+
+    pub fn prelabel_progress(&self) -> Option<Snapshot> {
+        self.prelabel_job.as_ref().map(|j| j.ctx.snapshot())
+    }
+
+    /// Start training in the background. `repaint` wakes the UI on progress.
+    pub fn start(&mut self, opts: &TrainOptions, repaint: impl Fn() + Send + Sync + 'static) {
+        if self.job.is_some() {
+            return;
+        }
+        self.outcome = None;
+        self.epochs.clear();
+        self.error = None;
+        self.started_utc =
+            Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        let repaint: Repaint = Arc::new(repaint);
+        let r2 = repaint.clone();
+        let ctx = JobCtx::new("train").with_observer(move |_| r2());
+        let (path, set, factory, opts2) = (
+            self.path.clone(),
+            self.label_set.clone(),
+            self.factory.clone(),
+            opts.clone(),
+        );
+        self.job = Some(Job::spawn(ctx, move |ctx| {
+            let mut store = Store::open(&path)?;
+            if let Some(mode) = &opts2.mode {
+                store.set_setting("train_mode", serde_json::Value::String(mode.clone()))?;
+            }
+            let family = factory(&store, &set)?;
+            let cfg = TrainConfig {
+                epochs: opts2.epochs.max(1),
+                holdout: opts2.holdout.clamp(0.0, 0.5),
+                ..Default::default()
+            };
+            family::run_training(&mut store, family.as_ref(), &cfg, opts2.activation, ctx)
+        }));
+        self.last_poll = None;
+    }
+
+    /// Ask the running training to stop (it stops at its next batch).
+    pub fn cancel(&mut self) {
+        if let Some(j) = &self.job {
+            j.ctx.cancel();
+        }
+        if let Some(j) = &self.prelabel_job {
+            j.ctx.cancel();
+        }
+    }
+
+    /// Poll the jobs (once per frame). The loss curve is read from the run's log at most four
+    /// times a second.
+    pub fn poll(&mut self, repaint: impl Fn() + Send + Sync + Clone + 'static) {
+        if self.job.is_some()
+            && self
+                .last_poll
+                .is_none_or(|t| t.elapsed() > Duration::from_millis(250))
+        {
+            self.last_poll = Some(Instant::now());
+            self.read_epochs();
+        }
+        if let Some(job) = &mut self.job {
+            if let Some(result) = job.try_take() {
+                self.job = None;
+                self.read_epochs();
+                self.outcome = Some(match result {
+                    Ok(report) => {
+                        self.epochs = report.epochs.clone();
+                        if report.activated {
+                            self.model_changed = true;
+                            self.start_prelabel(repaint.clone());
+                        }
+                        TrainOutcome::Done(Box::new(report))
+                    }
+                    Err(e) if is_cancelled_error(&e) => TrainOutcome::Cancelled,
+                    Err(e) => TrainOutcome::Failed(format!("{e:#}")),
+                });
+                self.refresh();
+            }
+        }
+        if let Some(job) = &mut self.prelabel_job {
+            if let Some(result) = job.try_take() {
+                self.prelabel_job = None;
+                self.prelabel_outcome = Some(match result {
+                    Ok(n) => PrelabelOutcome::Done(n),
+                    Err(e) if is_cancelled_error(&e) => PrelabelOutcome::Cancelled,
+                    Err(e) => PrelabelOutcome::Failed(format!("{e:#}")),
+                });
+                self.model_changed = true;
+            }
+        }
+    }
+
+    fn read_epochs(&mut self) {
+        let set = self.label_set.clone();
+        let Some(since) = self.started_utc.clone() else {
+            return;
+        };
+        let Ok(store) = self.reader() else { return };
+        let Ok(runs) = store.training_runs() else {
+            return;
+        };
+        // The run this controller started: the newest of the set started after the click.
+        let run = runs
+            .into_iter()
+            .rev()
+            .find(|r| r.label_set == set && r.started_at >= since);
+        if let Some(run) = run {
+            let epochs: Vec<EpochStat> = run
+                .log
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            if epochs.len() >= self.epochs.len() {
+                self.epochs = epochs;
+            }
+        }
+    }
+
+    /// Make a model version active and re-pre-label with it in the background.
+    pub fn activate(&mut self, model_id: i64, repaint: impl Fn() + Send + Sync + Clone + 'static) {
+        let r = (|| -> anyhow::Result<()> {
+            let mut store = Store::open(&self.path)?;
+            store.activate_model(model_id)?;
+            Ok(())
+        })();
+        match r {
+            Ok(()) => {
+                if let Some(TrainOutcome::Done(rep)) = &mut self.outcome {
+                    if rep.model.id == model_id {
+                        rep.activated = true;
+                    }
+                }
+                self.model_changed = true;
+                self.refresh();
+                self.start_prelabel(repaint);
+            }
+            Err(e) => self.error = Some(format!("could not activate: {e:#}")),
+        }
+    }
+
+    /// Dismiss a result that was not activated (the version stays in the history, inactive).
+    pub fn discard(&mut self) {
+        self.outcome = None;
+        self.epochs.clear();
+    }
+
+    fn start_prelabel(&mut self, repaint: impl Fn() + Send + Sync + 'static) {
+        if self.prelabel_job.is_some() {
+            return;
+        }
+        self.prelabel_outcome = None;
+        let ctx = JobCtx::new("prelabel").with_observer(move |_| repaint());
+        let (path, set, factory) = (
+            self.path.clone(),
+            self.label_set.clone(),
+            self.factory.clone(),
+        );
+        self.prelabel_job = Some(Job::spawn(ctx, move |ctx| {
+            let mut store = Store::open(&path)?;
+            let family = factory(&store, &set)?;
+            family::prelabel(&mut store, family.as_ref(), None, ctx)
+        }));
+    }
+
+    /// Block until no job runs (tests and the CLI; the UI polls instead).
+    pub fn wait(&mut self, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        while self.job.is_some() || self.prelabel_job.is_some() {
+            if Instant::now() > end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+            self.poll(|| {});
+        }
+        true
+    }
+}

@@ -1,0 +1,388 @@
+//! The review worker: one thread that owns its own connection to the project and does all the
+//! SQL and image decoding the review screen needs, so the UI thread never waits for either.
+//!
+//! Two inboxes: `ordered` (decisions, undo/redo, queue rebuilds, stats, reloads: handled in the
+//! order sent, so a reload after a decision sees it) and `prefetch` (look-ahead loads, handled
+//! only when no ordered request waits). Every reply wakes the UI through the repaint callback.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::{BulkItem, DecodedImage, FieldView, ItemView, PageView};
+use crate::domain::{sets, Decision, FieldRecord, ItemKind, NewDecision};
+use crate::queue::{self, Filter, QueueSpec, Strategy};
+use crate::store::review::ReviewStats;
+use crate::store::Store;
+
+/// Largest side of a decoded image sent to the UI (bigger ones are downscaled on the worker).
+pub const MAX_IMAGE_SIDE: u32 = 1024;
+/// Side of bulk-grid thumbnails.
+pub const THUMB_SIDE: u32 = 96;
+
+pub(crate) type Repaint = Arc<dyn Fn() + Send + Sync>;
+
+#[derive(Debug)]
+pub(crate) enum Request {
+    Queue {
+        spec: QueueSpec,
+        generation: u64,
+    },
+    Load {
+        item_id: i64,
+        ordered: bool,
+    },
+    Record {
+        decisions: Vec<NewDecision>,
+        bulk: bool,
+    },
+    Undo {
+        annotator: String,
+    },
+    Redo {
+        annotator: String,
+    },
+    Stats {
+        annotator: String,
+        since: String,
+    },
+    Bulk {
+        label: String,
+        limit: usize,
+    },
+}
+
+#[derive(Debug)]
+pub(crate) enum Reply {
+    Queue {
+        generation: u64,
+        ids: Vec<i64>,
+    },
+    Loaded {
+        view: Box<ItemView>,
+        ordered: bool,
+    },
+    Saved {
+        ids: Vec<i64>,
+        item_ids: Vec<i64>,
+        bulk: bool,
+    },
+    Undone(Decision),
+    Redone(Decision),
+    Stats(ReviewStats),
+    Bulk {
+        label: String,
+        items: Vec<BulkItem>,
+    },
+    /// A request failed; `what` names it, `message` is the cause chain.
+    Failed {
+        what: &'static str,
+        message: String,
+        item_ids: Vec<i64>,
+        ordered: bool,
+    },
+}
+
+pub(crate) struct WorkerHandle {
+    pub ordered: Sender<Request>,
+    pub prefetch: Sender<Request>,
+    pub replies: Receiver<Reply>,
+}
+
+/// Start the worker on `path` (it opens its own connection).
+pub(crate) fn spawn(
+    path: PathBuf,
+    label_set: String,
+    repaint: Repaint,
+) -> std::io::Result<WorkerHandle> {
+    let (otx, orx) = crossbeam_channel::unbounded::<Request>();
+    let (ptx, prx) = crossbeam_channel::unbounded::<Request>();
+    let (rtx, rrx) = crossbeam_channel::unbounded::<Reply>();
+    std::thread::Builder::new()
+        .name("review-worker".into())
+        .spawn(move || {
+            let mut store = match Store::open(&path) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = rtx.send(Reply::Failed {
+                        what: "open",
+                        message: crate::review::error_chain(&e),
+                        item_ids: vec![],
+                        ordered: false,
+                    });
+                    repaint();
+                    return;
+                }
+            };
+            let mut w = Worker {
+                store: &mut store,
+                set: label_set,
+                base: base_dir(&path),
+            };
+            loop {
+                // Ordered requests first; look-ahead loads only when nothing else waits.
+                let req = match orx.try_recv() {
+                    Ok(r) => r,
+                    Err(_) => crossbeam_channel::select_biased! {
+                        recv(orx) -> r => match r { Ok(r) => r, Err(_) => break },
+                        recv(prx) -> r => match r { Ok(r) => r, Err(_) => break },
+                    },
+                };
+                let reply = w.handle(req);
+                if rtx.send(reply).is_err() {
+                    break;
+                }
+                repaint();
+            }
+        })?;
+    Ok(WorkerHandle {
+        ordered: otx,
+        prefetch: ptx,
+        replies: rrx,
+    })
+}
+
+fn base_dir(project: &Path) -> PathBuf {
+    project
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+struct Worker<'a> {
+    store: &'a mut Store,
+    set: String,
+    base: PathBuf,
+}
+
+impl Worker<'_> {
+    fn handle(&mut self, req: Request) -> Reply {
+        match req {
+            Request::Queue { spec, generation } => match queue::build(self.store, &spec) {
+                Ok(ids) => Reply::Queue { generation, ids },
+                Err(e) => failed("build the queue", &e, vec![]),
+            },
+            Request::Load { item_id, ordered } => match self.load(item_id) {
+                Ok(v) => Reply::Loaded {
+                    view: Box::new(v),
+                    ordered,
+                },
+                Err(e) => Reply::Failed {
+                    what: "load an item",
+                    message: format!("{e:#}"),
+                    item_ids: vec![item_id],
+                    ordered,
+                },
+            },
+            Request::Record { decisions, bulk } => {
+                let item_ids: Vec<i64> = decisions.iter().map(|d| d.item_id).collect();
+                match self.store.record_decisions(&decisions) {
+                    Ok(ids) => Reply::Saved {
+                        ids,
+                        item_ids,
+                        bulk,
+                    },
+                    Err(e) => failed("save the decision", &e, item_ids),
+                }
+            }
+            Request::Undo { annotator } => match self.store.undo(&annotator) {
+                Ok(d) => Reply::Undone(d),
+                Err(e) => failed("undo", &e, vec![]),
+            },
+            Request::Redo { annotator } => match self.store.redo(&annotator) {
+                Ok(d) => Reply::Redone(d),
+                Err(e) => failed("redo", &e, vec![]),
+            },
+            Request::Stats { annotator, since } => {
+                match self.store.review_stats(&self.set, &annotator, &since) {
+                    Ok(s) => Reply::Stats(s),
+                    Err(e) => failed("read progress", &e, vec![]),
+                }
+            }
+            Request::Bulk { label, limit } => match self.bulk(&label, limit) {
+                Ok(items) => Reply::Bulk { label, items },
+                Err(e) => Reply::Failed {
+                    what: "load the bulk grid",
+                    message: format!("{e:#}"),
+                    item_ids: vec![],
+                    ordered: true,
+                },
+            },
+        }
+    }
+
+    fn resolve(&self, source: &str) -> PathBuf {
+        let p = Path::new(source);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    fn load(&mut self, item_id: i64) -> anyhow::Result<ItemView> {
+        let item = self
+            .store
+            .item(item_id)?
+            .ok_or_else(|| anyhow::anyhow!("no item with id {item_id}"))?;
+        let prediction = self.store.prediction(item_id, &self.set, None)?;
+        let label = self.store.current_label(item_id, &self.set)?;
+        let (mut image, mut image_error) = (None, None);
+        let mut page = None;
+        match item.kind {
+            ItemKind::Image => {
+                if let Some(err) = &item.error {
+                    image_error = Some(err.clone());
+                } else {
+                    match decode(&self.resolve(&item.source_path), MAX_IMAGE_SIDE) {
+                        Ok(img) => image = Some(img),
+                        Err(e) => image_error = Some(e),
+                    }
+                }
+            }
+            ItemKind::Field => {
+                if let Some(pid) = item.parent_id {
+                    page = Some(self.page(pid)?);
+                }
+            }
+            ItemKind::Page => page = Some(self.page(item.id)?),
+        }
+        Ok(ItemView {
+            item,
+            prediction,
+            label,
+            image,
+            image_error,
+            page,
+        })
+    }
+
+    fn page(&mut self, page_id: i64) -> anyhow::Result<PageView> {
+        let page = self
+            .store
+            .item(page_id)?
+            .ok_or_else(|| anyhow::anyhow!("no page with id {page_id}"))?;
+        let title = page
+            .meta
+            .get("title")
+            .and_then(|t| t.as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                page.source_path
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(&page.source_path)
+                    .to_string()
+            });
+        let mut fields = Vec::new();
+        let has_field_set = self.store.label_set_id(sets::FIELD_TYPE).is_ok();
+        for f in self.store.children(page_id)? {
+            let record: FieldRecord = serde_json::from_value(f.meta.clone()).unwrap_or_default();
+            let (prediction, label) = if has_field_set {
+                (
+                    self.store.prediction(f.id, sets::FIELD_TYPE, None)?,
+                    self.store.current_label(f.id, sets::FIELD_TYPE)?,
+                )
+            } else {
+                (None, None)
+            };
+            fields.push(FieldView {
+                item_id: f.id,
+                record,
+                prediction,
+                label,
+            });
+        }
+        let (industry, industry_label) = if self.store.label_set_id(sets::INDUSTRY).is_ok() {
+            (
+                self.store.prediction(page_id, sets::INDUSTRY, None)?,
+                self.store.current_label(page_id, sets::INDUSTRY)?,
+            )
+        } else {
+            (None, None)
+        };
+        Ok(PageView {
+            page,
+            title,
+            fields,
+            industry,
+            industry_label,
+        })
+    }
+
+    fn bulk(&mut self, label: &str, limit: usize) -> anyhow::Result<Vec<BulkItem>> {
+        let spec = QueueSpec {
+            label_set: self.set.clone(),
+            strategy: Strategy::Confident,
+            filter: Filter::PredictedAs(label.to_string()),
+            seed: 0,
+        };
+        let mut out = Vec::new();
+        let mut sources: HashMap<i64, String> = HashMap::new();
+        for c in self.store.queue_candidates(&spec)?.into_iter().take(limit) {
+            let Some(p) = self.store.prediction(c.item_id, &self.set, None)? else {
+                continue;
+            };
+            let item = self.store.item(c.item_id)?;
+            if let Some(it) = &item {
+                sources.insert(it.id, it.source_path.clone());
+            }
+            let thumb = match &item {
+                Some(it) if it.kind == ItemKind::Image && it.error.is_none() => {
+                    decode(&self.resolve(&it.source_path), THUMB_SIDE).ok()
+                }
+                _ => None,
+            };
+            let caption = match &item {
+                Some(it) if it.kind == ItemKind::Field => {
+                    serde_json::from_value::<FieldRecord>(it.meta.clone())
+                        .unwrap_or_default()
+                        .caption()
+                }
+                Some(it) => it
+                    .source_path
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(&it.source_path)
+                    .to_string(),
+                None => String::new(),
+            };
+            out.push(BulkItem {
+                item_id: c.item_id,
+                score: p.score,
+                prediction_id: p.id,
+                thumb,
+                caption,
+                ticked: true,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn failed(what: &'static str, e: &crate::store::StoreError, item_ids: Vec<i64>) -> Reply {
+    Reply::Failed {
+        what,
+        message: crate::review::error_chain(e),
+        item_ids,
+        ordered: true,
+    }
+}
+
+/// Decode an image file to RGBA, downscaled so its largest side is at most `max_side`.
+pub fn decode(path: &Path, max_side: u32) -> Result<DecodedImage, String> {
+    let img = image::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let img = if img.width().max(img.height()) > max_side {
+        img.thumbnail(max_side, max_side)
+    } else {
+        img
+    };
+    let rgba = img.to_rgba8();
+    Ok(DecodedImage {
+        width: rgba.width() as usize,
+        height: rgba.height() as usize,
+        rgba: rgba.into_raw(),
+    })
+}

@@ -1,0 +1,150 @@
+//! UI language: English and 简体中文. Strings are written in English in the code and looked up
+//! here; a string without a translation shows in English.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Lang {
+    #[default]
+    En,
+    Zh,
+}
+
+impl Lang {
+    pub const ALL: [Lang; 2] = [Lang::En, Lang::Zh];
+    /// The language's own name (shown in the switch).
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::Zh => "简体中文",
+        }
+    }
+}
+
+/// English → 简体中文.
+const ZH: &[(&str, &str)] = &[
+    ("Accept", "接受"),
+    ("Reject", "拒绝"),
+    ("Skip", "跳过"),
+    ("Undo", "撤销"),
+    ("Redo", "重做"),
+    ("Previous", "上一个"),
+    ("Next", "下一个"),
+    ("Review", "审核"),
+    ("Bulk accept", "批量接受"),
+    ("Training", "训练"),
+    ("Insights", "统计"),
+    ("Export", "导出"),
+    ("Projects", "项目"),
+    ("Shortcuts", "快捷键"),
+    ("Suggestion", "建议"),
+    ("No suggestion yet", "暂无建议"),
+    ("Alternatives", "其他候选"),
+    ("Labels", "标签"),
+    ("Up next", "接下来"),
+    ("Queue", "队列"),
+    ("Filter", "筛选"),
+    ("labeled", "已标注"),
+    ("today", "今日"),
+    ("items/min", "条/分钟"),
+    ("accept rate", "接受率"),
+    ("saved", "已保存"),
+    ("saving…", "保存中…"),
+    ("not saved", "未保存"),
+    ("Loading…", "加载中…"),
+    ("The queue is empty.", "队列已空。"),
+    ("Uncertain first", "不确定优先"),
+    ("Confident first", "高置信优先"),
+    ("Diverse", "多样性"),
+    ("Random", "随机"),
+    ("File order", "文件顺序"),
+    ("Unlabeled", "未标注"),
+    ("Predicted as", "预测为"),
+    ("Disagreements", "不一致"),
+    ("Errors", "错误"),
+    ("All", "全部"),
+    ("Accept all ticked", "接受所有勾选项"),
+    (
+        "Untick the wrong ones, then accept the rest.",
+        "取消勾选错误项，然后接受其余项。",
+    ),
+    ("Train", "训练"),
+    ("Cancel", "取消"),
+    ("Epochs", "轮数"),
+    ("Hold-out %", "留出比例 %"),
+    ("Mode", "模式"),
+    ("Activation", "启用方式"),
+    ("Activate", "启用"),
+    ("Discard", "放弃"),
+    ("Active", "当前模型"),
+    ("New model", "新模型"),
+    ("Accuracy", "准确率"),
+    ("Macro F1", "宏平均 F1"),
+    ("Per class", "各类别"),
+    ("Confusion matrix", "混淆矩阵"),
+    ("Model history", "模型历史"),
+    ("Loss", "损失"),
+    ("Counts per label", "各标签数量"),
+    ("Pre-labeling", "预标注"),
+    ("Label distribution", "标签分布"),
+    ("Annotators", "标注员"),
+    ("Accept rate over time", "接受率趋势"),
+    ("Items with errors", "出错的条目"),
+    ("Recent projects", "最近的项目"),
+    ("New project", "新建项目"),
+    ("Open", "打开"),
+    ("Create", "创建"),
+    ("Browse…", "浏览…"),
+    ("Name", "名称"),
+    ("Kind", "类型"),
+    ("Images", "图片"),
+    ("Form pages", "表单页面"),
+    ("Source folder", "源文件夹"),
+    ("Template", "模板"),
+    ("Open the demo project", "打开演示项目"),
+    ("Your name", "你的名字"),
+    ("Continue", "继续"),
+    ("Page industry", "页面行业"),
+    ("Fields", "字段"),
+    ("Language", "语言"),
+    ("Refresh", "刷新"),
+    ("Destination", "目标位置"),
+    ("Format", "格式"),
+    ("Background jobs", "后台任务"),
+    ("Open a project file (.yuxuan)", "打开项目文件 (.yuxuan)"),
+    ("Labels (comma-separated)", "标签（逗号分隔）"),
+    ("Annotator", "标注员"),
+    ("Close", "关闭"),
+    ("Presets", "预设"),
+];
+
+/// Translate `s` into `lang` (English strings are the keys).
+pub fn tr(lang: Lang, s: &str) -> &str {
+    if lang == Lang::En {
+        return s;
+    }
+    ZH.iter()
+        .find(|(en, _)| *en == s)
+        .map(|(_, zh)| *zh)
+        .unwrap_or(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn english_is_identity_and_chinese_differs() {
+        assert_eq!(tr(Lang::En, "Accept"), "Accept");
+        assert_eq!(tr(Lang::Zh, "Accept"), "接受");
+        assert_eq!(tr(Lang::Zh, "no such string"), "no such string");
+        let mut keys: Vec<&str> = ZH.iter().map(|(e, _)| *e).collect();
+        keys.sort_unstable();
+        let n = keys.len();
+        keys.dedup();
+        assert_eq!(n, keys.len(), "duplicate English key");
+        assert!(ZH
+            .iter()
+            .all(|(e, z)| e != z && z.chars().any(|c| c as u32 > 0x2e80)));
+    }
+}

@@ -1,0 +1,438 @@
+//! The desktop app (eframe/egui): start screen, review (images and form pages), bulk accept,
+//! training, insights, export. A thin face over `review` (state + worker), `jobs` and the store:
+//! it never runs SQL or tch itself, and every long task is a background job.
+//!
+//! Persisted UI preferences (annotator name, language, recent projects) live in eframe storage;
+//! labels never do, they live in the project's SQLite file.
+
+mod bench;
+mod bulk_ui;
+pub mod fonts;
+pub mod i18n;
+mod insights_ui;
+pub mod keys;
+mod review_ui;
+mod start_ui;
+mod training_ui;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+pub use bench::{frame_time_bench, FrameBench};
+use i18n::{tr, Lang};
+
+use crate::jobs::Job;
+use crate::review::training::{default_factory, FamilyFactory, TrainingController};
+use crate::review::{Notice, ReviewSession};
+
+/// UI preferences kept between runs (eframe storage). Never labels.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Prefs {
+    pub annotator: String,
+    pub lang: Lang,
+    /// Recently opened project files, newest first.
+    pub recent: Vec<PathBuf>,
+}
+
+impl Prefs {
+    fn remember(&mut self, path: &Path) {
+        let p = path.to_path_buf();
+        self.recent.retain(|x| *x != p);
+        self.recent.insert(0, p);
+        self.recent.truncate(10);
+    }
+}
+
+/// The screens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Start,
+    Review,
+    Bulk,
+    Training,
+    Insights,
+}
+
+/// An open project: the annotator's review session and the lead's training controller.
+pub struct OpenProject {
+    pub review: ReviewSession,
+    pub training: Option<TrainingController>,
+    insights: insights_ui::InsightsState,
+    review_ui: review_ui::ReviewUi,
+}
+
+struct Toast {
+    notice: Notice,
+    at: Instant,
+}
+
+/// A background job started from the UI (import, demo build) that ends in a one-line summary.
+struct UiJob {
+    job: Job<String>,
+    /// Project to open when it succeeds.
+    then_open: Option<PathBuf>,
+}
+
+/// The application.
+pub struct App {
+    pub prefs: Prefs,
+    pub screen: Screen,
+    pub project: Option<OpenProject>,
+    factory: FamilyFactory,
+    /// A project to open once the annotator's name is known.
+    pending_open: Option<PathBuf>,
+    name_input: String,
+    show_help: bool,
+    toasts: Vec<Toast>,
+    jobs: Vec<UiJob>,
+    start: start_ui::StartState,
+}
+
+impl App {
+    /// An app with these preferences, opening `open` when given (after asking the annotator's
+    /// name if it is not known yet).
+    pub fn new(prefs: Prefs, open: Option<PathBuf>) -> App {
+        App {
+            name_input: prefs.annotator.clone(),
+            prefs,
+            screen: Screen::Start,
+            project: None,
+            factory: default_factory(),
+            pending_open: open,
+            show_help: false,
+            toasts: Vec::new(),
+            jobs: Vec::new(),
+            start: start_ui::StartState::default(),
+        }
+    }
+
+    /// Use another source of model families (tests use a tiny one).
+    pub fn with_family_factory(mut self, factory: FamilyFactory) -> App {
+        self.factory = factory;
+        self
+    }
+
+    /// Build the app inside eframe: restore preferences, load fonts.
+    pub fn from_creation_context(cc: &eframe::CreationContext<'_>, open: Option<PathBuf>) -> App {
+        let prefs: Prefs = cc
+            .storage
+            .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
+            .unwrap_or_default();
+        fonts::install(&cc.egui_ctx);
+        App::new(prefs, open)
+    }
+
+    /// Show a message to the user (bottom-right, a few seconds).
+    pub fn notify(&mut self, error: bool, text: impl Into<String>) {
+        self.toasts.push(Toast {
+            notice: Notice {
+                error,
+                text: text.into(),
+            },
+            at: Instant::now(),
+        });
+    }
+
+    fn t<'a>(&self, s: &'a str) -> &'a str {
+        tr(self.prefs.lang, s)
+    }
+
+    /// Open a project now (the annotator's name must be known).
+    pub fn open_project(&mut self, path: &Path, ctx: &egui::Context) {
+        let c = ctx.clone();
+        match ReviewSession::open(path, None, &self.prefs.annotator, move || {
+            c.request_repaint()
+        }) {
+            Ok(review) => {
+                self.prefs.remember(path);
+                self.project = Some(OpenProject {
+                    review,
+                    training: None,
+                    insights: Default::default(),
+                    review_ui: Default::default(),
+                });
+                self.screen = Screen::Review;
+            }
+            Err(e) => {
+                let msg = format!(
+                    "could not open {}: {}",
+                    path.display(),
+                    crate::review::error_chain(&e)
+                );
+                self.notify(true, msg);
+            }
+        }
+    }
+
+    /// The training controller of the open project (created on first use).
+    pub fn training(&mut self) -> Option<&mut TrainingController> {
+        let factory = self.factory.clone();
+        let p = self.project.as_mut()?;
+        if p.training.is_none() {
+            p.training = Some(TrainingController::new(
+                p.review.path(),
+                &p.review.label_set,
+                factory,
+            ));
+        }
+        p.training.as_mut()
+    }
+
+    /// Draw one frame (what `eframe::App::ui` calls; tests call it through kittest).
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        if self.prefs.annotator.trim().is_empty() {
+            self.name_prompt_ui(ui);
+            return;
+        }
+        if let Some(path) = self.pending_open.take() {
+            self.open_project(&path, &ctx);
+        }
+        self.poll_jobs(&ctx);
+        if let Some(p) = &mut self.project {
+            p.review.poll();
+            for n in p.review.take_notices() {
+                self.toasts.push(Toast {
+                    notice: n,
+                    at: Instant::now(),
+                });
+            }
+        }
+        self.top_bar_ui(ui);
+        match (self.screen, self.project.is_some()) {
+            (Screen::Start, _) | (_, false) => start_ui::start_ui(self, ui),
+            (Screen::Review, true) => review_ui::review_screen_ui(self, ui),
+            (Screen::Bulk, true) => bulk_ui::bulk_ui(self, ui),
+            (Screen::Training, true) => training_ui::training_ui(self, ui),
+            (Screen::Insights, true) => insights_ui::insights_ui(self, ui),
+        }
+        if self.show_help {
+            self.help_ui(&ctx);
+        }
+        self.toasts_ui(&ctx);
+    }
+
+    fn name_prompt_ui(&mut self, ui: &mut egui::Ui) {
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.vertical_centered(|ui| {
+                ui.add_space(80.0);
+                ui.heading("预选 yuxuan");
+                ui.label(self.t("the machine preselects, the human decides"));
+                ui.add_space(20.0);
+                ui.label(self.t("Your name"));
+                let r = ui.add(
+                    egui::TextEdit::singleline(&mut self.name_input)
+                        .hint_text("e.g. 小王")
+                        .desired_width(220.0),
+                );
+                if self.name_input.is_empty() && !r.has_focus() {
+                    r.request_focus();
+                }
+                let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                if (ui.button(self.t("Continue")).clicked() || enter)
+                    && !self.name_input.trim().is_empty()
+                {
+                    self.prefs.annotator = self.name_input.trim().to_string();
+                }
+            });
+        });
+    }
+
+    fn top_bar_ui(&mut self, ui: &mut egui::Ui) {
+        egui::Panel::top("top_bar").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.strong("预选 yuxuan");
+                ui.separator();
+                let lang = self.prefs.lang;
+                let mut screen = self.screen;
+                ui.selectable_value(&mut screen, Screen::Start, tr(lang, "Projects"));
+                if let Some(p) = &self.project {
+                    ui.label(egui::RichText::new(&p.review.project_name).strong());
+                    ui.selectable_value(&mut screen, Screen::Review, tr(lang, "Review"));
+                    ui.selectable_value(&mut screen, Screen::Bulk, tr(lang, "Bulk accept"));
+                    ui.selectable_value(&mut screen, Screen::Training, tr(lang, "Training"));
+                    ui.selectable_value(&mut screen, Screen::Insights, tr(lang, "Insights"));
+                }
+                if screen != self.screen {
+                    self.screen = screen;
+                    if screen == Screen::Training {
+                        if let Some(t) = self.training() {
+                            t.refresh();
+                        }
+                    }
+                }
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    egui::ComboBox::from_id_salt("lang")
+                        .selected_text(self.prefs.lang.name())
+                        .show_ui(ui, |ui| {
+                            for l in Lang::ALL {
+                                ui.selectable_value(&mut self.prefs.lang, l, l.name());
+                            }
+                        });
+                    ui.label(format!(
+                        "{}: {}",
+                        tr(lang, "Annotator"),
+                        self.prefs.annotator
+                    ));
+                    if ui
+                        .button("?")
+                        .on_hover_text(tr(lang, "Shortcuts"))
+                        .clicked()
+                    {
+                        self.show_help = !self.show_help;
+                    }
+                });
+            });
+        });
+    }
+
+    fn help_ui(&mut self, ctx: &egui::Context) {
+        let lang = self.prefs.lang;
+        let mut open = true;
+        egui::Window::new(tr(lang, "Shortcuts"))
+            .open(&mut open)
+            .collapsible(false)
+            .show(ctx, |ui| {
+                egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
+                    for (k, what) in keys::SHORTCUTS {
+                        ui.monospace(*k);
+                        ui.label(tr(lang, what));
+                        ui.end_row();
+                    }
+                    ui.monospace("→");
+                    ui.label(tr(lang, "Next"));
+                    ui.end_row();
+                });
+            });
+        if !open {
+            self.show_help = false;
+        }
+    }
+
+    fn toasts_ui(&mut self, ctx: &egui::Context) {
+        self.toasts
+            .retain(|t| t.at.elapsed() < Duration::from_secs(if t.notice.error { 12 } else { 5 }));
+        if self.toasts.is_empty() {
+            return;
+        }
+        ctx.request_repaint_after(Duration::from_millis(500));
+        egui::Area::new(egui::Id::unique("toasts"))
+            .anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-12.0, -40.0))
+            .show(ctx, |ui| {
+                for t in &self.toasts {
+                    let color = if t.notice.error {
+                        egui::Color32::from_rgb(120, 30, 30)
+                    } else {
+                        egui::Color32::from_rgb(30, 60, 100)
+                    };
+                    egui::Frame::popup(ui.style()).fill(color).show(ui, |ui| {
+                        ui.set_max_width(420.0);
+                        ui.colored_label(egui::Color32::WHITE, &t.notice.text);
+                    });
+                }
+            });
+    }
+
+    fn spawn_job(
+        &mut self,
+        name: &str,
+        ctx: &egui::Context,
+        then_open: Option<PathBuf>,
+        work: impl FnOnce(&crate::jobs::JobCtx) -> anyhow::Result<String> + Send + 'static,
+    ) {
+        let c = ctx.clone();
+        let jctx = crate::jobs::JobCtx::new(name).with_observer(move |_| c.request_repaint());
+        self.jobs.push(UiJob {
+            job: Job::spawn(jctx, work),
+            then_open,
+        });
+    }
+
+    fn poll_jobs(&mut self, ctx: &egui::Context) {
+        let mut done = Vec::new();
+        self.jobs.retain_mut(|j| match j.job.try_take() {
+            Some(r) => {
+                done.push((j.job.ctx.snapshot().name, r, j.then_open.take()));
+                false
+            }
+            None => true,
+        });
+        for (name, r, open) in done {
+            match r {
+                Ok(summary) => {
+                    self.notify(false, format!("{name}: {summary}"));
+                    if let Some(p) = open {
+                        self.open_project(&p, ctx);
+                    } else if let Some(p) = &mut self.project {
+                        p.review.refresh();
+                    }
+                }
+                Err(e) if crate::jobs::is_cancelled_error(&e) => {
+                    self.notify(false, format!("{name}: cancelled"))
+                }
+                Err(e) => {
+                    self.notify(true, format!("{name} failed: {e:#}"));
+                    // A new project whose import failed still opens (its errors are listed).
+                    if let Some(p) = open.filter(|p| p.exists()) {
+                        self.open_project(&p, ctx);
+                    }
+                }
+            }
+        }
+        if !self.jobs.is_empty() {
+            ctx.request_repaint_after(Duration::from_millis(200));
+        }
+    }
+
+    fn jobs_ui(&mut self, ui: &mut egui::Ui) {
+        for j in &self.jobs {
+            let s = j.job.ctx.snapshot();
+            ui.horizontal(|ui| {
+                ui.label(&s.name);
+                let text = if s.total > 0 {
+                    format!("{}/{} {}", s.done, s.total, s.message)
+                } else {
+                    s.message.clone()
+                };
+                ui.add(
+                    egui::ProgressBar::new(s.fraction())
+                        .desired_width(200.0)
+                        .text(text),
+                );
+                if ui.small_button(tr(self.prefs.lang, "Cancel")).clicked() {
+                    j.job.ctx.cancel();
+                }
+            });
+        }
+    }
+}
+
+impl eframe::App for App {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, eframe::APP_KEY, &self.prefs);
+    }
+}
+
+/// Open the desktop app (blocks until the window closes).
+pub fn run(open: Option<PathBuf>) -> anyhow::Result<()> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("预选 yuxuan")
+            .with_inner_size([1280.0, 820.0])
+            .with_min_inner_size([800.0, 560.0]),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "yuxuan",
+        options,
+        Box::new(move |cc| Ok(Box::new(App::from_creation_context(cc, open)))),
+    )
+    .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
+}

@@ -1,0 +1,633 @@
+//! The desktop app driven through egui_kittest (no display): the real screens, real keys and
+//! clicks, and the database checked afterwards. Accept with a key, correct with a digit, undo,
+//! filter switch, bulk accept, start + cancel training (with a tiny model family defined here).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use egui::Key;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use tch::{nn, nn::Module, Tensor};
+use yuxuan::domain::{Action, ItemKind, ModelInfo, NewItem, NewLabel, RunStatus, TaskKind};
+use yuxuan::jobs::JobCtx;
+use yuxuan::ml::family::ModelFamily;
+use yuxuan::ml::train::{save_var_store_atomic, TrainTask};
+use yuxuan::queue::Filter;
+use yuxuan::store::predictions::NewPrediction;
+use yuxuan::store::Store;
+use yuxuan::ui::{App, Prefs, Screen};
+
+const LABELS: [&str; 3] = ["cat", "dog", "bird"];
+
+/// A project with `n` real 8x8 PNG images; item i is "truly" LABELS[i % 3] (meta `f` is a
+/// one-hot feature of it) and predicted as that label with a score falling with i.
+fn project(dir: &Path, n: usize) -> PathBuf {
+    let path = dir.join("ui.yuxuan");
+    let mut store = Store::create(&path, "ui test", TaskKind::Image).unwrap();
+    store
+        .add_labels(
+            "class",
+            &LABELS
+                .iter()
+                .map(|l| NewLabel::named(*l))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    let imgdir = dir.join("img");
+    std::fs::create_dir_all(&imgdir).unwrap();
+    let mut items = Vec::new();
+    for i in 0..n {
+        let c = i % 3;
+        let file = imgdir.join(format!("{i:03}.png"));
+        let mut img = image::RgbaImage::new(8, 8);
+        for p in img.pixels_mut() {
+            *p = image::Rgba([(c * 120) as u8, (i * 7 % 255) as u8, 200, 255]);
+        }
+        img.save(&file).unwrap();
+        let mut it = NewItem::new(ItemKind::Image, file.display().to_string());
+        it.content_hash = Some(format!("h{i}"));
+        let mut f = vec![0.0f32; 3];
+        f[c] = 1.0;
+        it.meta = serde_json::json!({ "f": f });
+        it.position = i as i64;
+        items.push(it);
+    }
+    let ids = store.insert_items(&items).unwrap();
+    let preds: Vec<NewPrediction> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, ins)| {
+            let s = 0.95 - i as f64 * 0.01;
+            NewPrediction {
+                item_id: ins.id(),
+                top: vec![
+                    (LABELS[i % 3].to_string(), s),
+                    (LABELS[(i + 1) % 3].to_string(), 1.0 - s),
+                ],
+            }
+        })
+        .collect();
+    store.put_predictions("class", None, &preds).unwrap();
+    path
+}
+
+fn harness(app: App) -> Harness<'static, App> {
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .with_max_steps(500)
+        .with_accessibility_check(false)
+        // The real fonts (CJK included): kittest fails on any glyph it cannot draw.
+        .with_context_setup(|ctx| {
+            yuxuan::ui::fonts::install(ctx).expect("a CJK font is installed (make setup)");
+        })
+        .build_ui_state(|ui, app: &mut App| app.show(ui), app)
+}
+
+fn app_on(path: &Path) -> App {
+    App::new(
+        Prefs {
+            annotator: "tester".into(),
+            ..Default::default()
+        },
+        Some(path.to_path_buf()),
+    )
+}
+
+/// Let frames run until the review worker answered everything.
+fn settle(h: &mut Harness<'_, App>) {
+    for _ in 0..3 {
+        h.run_ok();
+        if let Some(p) = h.state_mut().project.as_mut() {
+            assert!(
+                p.review.wait_idle(Duration::from_secs(30)),
+                "review worker did not settle"
+            );
+        }
+    }
+    h.run_ok();
+}
+
+fn current(h: &Harness<'_, App>) -> i64 {
+    h.state()
+        .project
+        .as_ref()
+        .unwrap()
+        .review
+        .current_id()
+        .unwrap()
+}
+
+#[test]
+fn accept_with_enter_records_the_suggestion_and_shows_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = project(dir.path(), 12);
+    let mut h = harness(app_on(&path));
+    settle(&mut h);
+    let first = current(&h);
+    h.key_press(Key::Enter);
+    settle(&mut h);
+    assert_ne!(current(&h), first, "the next item is shown");
+    let store = Store::open(&path).unwrap();
+    let ds = store.decisions_for_item(first).unwrap();
+    assert_eq!(ds.len(), 1);
+    assert_eq!(ds[0].action, Action::Accept);
+    assert_eq!(ds[0].annotator, "tester");
+    assert!(ds[0].prediction_id.is_some());
+    let suggested = store
+        .prediction(first, "class", None)
+        .unwrap()
+        .unwrap()
+        .label;
+    assert_eq!(
+        store.current_label(first, "class").unwrap(),
+        Some(suggested)
+    );
+    h.get_by_label_contains("saved");
+    // A: accept too.
+    let second = current(&h);
+    h.key_press(Key::A);
+    settle(&mut h);
+    assert_eq!(
+        Store::open(&path)
+            .unwrap()
+            .decisions_for_item(second)
+            .unwrap()[0]
+            .action,
+        Action::Accept
+    );
+}
+
+#[test]
+fn a_digit_corrects_and_reject_then_pick_corrects() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = project(dir.path(), 12);
+    let mut h = harness(app_on(&path));
+    settle(&mut h);
+    let first = current(&h);
+    let store = Store::open(&path).unwrap();
+    let suggested = store
+        .prediction(first, "class", None)
+        .unwrap()
+        .unwrap()
+        .label;
+    let (digit, other) = if suggested == "bird" {
+        (Key::Num1, "cat")
+    } else {
+        (Key::Num3, "bird")
+    };
+    h.key_press(digit);
+    settle(&mut h);
+    let ds = store.decisions_for_item(first).unwrap();
+    assert_eq!(
+        (ds[0].action, ds[0].label.as_deref()),
+        (Action::Correct, Some(other))
+    );
+    assert_eq!(
+        store.current_label(first, "class").unwrap().as_deref(),
+        Some(other)
+    );
+    // X then 2: a reject row, then a correction with label 2 (dog).
+    let second = current(&h);
+    h.key_press(Key::X);
+    settle(&mut h);
+    assert_eq!(
+        current(&h),
+        second,
+        "reject stays on the item until a label is picked"
+    );
+    h.key_press(Key::Num2);
+    settle(&mut h);
+    let ds = store.decisions_for_item(second).unwrap();
+    let actions: Vec<Action> = ds.iter().map(|d| d.action).collect();
+    assert_eq!(actions, vec![Action::Reject, Action::Correct]);
+    assert_eq!(
+        store.current_label(second, "class").unwrap().as_deref(),
+        Some("dog")
+    );
+    // The time spent is recorded.
+    assert!(ds.iter().all(|d| d.ms_spent >= 0));
+}
+
+#[test]
+fn undo_and_redo_with_keys_and_buttons_go_back_to_the_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = project(dir.path(), 12);
+    let mut h = harness(app_on(&path));
+    settle(&mut h);
+    let first = current(&h);
+    h.key_press(Key::Enter);
+    settle(&mut h);
+    h.key_press(Key::Num2);
+    settle(&mut h);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.current_labels("class").unwrap().len(), 2);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, Key::Z);
+    settle(&mut h);
+    h.get_by_label("Undo").click();
+    settle(&mut h);
+    assert_eq!(
+        store.current_labels("class").unwrap().len(),
+        0,
+        "both decisions undone"
+    );
+    assert_eq!(current(&h), first, "undo goes back to the undone item");
+    h.key_press_modifiers(egui::Modifiers::COMMAND | egui::Modifiers::SHIFT, Key::Z);
+    settle(&mut h);
+    assert!(
+        store.current_label(first, "class").unwrap().is_some(),
+        "redo restores the label"
+    );
+    let undos = store
+        .all_decisions()
+        .unwrap()
+        .iter()
+        .filter(|d| d.action == Action::Undo)
+        .count();
+    assert_eq!(undos, 2);
+}
+
+#[test]
+fn switching_the_filter_rebuilds_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = project(dir.path(), 15);
+    let mut h = harness(app_on(&path));
+    settle(&mut h);
+    assert_eq!(h.state().project.as_ref().unwrap().review.queue().len(), 15);
+    h.get_by_value("Unlabeled").click();
+    h.run_ok();
+    h.get_by_label("Predicted as dog").click();
+    settle(&mut h);
+    let review = &h.state().project.as_ref().unwrap().review;
+    assert_eq!(review.spec().filter, Filter::PredictedAs("dog".into()));
+    let store = Store::open(&path).unwrap();
+    assert_eq!(review.queue().len(), 5);
+    for id in review.queue() {
+        assert_eq!(
+            store.prediction(*id, "class", None).unwrap().unwrap().label,
+            "dog"
+        );
+    }
+    let first = current(&h);
+    h.key_press(Key::Enter);
+    settle(&mut h);
+    assert_eq!(
+        store.current_label(first, "class").unwrap().as_deref(),
+        Some("dog")
+    );
+}
+
+#[test]
+fn bulk_accept_accepts_the_ticked_items_in_one_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = project(dir.path(), 18);
+    let mut h = harness(app_on(&path));
+    settle(&mut h);
+    // The current item (most uncertain) is predicted as some label: open its bulk grid.
+    h.get_by_label("Bulk accept …").click();
+    settle(&mut h);
+    assert_eq!(h.state().screen, Screen::Bulk);
+    let (label, items) = {
+        let b = h
+            .state()
+            .project
+            .as_ref()
+            .unwrap()
+            .review
+            .bulk
+            .clone()
+            .unwrap();
+        (b.label.clone(), b.items.unwrap())
+    };
+    assert_eq!(items.len(), 6);
+    assert!(
+        items.windows(2).all(|w| w[0].score >= w[1].score),
+        "most confident first"
+    );
+    let wrong = items[1].item_id;
+    h.get_by_label_contains(&format!("#{wrong} ")).click();
+    h.run_ok();
+    h.get_by_label("Accept all ticked").click();
+    settle(&mut h);
+    let store = Store::open(&path).unwrap();
+    let labels = store.current_labels("class").unwrap();
+    assert_eq!(labels.len(), 5);
+    assert!(labels.iter().all(|(id, l)| *l == label && *id != wrong));
+    assert_eq!(
+        store.current_label(wrong, "class").unwrap(),
+        None,
+        "the unticked item stays unlabeled"
+    );
+}
+
+/// A tiny model family over the items' `f` features (a linear head), slowed down per batch
+/// so a test can cancel it mid-way.
+struct TinyFamily {
+    delay: Duration,
+}
+
+struct TinyTask {
+    vs: nn::VarStore,
+    lin: nn::Linear,
+    x: Tensor,
+    delay: Duration,
+}
+
+impl TrainTask for TinyTask {
+    fn forward(&self, idx: &[usize], train: bool) -> anyhow::Result<Tensor> {
+        if train {
+            std::thread::sleep(self.delay);
+        }
+        let i = Tensor::from_slice(&idx.iter().map(|&i| i as i64).collect::<Vec<_>>());
+        Ok(self.lin.forward(&self.x.index_select(0, &i)))
+    }
+    fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+}
+
+fn features(store: &Store, items: &[i64]) -> anyhow::Result<Tensor> {
+    let mut xs = Vec::new();
+    for id in items {
+        let it = store
+            .item(*id)?
+            .ok_or_else(|| anyhow::anyhow!("no item {id}"))?;
+        let f: Vec<f32> = serde_json::from_value(it.meta["f"].clone())?;
+        xs.extend(f);
+    }
+    Ok(Tensor::from_slice(&xs).view([items.len() as i64, 3]))
+}
+
+fn tiny_task(store: &Store, items: &[i64], k: usize, delay: Duration) -> anyhow::Result<TinyTask> {
+    let vs = nn::VarStore::new(tch::Device::Cpu);
+    let lin = nn::linear(vs.root() / "fc", 3, k as i64, Default::default());
+    Ok(TinyTask {
+        x: features(store, items)?,
+        vs,
+        lin,
+        delay,
+    })
+}
+
+impl ModelFamily for TinyFamily {
+    fn label_set(&self) -> &str {
+        "class"
+    }
+    fn kind(&self) -> &str {
+        "tiny-test"
+    }
+    fn prepare(
+        &self,
+        store: &Store,
+        items: &[i64],
+        labels: &[String],
+        _parent: Option<&ModelInfo>,
+    ) -> anyhow::Result<Box<dyn TrainTask>> {
+        Ok(Box::new(tiny_task(store, items, labels.len(), self.delay)?))
+    }
+    fn predict(
+        &self,
+        store: &Store,
+        model: &ModelInfo,
+        items: &[i64],
+        _ctx: &JobCtx,
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
+        let mut task = tiny_task(store, items, model.labels.len(), Duration::ZERO)?;
+        let path = yuxuan::ml::family::weights_path(store, model)
+            .ok_or_else(|| anyhow::anyhow!("no weights"))?;
+        task.vs.load(&path)?;
+        let idx: Vec<usize> = (0..items.len()).collect();
+        yuxuan::ml::train::predict_proba(&task, &idx, 64)
+    }
+    fn save(&self, task: &dyn TrainTask, path: &Path) -> anyhow::Result<serde_json::Value> {
+        save_var_store_atomic(task.var_store(), path)?;
+        Ok(serde_json::json!({ "features": 3 }))
+    }
+    fn candidate_items(&self, store: &Store) -> anyhow::Result<Vec<i64>> {
+        Ok(store
+            .items_of_kind(ItemKind::Image)?
+            .into_iter()
+            .map(|i| i.id)
+            .collect())
+    }
+}
+
+fn tiny_app(path: &Path, delay: Duration) -> App {
+    app_on(path).with_family_factory(Arc::new(move |_store: &Store, _set: &str| {
+        Ok(Box::new(TinyFamily { delay }) as Box<dyn ModelFamily>)
+    }))
+}
+
+/// Label every item with its true class through the store (as earlier sessions would have).
+fn label_all(path: &Path) {
+    let mut store = Store::open(path).unwrap();
+    let items = store.items_of_kind(ItemKind::Image).unwrap();
+    let ds: Vec<_> = items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| yuxuan::domain::NewDecision {
+            item_id: it.id,
+            label_set: "class".into(),
+            label: Some(LABELS[i % 3].into()),
+            annotator: "earlier".into(),
+            action: Action::Correct,
+            ms_spent: 500,
+            prediction_id: None,
+        })
+        .collect();
+    store.record_decisions(&ds).unwrap();
+}
+
+fn wait_training(h: &mut Harness<'_, App>, done: impl Fn(&App) -> bool) {
+    for _ in 0..600 {
+        h.run_ok();
+        if done(h.state()) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("training did not reach the expected state in time");
+}
+
+#[test]
+fn training_starts_and_cancels_from_the_training_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = project(dir.path(), 30);
+    label_all(&path);
+    let mut h = harness(tiny_app(&path, Duration::from_millis(100)));
+    settle(&mut h);
+    h.get_by_label("Training").click();
+    h.run_ok();
+    h.get_by_label("Train").click();
+    wait_training(&mut h, |a| {
+        a.project
+            .as_ref()
+            .and_then(|p| p.training.as_ref())
+            .and_then(|t| t.progress())
+            .is_some_and(|s| s.done >= 2)
+    });
+    h.get_by_label("Cancel").click();
+    wait_training(&mut h, |a| {
+        !a.project
+            .as_ref()
+            .unwrap()
+            .training
+            .as_ref()
+            .unwrap()
+            .is_training()
+    });
+    let store = Store::open(&path).unwrap();
+    let runs = store.training_runs().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, RunStatus::Cancelled);
+    assert!(
+        store.models("class").unwrap().is_empty(),
+        "a cancelled run registers no model"
+    );
+    h.get_by_label_contains("training cancelled");
+}
+
+#[test]
+fn training_to_the_end_activates_and_prelabels() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = project(dir.path(), 30);
+    label_all(&path);
+    let mut h = harness(tiny_app(&path, Duration::ZERO));
+    settle(&mut h);
+    h.get_by_label("Training").click();
+    h.run_ok();
+    h.get_by_label("Train").click();
+    wait_training(&mut h, |a| {
+        let t = a.project.as_ref().unwrap().training.as_ref().unwrap();
+        !t.is_training() && !t.is_prelabeling() && t.outcome.is_some()
+    });
+    let store = Store::open(&path).unwrap();
+    let runs = store.training_runs().unwrap();
+    assert_eq!(runs[0].status, RunStatus::Succeeded, "{:?}", runs[0].error);
+    let active = store
+        .active_model("class")
+        .unwrap()
+        .expect("the first model is activated");
+    assert_eq!(active.kind, "tiny-test");
+    assert_eq!(
+        store
+            .predicted_item_ids("class", Some(active.id))
+            .unwrap()
+            .len(),
+        30,
+        "pre-labelled after activation"
+    );
+    let t = h
+        .state()
+        .project
+        .as_ref()
+        .unwrap()
+        .training
+        .as_ref()
+        .unwrap();
+    assert_eq!(t.epochs.len(), 30, "the loss curve has every epoch");
+    h.get_by_label("Confusion matrix");
+}
+
+#[test]
+fn insights_count_labels_annotators_and_accept_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = project(dir.path(), 12);
+    let mut h = harness(app_on(&path));
+    settle(&mut h);
+    h.key_press(Key::Enter);
+    settle(&mut h);
+    h.key_press(Key::Enter);
+    settle(&mut h);
+    h.key_press(Key::Num1);
+    settle(&mut h);
+    let store = Store::open(&path).unwrap();
+    let ins = yuxuan::review::insights::compute(&store, "class").unwrap();
+    assert_eq!(ins.distribution.iter().map(|(_, n)| n).sum::<usize>(), 3);
+    assert_eq!(ins.annotators.len(), 1);
+    let a = &ins.annotators[0];
+    assert_eq!((a.name.as_str(), a.labeled), ("tester", 3));
+    assert_eq!(a.accepts + a.corrects, 3);
+    assert_eq!(ins.accept_rate_by_day.len(), 1);
+    let rate = ins.accept_rate_by_day[0].accept_rate;
+    assert!((rate - a.accepts as f64 / 3.0).abs() < 1e-9);
+    // The screen shows it.
+    h.get_by_label("Insights").click();
+    for _ in 0..50 {
+        h.run_ok();
+        if h.query_by_label("Label distribution").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.get_by_label("Label distribution");
+}
+
+#[test]
+fn the_chinese_ui_renders_with_the_cjk_font() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = project(dir.path(), 3);
+    let mut app = app_on(&path);
+    app.prefs.lang = yuxuan::ui::i18n::Lang::Zh;
+    let mut h = harness(app);
+    settle(&mut h);
+    h.get_by_label("接受").click();
+    settle(&mut h);
+    assert_eq!(
+        Store::open(&path)
+            .unwrap()
+            .current_labels("class")
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn the_demo_image_project_is_built_once_from_the_emoji_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("emoji.yuxuan");
+    yuxuan::demo::build_image_project(&path, &yuxuan::assets::emoji_dir(), &JobCtx::new("demo"))
+        .unwrap();
+    let store = Store::open(&path).unwrap();
+    let labels = store.labels("class").unwrap();
+    assert_eq!(labels.len(), 9);
+    assert_eq!(labels[0].shown(), "笑脸 Smileys");
+    let items = store.items_of_kind(ItemKind::Image).unwrap();
+    assert_eq!(items.len(), 9 * yuxuan::demo::PER_CATEGORY);
+    assert!(items
+        .iter()
+        .all(|i| i.width == Some(64) && Path::new(&i.source_path).is_file()));
+    assert_eq!(
+        store.current_labels("class").unwrap().len(),
+        9 * yuxuan::demo::SEEDS_PER_CATEGORY
+    );
+    drop(store);
+    // ensure() keeps an existing project as it is.
+    let demo = yuxuan::demo::ensure(dir.path(), &JobCtx::new("demo")).unwrap();
+    assert_eq!(demo.image_items, 9 * yuxuan::demo::PER_CATEGORY);
+    assert_eq!(
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains("building")
+            })
+            .count(),
+        0,
+        "no half-built project left"
+    );
+}
+
+#[test]
+fn the_frame_benchmark_drives_the_real_review_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = yuxuan::ui::frame_time_bench(dir.path(), 2_000, 20).unwrap();
+    assert_eq!(b.frames, 20);
+    assert_eq!(b.decisions, 20, "every key press became a saved decision");
+    assert!(b.p50_ms <= b.p95_ms && b.p95_ms <= b.max_ms);
+}
