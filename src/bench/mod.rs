@@ -207,7 +207,7 @@ pub const ROWS: &[RowSpec] = &[
     RowSpec {
         id: "prelabel",
         title: "pre-label pipeline vs bare forward loop",
-        run: prelabel_row,
+        run: prelabel::run_row,
     },
     RowSpec {
         id: "head-finetune",
@@ -225,12 +225,6 @@ pub const ROWS: &[RowSpec] = &[
         run: ui_frame_row,
     },
 ];
-
-fn prelabel_row(_: &BenchConfig) -> anyhow::Result<RowOutcome> {
-    Ok(RowOutcome::NotAvailable(
-        "not available in this build: the pre-label pipeline bench (bench::prelabel, issue 3) is not merged".into(),
-    ))
-}
 
 fn export_row(_: &BenchConfig) -> anyhow::Result<RowOutcome> {
     Ok(RowOutcome::NotAvailable(
