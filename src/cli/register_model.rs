@@ -23,10 +23,10 @@ pub struct Args {
     #[arg(long, default_value_t = 224)]
     size: u32,
     /// Per-channel mean (3 comma-separated values; default ImageNet).
-    #[arg(long, value_delimiter = ',', num_args = 3)]
+    #[arg(long, value_delimiter = ',')]
     mean: Option<Vec<f32>>,
     /// Per-channel std (3 comma-separated values; default ImageNet).
-    #[arg(long, value_delimiter = ',', num_args = 3)]
+    #[arg(long, value_delimiter = ',')]
     std: Option<Vec<f32>>,
     /// Register without activating.
     #[arg(long)]
