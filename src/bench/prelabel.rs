@@ -27,7 +27,12 @@ pub struct PrelabelBenchOptions {
 
 impl Default for PrelabelBenchOptions {
     fn default() -> Self {
-        PrelabelBenchOptions { images: Vec::new(), n: 128, batch: 32, device: None }
+        PrelabelBenchOptions {
+            images: Vec::new(),
+            n: 128,
+            batch: 32,
+            device: None,
+        }
     }
 }
 
@@ -71,7 +76,11 @@ fn default_images(n: usize) -> anyhow::Result<Vec<PathBuf>> {
 
 /// Run both loops once (after one warm-up batch each) and report.
 pub fn run(opts: &PrelabelBenchOptions) -> anyhow::Result<PrelabelBench> {
-    let mut images = if opts.images.is_empty() { default_images(opts.n)? } else { opts.images.clone() };
+    let mut images = if opts.images.is_empty() {
+        default_images(opts.n)?
+    } else {
+        opts.images.clone()
+    };
     images.truncate(opts.n.max(1));
     anyhow::ensure!(!images.is_empty(), "no images to benchmark");
     let batch = opts.batch.max(1);
@@ -80,9 +89,19 @@ pub fn run(opts: &PrelabelBenchOptions) -> anyhow::Result<PrelabelBench> {
     let spec = InputSpec::default();
     let s = spec.size as i64;
     // Warm-up (allocator, cuDNN autotune, thread pools).
-    let _ = net.embed(&Tensor::rand([batch as i64, 3, s, s], (Kind::Float, tch::Device::Cpu))).to_device(tch::Device::Cpu);
+    let _ = net
+        .embed(&Tensor::rand(
+            [batch as i64, 3, s, s],
+            (Kind::Float, tch::Device::Cpu),
+        ))
+        .to_device(tch::Device::Cpu);
 
-    let items: Vec<(i64, PathBuf)> = images.iter().cloned().enumerate().map(|(i, p)| (i as i64, p)).collect();
+    let items: Vec<(i64, PathBuf)> = images
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, p)| (i as i64, p))
+        .collect();
     let t0 = Instant::now();
     let mut n_pipe = 0usize;
     let errors = run_pipelined(&items, &spec, batch, &JobCtx::new("bench"), |ids, xs| {
@@ -92,7 +111,12 @@ pub fn run(opts: &PrelabelBenchOptions) -> anyhow::Result<PrelabelBench> {
         Ok(())
     })?;
     let pipe_s = t0.elapsed().as_secs_f64();
-    anyhow::ensure!(errors.is_empty(), "{} image(s) failed to decode, e.g. {:?}", errors.len(), errors[0]);
+    anyhow::ensure!(
+        errors.is_empty(),
+        "{} image(s) failed to decode, e.g. {:?}",
+        errors.len(),
+        errors[0]
+    );
 
     // Bare loop: same number of images, same batches, tensors already in memory.
     let inputs: Vec<Tensor> = items
@@ -129,7 +153,10 @@ pub fn run_row(cfg: &super::BenchConfig) -> anyhow::Result<super::RowOutcome> {
         "cuda" => Some(tch::Device::Cuda(0)),
         _ => None,
     };
-    let r = run(&PrelabelBenchOptions { device, ..Default::default() })?;
+    let r = run(&PrelabelBenchOptions {
+        device,
+        ..Default::default()
+    })?;
     Ok(super::Measured {
         metrics: vec![
             super::Metric::new("pipeline throughput", r.pipeline_ips, "images/s").reference(
@@ -137,7 +164,8 @@ pub fn run_row(cfg: &super::BenchConfig) -> anyhow::Result<super::RowOutcome> {
                 r.bare_ips,
                 "images/s",
             ),
-            super::Metric::new("pipeline / bare", r.ratio, "ratio").target(super::Target::at_least(0.90)),
+            super::Metric::new("pipeline / bare", r.ratio, "ratio")
+                .target(super::Target::at_least(0.90)),
         ],
         notes: vec![format!(
             "MobileNetV2 {}x{}, batch {}, {} emoji PNGs decoded from disk, {} ({} threads)",
