@@ -30,6 +30,10 @@ pub struct BenchConfig {
     pub items: usize,
     /// Labelled items (cached embeddings) of the head fine-tune row.
     pub train_items: usize,
+    /// Images run through the pre-label pipeline row (emoji PNGs of the installed data).
+    pub prelabel_images: usize,
+    /// Frames drawn by the UI frame-time row.
+    pub frames: usize,
     /// Requested tch device for the ML rows: `cpu`, `cuda` or `auto`.
     pub device: String,
     pub seed: u64,
@@ -42,6 +46,8 @@ impl Default for BenchConfig {
             decisions: 10_000,
             items: 100_000,
             train_items: 10_000,
+            prelabel_images: 128,
+            frames: 200,
             device: "auto".into(),
             seed: 42,
         }
@@ -217,7 +223,7 @@ pub const ROWS: &[RowSpec] = &[
     RowSpec {
         id: "export",
         title: "export throughput at 100k items",
-        run: export::run_row,
+        run: export_row,
     },
     RowSpec {
         id: "ui-frame",
@@ -226,17 +232,110 @@ pub const ROWS: &[RowSpec] = &[
     },
 ];
 
-fn prelabel_row(_: &BenchConfig) -> anyhow::Result<RowOutcome> {
-    Ok(RowOutcome::NotAvailable(
-        "not available in this build: the pre-label pipeline bench (bench::prelabel, issue 3) is not merged".into(),
-    ))
+/// Row `prelabel`: images/s of the full pipeline (decode on workers overlapped with MobileNetV2
+/// inference) and of a bare forward loop on the same model and batches (`bench::prelabel`).
+fn prelabel_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
+    let r = prelabel::run(&prelabel::PrelabelBenchOptions {
+        images: vec![],
+        n: cfg.prelabel_images,
+        batch: 32,
+    })?;
+    Ok(Measured {
+        metrics: vec![
+            Metric::new("pipeline throughput", r.pipeline_ips, "img/s").reference(
+                "bare forward loop",
+                r.bare_ips,
+                "img/s",
+            ),
+            Metric::new("pipeline / bare", r.ratio, "").target(Target::at_least(0.90)),
+        ],
+        notes: vec![format!(
+            "{} emoji PNGs from the installed data, batch {}, {}x{} input, device {}, {} torch threads",
+            r.images, r.batch, r.size, r.size, r.device, r.threads
+        )],
+    }
+    .into())
 }
 
-fn ui_frame_row(_: &BenchConfig) -> anyhow::Result<RowOutcome> {
-    Ok(RowOutcome::NotAvailable(
-        "not available in this build: the review screen's frame_time_bench (issue 5) is not merged"
-            .into(),
-    ))
+/// Row `export`: CSV and JSONL exports of a synthetic project (`bench::export`), next to the
+/// time this disk takes to write and fsync the same number of bytes.
+fn export_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
+    let tmp = tempfile::Builder::new()
+        .prefix("bench-export")
+        .tempdir_in(&cfg.dir)?;
+    let r = export::run(cfg.items.max(10), tmp.path())?;
+    let mut metrics = Vec::new();
+    for t in &r.timings {
+        let secs = t.elapsed.as_secs_f64();
+        let floor = write_floor(tmp.path(), t.bytes)?;
+        metrics.push(
+            Metric::new(format!("{} ({} rows)", t.name, t.rows), secs, "s")
+                .target(Target::below(10.0))
+                .reference(
+                    format!("write+fsync {:.1} MB", t.bytes as f64 / 1e6),
+                    floor,
+                    "s",
+                ),
+        );
+        metrics.push(Metric::new(
+            format!("{} throughput", t.name),
+            t.rows as f64 / secs.max(1e-9),
+            "rows/s",
+        ));
+    }
+    let mut notes = vec![format!(
+        "{} items (10 classes, 70% human-labelled, a prediction each), built in {:.1} s",
+        r.items,
+        r.setup.as_secs_f64()
+    )];
+    if let (Some(a), Some(b)) = (r.peak_kib_before, r.peak_kib_after) {
+        notes.push(format!(
+            "peak RSS {:.0} MiB before the exports, {:.0} MiB after (streaming)",
+            a as f64 / 1024.0,
+            b as f64 / 1024.0
+        ));
+    }
+    Ok(Measured { metrics, notes }.into())
+}
+
+/// Seconds to write `bytes` bytes (64 KiB writes) to a new file in `dir` and fsync it.
+fn write_floor(dir: &std::path::Path, bytes: u64) -> anyhow::Result<f64> {
+    use std::io::Write;
+    let t = Instant::now();
+    let mut f = tempfile::Builder::new()
+        .prefix("bench-floor")
+        .tempfile_in(dir)?;
+    let buf = vec![b'x'; 64 * 1024];
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        f.write_all(&buf[..n])?;
+        left -= n as u64;
+    }
+    f.as_file().sync_all()?;
+    Ok(t.elapsed().as_secs_f64())
+}
+
+/// Row `ui-frame`: frame times of the real review screen, headless, over a project of N items
+/// (`ui::frame_time_bench`: layout + tessellation, a key press per frame).
+fn ui_frame_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
+    let tmp = tempfile::Builder::new()
+        .prefix("bench-ui")
+        .tempdir_in(&cfg.dir)?;
+    let r = crate::ui::frame_time_bench(tmp.path(), cfg.items.max(10), cfg.frames.max(1))?;
+    Ok(Measured {
+        metrics: vec![
+            Metric::new("frame p50", r.p50_ms, "ms"),
+            Metric::new("frame p95", r.p95_ms, "ms").target(Target::below(16.0)),
+            Metric::new("frame max", r.max_ms, "ms"),
+        ],
+        notes: vec![format!(
+            "{} items, {} frames with a key press each (accept / digit), {} decisions saved; project built in {:.1} s; \
+             no same-run reference (headless egui: layout + tessellation, no GPU)",
+            r.items, r.frames, r.decisions, r.setup_s
+        )],
+    }
+    .into())
 }
 
 /// Errors of the runner itself.
@@ -267,7 +366,17 @@ pub fn select(names: &[String]) -> Result<Vec<&'static RowSpec>, BenchError> {
 /// Run one row, turning an error into a `Failed` row (one failing row never hides the others).
 pub fn run_one(spec: &RowSpec, cfg: &BenchConfig) -> RowResult {
     let t0 = Instant::now();
-    let (status, metrics, notes) = match (spec.run)(cfg) {
+    // A row that panics (a bug in the code it measures) fails alone; the others still run.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (spec.run)(cfg)))
+        .unwrap_or_else(|p| {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(anyhow::anyhow!("panicked: {msg}"))
+        });
+    let (status, metrics, notes) = match outcome {
         Ok(RowOutcome::Measured(m)) => (Status::Measured, m.metrics, m.notes),
         Ok(RowOutcome::NotAvailable(why)) => (Status::NotAvailable(why), vec![], vec![]),
         Err(e) => (Status::Failed(format!("{e:#}")), vec![], vec![]),
@@ -610,6 +719,9 @@ mod tests {
         fn broken(_: &BenchConfig) -> anyhow::Result<RowOutcome> {
             Err(anyhow::anyhow!("disk on fire"))
         }
+        fn panics(_: &BenchConfig) -> anyhow::Result<RowOutcome> {
+            panic!("bug in a row")
+        }
         fn fine(_: &BenchConfig) -> anyhow::Result<RowOutcome> {
             Ok(Measured {
                 metrics: vec![Metric::new("p99", 1.5, "ms").target(Target::below(2.0))],
@@ -637,6 +749,15 @@ mod tests {
         .collect();
         assert!(matches!(&rows[0].status, Status::NotAvailable(w) if w.contains("not available")));
         assert!(matches!(&rows[1].status, Status::Failed(e) if e.contains("disk on fire")));
+        let p = run_one(
+            &RowSpec {
+                id: "p",
+                title: "t",
+                run: panics,
+            },
+            &cfg,
+        );
+        assert!(matches!(&p.status, Status::Failed(e) if e.contains("panicked: bug in a row")));
         assert!(rows[0].metrics.is_empty() && rows[1].metrics.is_empty());
         let report = Report {
             yuxuan: "t".into(),

@@ -21,11 +21,18 @@ pub struct PrelabelBenchOptions {
     /// How many images (at most) to run through each loop.
     pub n: usize,
     pub batch: usize,
+    /// Device (None: CUDA when present, else CPU).
+    pub device: Option<tch::Device>,
 }
 
 impl Default for PrelabelBenchOptions {
     fn default() -> Self {
-        PrelabelBenchOptions { images: Vec::new(), n: 128, batch: 32 }
+        PrelabelBenchOptions {
+            images: Vec::new(),
+            n: 128,
+            batch: 32,
+            device: None,
+        }
     }
 }
 
@@ -69,18 +76,32 @@ fn default_images(n: usize) -> anyhow::Result<Vec<PathBuf>> {
 
 /// Run both loops once (after one warm-up batch each) and report.
 pub fn run(opts: &PrelabelBenchOptions) -> anyhow::Result<PrelabelBench> {
-    let mut images = if opts.images.is_empty() { default_images(opts.n)? } else { opts.images.clone() };
+    let mut images = if opts.images.is_empty() {
+        default_images(opts.n)?
+    } else {
+        opts.images.clone()
+    };
     images.truncate(opts.n.max(1));
     anyhow::ensure!(!images.is_empty(), "no images to benchmark");
     let batch = opts.batch.max(1);
-    let device = crate::ml::device::best_device();
+    let device = opts.device.unwrap_or_else(crate::ml::device::best_device);
     let net = Backbone::load(device)?;
     let spec = InputSpec::default();
     let s = spec.size as i64;
     // Warm-up (allocator, cuDNN autotune, thread pools).
-    let _ = net.embed(&Tensor::rand([batch as i64, 3, s, s], (Kind::Float, tch::Device::Cpu))).to_device(tch::Device::Cpu);
+    let _ = net
+        .embed(&Tensor::rand(
+            [batch as i64, 3, s, s],
+            (Kind::Float, tch::Device::Cpu),
+        ))
+        .to_device(tch::Device::Cpu);
 
-    let items: Vec<(i64, PathBuf)> = images.iter().cloned().enumerate().map(|(i, p)| (i as i64, p)).collect();
+    let items: Vec<(i64, PathBuf)> = images
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, p)| (i as i64, p))
+        .collect();
     let t0 = Instant::now();
     let mut n_pipe = 0usize;
     let errors = run_pipelined(&items, &spec, batch, &JobCtx::new("bench"), |ids, xs| {
@@ -90,7 +111,12 @@ pub fn run(opts: &PrelabelBenchOptions) -> anyhow::Result<PrelabelBench> {
         Ok(())
     })?;
     let pipe_s = t0.elapsed().as_secs_f64();
-    anyhow::ensure!(errors.is_empty(), "{} image(s) failed to decode, e.g. {:?}", errors.len(), errors[0]);
+    anyhow::ensure!(
+        errors.is_empty(),
+        "{} image(s) failed to decode, e.g. {:?}",
+        errors.len(),
+        errors[0]
+    );
 
     // Bare loop: same number of images, same batches, tensors already in memory.
     let inputs: Vec<Tensor> = items
@@ -117,4 +143,34 @@ pub fn run(opts: &PrelabelBenchOptions) -> anyhow::Result<PrelabelBench> {
         bare_ips,
         ratio: pipeline_ips / bare_ips,
     })
+}
+
+/// The `prelabel` row of `yuxuan bench`: the pipeline's images/s with the bare forward loop
+/// as its reference, and their ratio against the 0.90 target.
+pub fn run_row(cfg: &super::BenchConfig) -> anyhow::Result<super::RowOutcome> {
+    let device = match cfg.device.as_str() {
+        "cpu" => Some(tch::Device::Cpu),
+        "cuda" => Some(tch::Device::Cuda(0)),
+        _ => None,
+    };
+    let r = run(&PrelabelBenchOptions {
+        device,
+        ..Default::default()
+    })?;
+    Ok(super::Measured {
+        metrics: vec![
+            super::Metric::new("pipeline throughput", r.pipeline_ips, "images/s").reference(
+                "bare forward loop",
+                r.bare_ips,
+                "images/s",
+            ),
+            super::Metric::new("pipeline / bare", r.ratio, "ratio")
+                .target(super::Target::at_least(0.90)),
+        ],
+        notes: vec![format!(
+            "MobileNetV2 {}x{}, batch {}, {} emoji PNGs decoded from disk, {} ({} threads)",
+            r.size, r.size, r.batch, r.images, r.device, r.threads
+        )],
+    }
+    .into())
 }

@@ -58,7 +58,10 @@ pub struct Args {
 }
 
 fn print_metrics(name: &str, m: &Metrics) {
-    println!("{name}: accuracy {:.3}  macro-F1 {:.3}  (n = {})", m.accuracy, m.macro_f1, m.n);
+    println!(
+        "{name}: accuracy {:.3}  macro-F1 {:.3}  (n = {})",
+        m.accuracy, m.macro_f1, m.n
+    );
 }
 
 fn print_report(r: &TrainReport) {
@@ -76,7 +79,10 @@ fn print_report(r: &TrainReport) {
         Some(a) => print_metrics("active model", a),
         None => println!("active model: none"),
     }
-    println!("{:<24} {:>9} {:>9} {:>9} {:>7}", "class", "precision", "recall", "F1", "support");
+    println!(
+        "{:<24} {:>9} {:>9} {:>9} {:>7}",
+        "class", "precision", "recall", "F1", "support"
+    );
     for (i, c) in r.metrics.per_class.iter().enumerate() {
         let old = r.active_metrics.as_ref().and_then(|a| a.per_class.get(i));
         println!(
@@ -86,21 +92,32 @@ fn print_report(r: &TrainReport) {
             c.recall,
             c.f1,
             c.support,
-            old.map(|o| format!("   (active: P {:.3} R {:.3})", o.precision, o.recall)).unwrap_or_default()
+            old.map(|o| format!("   (active: P {:.3} R {:.3})", o.precision, o.recall))
+                .unwrap_or_default()
         );
     }
     println!("confusion (rows = truth, columns = predicted, order as above):");
     for row in &r.metrics.confusion {
-        println!("  {}", row.iter().map(|v| format!("{v:>5}")).collect::<String>());
+        println!(
+            "  {}",
+            row.iter().map(|v| format!("{v:>5}")).collect::<String>()
+        );
     }
     println!(
         "{}",
-        if r.activated { format!("v{} is now active", r.model.version) } else { format!("v{} registered, not activated", r.model.version) }
+        if r.activated {
+            format!("v{} is now active", r.model.version)
+        } else {
+            format!("v{} registered, not activated", r.model.version)
+        }
     );
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!((0.0..0.9).contains(&a.holdout), "--holdout must be in [0, 0.9)");
+    anyhow::ensure!(
+        (0.0..0.9).contains(&a.holdout),
+        "--holdout must be in [0, 0.9)"
+    );
     let mut store = Store::open(&a.project)?;
     store.fail_stale_training_runs()?;
     let mode = a.mode.map(|m| match m {
@@ -109,9 +126,16 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         Mode::Torchscript => "torchscript",
     });
     if let Some(m) = mode {
-        store.set_setting(yuxuan::ml::registry::IMAGE_MODE_SETTING, serde_json::json!(m))?;
+        store.set_setting(
+            yuxuan::ml::registry::IMAGE_MODE_SETTING,
+            serde_json::json!(m),
+        )?;
     }
-    let mut cfg = TrainConfig { holdout: a.holdout, seed: a.seed, ..Default::default() };
+    let mut cfg = TrainConfig {
+        holdout: a.holdout,
+        seed: a.seed,
+        ..Default::default()
+    };
     if let Some(e) = a.epochs {
         cfg.epochs = e.max(1);
     }
