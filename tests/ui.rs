@@ -631,3 +631,13 @@ fn the_frame_benchmark_drives_the_real_review_screen() {
     assert_eq!(b.decisions, 20, "every key press became a saved decision");
     assert!(b.p50_ms <= b.p95_ms && b.p95_ms <= b.max_ms);
 }
+
+/// The numbers for the report (100k items): `cargo test --test integration ui::frame_bench_100k -- --ignored --nocapture`.
+#[test]
+#[ignore = "benchmark: prints frame times with 100k items"]
+fn frame_bench_100k() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = yuxuan::ui::frame_time_bench(dir.path(), 100_000, 200).unwrap();
+    println!("{b} (setup {:.1}s)", b.setup_s);
+    assert_eq!(b.decisions, 200);
+}

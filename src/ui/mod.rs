@@ -421,7 +421,8 @@ impl eframe::App for App {
 }
 
 /// Open the desktop app (blocks until the window closes).
-pub fn run(open: Option<PathBuf>) -> anyhow::Result<()> {
+/// `annotator` answers the name prompt when the storage has no name yet (scripts, kiosks).
+pub fn run(open: Option<PathBuf>, annotator: Option<String>) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("预选 yuxuan")
@@ -432,7 +433,15 @@ pub fn run(open: Option<PathBuf>) -> anyhow::Result<()> {
     eframe::run_native(
         "yuxuan",
         options,
-        Box::new(move |cc| Ok(Box::new(App::from_creation_context(cc, open)))),
+        Box::new(move |cc| {
+            let mut app = App::from_creation_context(cc, open);
+            if let Some(a) = annotator.filter(|a| !a.trim().is_empty()) {
+                if app.prefs.annotator.trim().is_empty() {
+                    app.prefs.annotator = a.trim().to_string();
+                }
+            }
+            Ok(Box::new(app))
+        }),
     )
     .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
 }
