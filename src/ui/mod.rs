@@ -302,9 +302,6 @@ impl App {
                         ui.label(tr(lang, what));
                         ui.end_row();
                     }
-                    ui.monospace("→");
-                    ui.label(tr(lang, "Next"));
-                    ui.end_row();
                 });
             });
         if !open {
