@@ -335,6 +335,8 @@ pub struct FieldRecord {
     pub container: String,
     /// Position of the field in page order.
     pub position: usize,
+    /// Index of the enclosing `<form>` among the page's `<form>` elements (None for bare fields).
+    pub form_element_index: Option<usize>,
 }
 
 impl FieldRecord {

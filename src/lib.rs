@@ -3,12 +3,17 @@
 //! See ARCHITECTURE.md for the module map and the data flow.
 
 pub mod assets;
+pub mod bench;
+pub mod demo;
 pub mod domain;
+pub mod exchange;
+pub mod ingest;
 pub mod jobs;
 pub mod ml;
-pub mod store;
-pub mod ingest;
+pub mod presets;
 pub mod queue;
 pub mod review;
+pub mod simulate;
+pub mod store;
+pub mod taxonomy;
 pub mod ui;
-pub mod demo;

@@ -2,5 +2,9 @@
 
 mod common;
 
+mod bench;
+mod exchange;
+mod faults;
 mod store;
 mod ui;
+mod forms;

@@ -49,6 +49,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         )?,
     };
     ctx.finish();
+    for p in &summary.problems {
+        eprintln!("warning: {p}");
+    }
     println!("{summary}");
     Ok(ExitCode::SUCCESS)
 }

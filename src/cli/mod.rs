@@ -1,13 +1,24 @@
 //! Command-line entry: parses arguments into typed settings, then runs one subcommand
 //! (one file per subcommand). Errors are printed once, as one line plus the cause chain.
 
+mod bench;
+mod debug_train;
 mod debug_writer;
 mod demo;
 mod doctor;
+mod export;
 mod gui;
 mod import;
+mod import_labels;
+mod models;
 mod new;
+mod prelabel;
+mod register_model;
+mod simulate;
+mod forms;
+mod presets;
 mod stats;
+mod train;
 
 use std::process::ExitCode;
 
@@ -28,15 +39,38 @@ enum Command {
     Import(import::Args),
     /// Counts, label distribution, items with errors.
     Stats(stats::Args),
+    /// Export labels as a dataset (ImageFolder, HF imagefolder, CSV, JSONL, Label Studio, form JSON).
+    Export(export::Args),
+    /// Import labels/predictions from CSV, ImageFolder or Label Studio into a project.
+    ImportLabels(import_labels::Args),
     /// Check the installation: LibTorch, CUDA, assets, SQLite, fonts.
     Doctor(doctor::Args),
     /// Open the desktop app (also what `yuxuan` with no subcommand does).
     Gui(gui::Args),
     /// Build the demo projects (emoji images, H5 pages) and optionally open the app on them.
     Demo(demo::Args),
+    /// Compute missing image embeddings and pre-label with the active model.
+    Prelabel(prelabel::Args),
+    /// Fine-tune the image model on the human labels; metrics next to the active model.
+    Train(train::Args),
+    /// Model history of a project.
+    Models(models::Args),
+    /// Make a model version active (rollback or promotion).
+    Activate(models::ActivateArgs),
+    /// Register a TorchScript image classifier.
+    RegisterModel(register_model::Args),
+    /// Replay a truth-knowing annotator; write the learning curve (CSV + PNG).
+    Simulate(simulate::Args),
+    /// Form projects: propose an industry's field list (JSON or a standalone H5 page).
+    Presets(presets::Args),
     /// Record decisions in a loop, printing each acknowledged id (fault-tolerance tests).
     #[command(hide = true)]
     DebugWriter(debug_writer::Args),
+    /// Run benchmark rows and print a table (`--all`, or named rows; `--out` for JSON).
+    Bench(bench::Args),
+    /// Train a linear head on cached embeddings, printing progress (fault-tolerance tests).
+    #[command(hide = true)]
+    DebugTrain(debug_train::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -49,7 +83,18 @@ pub fn main() -> ExitCode {
         Some(Command::Import(a)) => import::run(a),
         Some(Command::Stats(a)) => stats::run(a),
         Some(Command::Doctor(a)) => doctor::run(a),
+        Some(Command::Export(a)) => export::run(a),
+        Some(Command::ImportLabels(a)) => import_labels::run(a),
+        Some(Command::Prelabel(a)) => prelabel::run(a),
+        Some(Command::Train(a)) => train::run(a),
+        Some(Command::Models(a)) => models::run(a),
+        Some(Command::Activate(a)) => models::activate(a),
+        Some(Command::RegisterModel(a)) => register_model::run(a),
+        Some(Command::Simulate(a)) => simulate::run(a),
+        Some(Command::Presets(a)) => presets::run(a),
         Some(Command::DebugWriter(a)) => debug_writer::run(a),
+        Some(Command::Bench(a)) => bench::run(a),
+        Some(Command::DebugTrain(a)) => debug_train::run(a),
     };
     match result {
         Ok(code) => code,

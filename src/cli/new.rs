@@ -37,6 +37,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         };
         store.add_labels(set, &labels)?;
     }
+    if kind == TaskKind::Form {
+        // The default bilingual taxonomy (after any labels given on the command line).
+        store.add_labels(sets::FIELD_TYPE, &yuxuan::taxonomy::default_field_types())?;
+        store.add_labels(sets::INDUSTRY, &yuxuan::taxonomy::default_industries())?;
+    }
     println!("created {} ({} project \"{}\")", a.path.display(), kind.as_str(), name);
     Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 //! HTML5 parsing, form fields). Bad input never stops an import: each bad file becomes an item
 //! with an error, counted in the summary.
 
+pub mod html;
 pub mod images;
 pub mod pages;
 
@@ -22,6 +23,9 @@ pub struct ImportSummary {
     pub labels_imported: usize,
     /// Sub-items created (form fields of pages).
     pub children: usize,
+    /// Things the user should know that did not stop the import (malformed CSV rows with
+    /// their line numbers, refused labels, unlistable folders).
+    pub problems: Vec<String>,
 }
 
 impl std::fmt::Display for ImportSummary {
@@ -36,6 +40,9 @@ impl std::fmt::Display for ImportSummary {
         }
         if self.labels_imported > 0 {
             write!(f, ", {} labels imported", self.labels_imported)?;
+        }
+        if !self.problems.is_empty() {
+            write!(f, ", {} problems", self.problems.len())?;
         }
         Ok(())
     }

@@ -1,10 +1,22 @@
-//! H5 page import (issue 4): charset detection, HTML5 parsing, form field extraction.
+//! H5 page import (issue 4): walks files and folders for .html/.htm pages, decodes and
+//! extracts them on all cores ([`super::html`]), and stores each page with its forms and fields
+//! in one transaction. A page that cannot be read becomes a page item with an error; the import
+//! goes on.
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
+use super::html::{self, ExtractOptions, Extracted};
 use super::ImportSummary;
+use crate::domain::{ItemKind, NewItem};
 use crate::jobs::JobCtx;
+use crate::store::items::Inserted;
 use crate::store::Store;
+
+/// Files larger than this are read only up to it (the rest of a 50 MB page is not parsed).
+pub const MAX_FILE_BYTES: u64 = 24 * 1024 * 1024;
 
 /// Options of a page import.
 #[derive(Debug, Clone, Default)]
@@ -13,12 +25,175 @@ pub struct PageImportOptions {
     pub include_hidden: bool,
 }
 
+/// Whether a path looks like an HTML page (by extension).
+pub fn is_page_path(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .map(|e| matches!(e.to_ascii_lowercase().as_str(), "html" | "htm" | "xhtml"))
+        .unwrap_or(false)
+}
+
+/// Files to import: given files as they are, folders walked (iteratively, sorted, symlinked
+/// folders not followed) for pages.
+pub fn collect_files(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut stack = vec![p.clone()];
+            while let Some(dir) = stack.pop() {
+                let Ok(rd) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
+                let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).collect();
+                entries.sort_by_key(|e| e.file_name());
+                let mut subdirs = Vec::new();
+                for e in entries {
+                    let Ok(ft) = e.file_type() else { continue };
+                    if ft.is_dir() {
+                        subdirs.push(e.path());
+                    } else if is_page_path(&e.path()) {
+                        out.push(e.path());
+                    }
+                }
+                subdirs.reverse();
+                stack.extend(subdirs);
+            }
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+/// The outcome of reading one file (no database access; runs on worker threads).
+struct Prepared {
+    path: PathBuf,
+    hash: Option<String>,
+    size: Option<i64>,
+    result: Result<(html::DecodedPage, Extracted), String>,
+}
+
+fn read_capped(path: &Path) -> std::io::Result<(Vec<u8>, u64)> {
+    let f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    let mut buf = Vec::with_capacity(len.min(MAX_FILE_BYTES) as usize);
+    f.take(MAX_FILE_BYTES).read_to_end(&mut buf)?;
+    Ok((buf, len))
+}
+
+fn prepare(path: &Path, opts: ExtractOptions) -> Prepared {
+    let (bytes, len) = match read_capped(path) {
+        Ok(x) => x,
+        Err(e) => {
+            return Prepared {
+                path: path.to_path_buf(),
+                hash: None,
+                size: None,
+                result: Err(format!("cannot read: {e}")),
+            }
+        }
+    };
+    let hash = blake3::hash(&bytes).to_hex().to_string();
+    let result = match html::decode(&bytes) {
+        Err(e) => Err(e.to_string()),
+        Ok(d) => {
+            let x = html::extract(&d.html, opts);
+            Ok((d, x))
+        }
+    };
+    Prepared {
+        path: path.to_path_buf(),
+        hash: Some(hash),
+        size: Some(len as i64),
+        result,
+    }
+}
+
 /// Import .html/.htm pages from files and folders.
 pub fn import_paths(
-    _store: &mut Store,
-    _paths: &[PathBuf],
-    _opts: &PageImportOptions,
-    _ctx: &JobCtx,
+    store: &mut Store,
+    paths: &[PathBuf],
+    opts: &PageImportOptions,
+    ctx: &JobCtx,
 ) -> anyhow::Result<ImportSummary> {
-    anyhow::bail!("page import is being built (issue 4)")
+    let files = collect_files(paths);
+    let xopts = ExtractOptions {
+        include_hidden: opts.include_hidden,
+    };
+    let mut summary = ImportSummary {
+        seen: files.len(),
+        ..Default::default()
+    };
+    ctx.set_total(files.len() as u64);
+    ctx.set_done(0);
+    for chunk in files.chunks(16) {
+        ctx.check()?;
+        let prepared: Vec<Prepared> = chunk.par_iter().map(|p| prepare(p, xopts)).collect();
+        for p in prepared {
+            store_page(store, p, &mut summary)?;
+            ctx.inc(1);
+        }
+    }
+    Ok(summary)
+}
+
+fn store_page(store: &mut Store, p: Prepared, summary: &mut ImportSummary) -> anyhow::Result<()> {
+    let mut page = NewItem::new(ItemKind::Page, p.path.to_string_lossy());
+    page.content_hash = p.hash.clone();
+    page.size_bytes = p.size;
+    match p.result {
+        Err(e) => {
+            page.error = Some(e);
+            match store.insert_page(&page, None, &[], &[])? {
+                Inserted::New(_) => {
+                    summary.added += 1;
+                    summary.errors += 1;
+                }
+                Inserted::Duplicate(_) => summary.duplicates += 1,
+            }
+        }
+        Ok((d, x)) => {
+            page.meta = serde_json::json!({
+                "title": x.title,
+                "headings": x.headings,
+                "charset": d.charset,
+                "charset_source": d.charset_source,
+                "html_truncated": d.truncated || p.size.is_some_and(|s| s as u64 > MAX_FILE_BYTES),
+                "decode_errors": d.had_errors,
+                "nesting_truncated": d.nesting_truncated,
+                "n_forms": x.forms.len(),
+                "n_fields": x.fields.len(),
+                "total_fields": x.total_fields,
+                "fields_capped": x.total_fields > x.fields.len(),
+            });
+            let forms: Vec<(String, serde_json::Value)> = x
+                .forms
+                .iter()
+                .map(|f| {
+                    (
+                        f.container.clone(),
+                        serde_json::to_value(f).unwrap_or_default(),
+                    )
+                })
+                .collect();
+            let fields: Vec<(usize, NewItem)> = x
+                .fields
+                .iter()
+                .map(|f| {
+                    let mut it = NewItem::new(ItemKind::Field, p.path.to_string_lossy());
+                    it.position = f.position as i64;
+                    it.meta = serde_json::to_value(f).unwrap_or_default();
+                    (f.form_index, it)
+                })
+                .collect();
+            match store.insert_page(&page, Some((&d.charset, &d.html)), &forms, &fields)? {
+                Inserted::New(_) => {
+                    summary.added += 1;
+                    summary.children += fields.len();
+                }
+                Inserted::Duplicate(_) => summary.duplicates += 1,
+            }
+        }
+    }
+    Ok(())
 }

@@ -39,6 +39,16 @@ pub trait ModelFamily {
     fn save(&self, task: &dyn TrainTask, path: &Path) -> anyhow::Result<serde_json::Value>;
     /// Items this family pre-labels (e.g. all images, all fields of non-error pages).
     fn candidate_items(&self, store: &Store) -> anyhow::Result<Vec<i64>>;
+    /// Extension of the model files it writes.
+    fn file_extension(&self) -> &'static str {
+        "safetensors"
+    }
+    /// A model to register and activate when the project has no active model yet, so that
+    /// pre-labelling works with zero labels (e.g. the field-type base model trained on
+    /// Formasaurus). Default: none.
+    fn bootstrap(&self, _store: &mut Store, _ctx: &JobCtx) -> anyhow::Result<Option<ModelInfo>> {
+        Ok(None)
+    }
 }
 
 /// When a trained model becomes active.
@@ -112,6 +122,7 @@ pub fn run_training(
     let params = serde_json::json!({
         "config": cfg, "activation": activation, "kind": family.kind(), "labels": used,
         "n_train": train_idx.len(), "n_holdout": hold_idx.len(), "split_seed": cfg.seed,
+        "owner": crate::store::recovery::Owner::current().to_json(),
     });
     let run_id = store.start_training_run(&set, &params)?;
     let active = store.active_model(&set)?;
@@ -160,7 +171,7 @@ pub fn run_training(
         // Write weights atomically, then register.
         let version_hint = store.models(&set)?.len() + 1;
         let dir = models_dir(store);
-        let file = dir.join(format!("{set}-v{version_hint}-run{run_id}.safetensors"));
+        let file = dir.join(format!("{set}-v{version_hint}-run{run_id}.{}", family.file_extension()));
         let spec = family.save(task.as_ref(), &file)?;
         let sha = crate::assets::file_checksum(&file)?;
         let rel = file
@@ -225,9 +236,12 @@ pub fn prelabel(store: &mut Store, family: &dyn ModelFamily, model: Option<&Mode
     let set = family.label_set().to_string();
     let model = match model {
         Some(m) => m.clone(),
-        None => store
-            .active_model(&set)?
-            .ok_or_else(|| anyhow::anyhow!("no active model for {set:?}: train one or register one first"))?,
+        None => match store.active_model(&set)? {
+            Some(m) => m,
+            None => family
+                .bootstrap(store, ctx)?
+                .ok_or_else(|| anyhow::anyhow!("no active model for {set:?}: train one or register one first"))?,
+        },
     };
     let done = store.predicted_item_ids(&set, Some(model.id))?;
     let todo: Vec<i64> = family.candidate_items(store)?.into_iter().filter(|i| !done.contains(i)).collect();

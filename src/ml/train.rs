@@ -17,6 +17,14 @@ pub trait TrainTask {
     fn forward(&self, idx: &[usize], train: bool) -> anyhow::Result<Tensor>;
     /// The variables the optimizer updates.
     fn var_store(&self) -> &nn::VarStore;
+    /// Write the trained model to `path` atomically (default: the VarStore as safetensors).
+    fn save(&self, path: &Path) -> anyhow::Result<()> {
+        save_var_store_atomic(self.var_store(), path)
+    }
+    /// A spec the task knows better than its family (e.g. a TorchScript model's input spec).
+    fn spec(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// Options the lead picks (UI/CLI), recorded with the run.

@@ -1,8 +1,11 @@
-//! Pages, forms and fields of H5 form projects: the page HTML and form grouping.
+//! Pages, forms and fields of H5 form projects: the page HTML, form grouping, inserting a page
+//! with its forms and fields in one transaction, and the queries presets and models read.
 
 use rusqlite::{params, OptionalExtension};
 
-use super::{Result, Store};
+use super::items::{insert_item_tx, Inserted};
+use super::{now, Result, Store};
+use crate::domain::NewItem;
 
 impl Store {
     /// Store a page's decoded HTML and the charset it was decoded from.
@@ -18,18 +21,99 @@ impl Store {
     pub fn page_html(&self, item_id: i64) -> Result<Option<(String, String)>> {
         Ok(self
             .conn()
-            .query_row("SELECT charset, html FROM page_html WHERE item_id = ?1", [item_id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT charset, html FROM page_html WHERE item_id = ?1",
+                [item_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?)
     }
 
     /// Add a form (or a container grouping bare fields) to a page.
-    pub fn add_form(&self, page_id: i64, position: i64, container: &str, meta: &serde_json::Value) -> Result<i64> {
+    pub fn add_form(
+        &self,
+        page_id: i64,
+        position: i64,
+        container: &str,
+        meta: &serde_json::Value,
+    ) -> Result<i64> {
         self.conn().execute(
             "INSERT INTO forms (page_id, position, container, meta_json) VALUES (?1, ?2, ?3, ?4)",
             params![page_id, position, container, meta.to_string()],
         )?;
         Ok(self.conn().last_insert_rowid())
+    }
+
+    /// Insert a page item with its HTML, forms and fields in one transaction. A page whose
+    /// content is already in the project is left as it is (`Duplicate`, nothing else written).
+    /// Each field's `parent_id`/`form_id` are filled in here; `forms[k]` is (container, meta).
+    pub fn insert_page(
+        &mut self,
+        page: &NewItem,
+        html: Option<(&str, &str)>,
+        forms: &[(String, serde_json::Value)],
+        fields: &[(usize, NewItem)],
+    ) -> Result<Inserted> {
+        let t = now();
+        self.write(|tx| {
+            let ins = insert_item_tx(tx, page, &t)?;
+            let Inserted::New(page_id) = ins else { return Ok(ins) };
+            if let Some((charset, html)) = html {
+                tx.execute(
+                    "INSERT OR REPLACE INTO page_html (item_id, charset, html) VALUES (?1, ?2, ?3)",
+                    params![page_id, charset, html],
+                )?;
+            }
+            let mut form_ids = Vec::with_capacity(forms.len());
+            for (pos, (container, meta)) in forms.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO forms (page_id, position, container, meta_json) VALUES (?1, ?2, ?3, ?4)",
+                    params![page_id, pos as i64, container, meta.to_string()],
+                )?;
+                form_ids.push(tx.last_insert_rowid());
+            }
+            for (form, field) in fields {
+                let mut f = field.clone();
+                f.parent_id = Some(page_id);
+                f.form_id = form_ids.get(*form).copied();
+                insert_item_tx(tx, &f, &t)?;
+            }
+            Ok(ins)
+        })
+    }
+
+    /// Forms of a page in order: (form id, container, meta).
+    pub fn page_forms(&self, page_id: i64) -> Result<Vec<(i64, String, serde_json::Value)>> {
+        let mut st = self.conn().prepare_cached(
+            "SELECT id, container, meta_json FROM forms WHERE page_id = ?1 ORDER BY position, id",
+        )?;
+        let rows = st.query_map([page_id], |r| {
+            let meta: String = r.get(2)?;
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                serde_json::from_str(&meta).unwrap_or(serde_json::Value::Null),
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Ids of fields whose page has no error (the field-type model's candidates), in page order.
+    pub fn field_ids_of_ok_pages(&self) -> Result<Vec<i64>> {
+        let mut st = self.conn().prepare_cached(
+            "SELECT f.id FROM items f JOIN items p ON p.id = f.parent_id
+             WHERE f.kind = 'field' AND p.error IS NULL AND f.error IS NULL ORDER BY p.id, f.position, f.id",
+        )?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Ids of pages without an error (the industry model's candidates).
+    pub fn ok_page_ids(&self) -> Result<Vec<i64>> {
+        let mut st = self.conn().prepare_cached(
+            "SELECT id FROM items WHERE kind = 'page' AND error IS NULL ORDER BY id",
+        )?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }

@@ -10,12 +10,16 @@
 
 pub mod decisions;
 pub mod embeddings;
+pub mod exchange;
 pub mod forms;
+pub mod images;
 pub mod items;
 pub mod labels;
 pub mod models;
 pub mod predictions;
+pub mod probe;
 pub mod queue;
+pub mod recovery;
 pub mod review;
 pub mod training;
 
@@ -163,6 +167,8 @@ impl Store {
             StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows) => StoreError::NotAProject(path.to_path_buf()),
             e => e,
         })?;
+        // Training runs of a process that is gone become "interrupted" (a read-only file keeps them).
+        let _ = store.recover_interrupted_runs();
         Ok(store)
     }
 

@@ -1,0 +1,66 @@
+//! `yuxuan import-labels`: bring labels and predictions made in other tools (CSV
+//! `path,label`, an ImageFolder tree, Label Studio tasks JSON) into an existing image project.
+//! Malformed or unmatched rows are listed with their line numbers and skipped.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use yuxuan::exchange::{self, ImportFormat, LabelImportRequest};
+use yuxuan::ingest::images::UnknownLabels;
+use yuxuan::jobs::JobCtx;
+use yuxuan::store::Store;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Project file.
+    project: PathBuf,
+    /// A CSV file, an ImageFolder folder, or a Label Studio tasks JSON file.
+    source: PathBuf,
+    /// csv, imagefolder or label-studio (default: guessed from the path).
+    #[arg(long)]
+    format: Option<String>,
+    /// Refuse labels that are not in the label set (default: add them).
+    #[arg(long)]
+    refuse_unknown: bool,
+    /// Annotator recorded for decisions whose source names none.
+    #[arg(long, default_value = "import")]
+    annotator: String,
+    /// How many skipped rows to list.
+    #[arg(long, default_value_t = 50)]
+    show_problems: usize,
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let format = match &a.format {
+        Some(f) => ImportFormat::parse(f)?,
+        None => ImportFormat::detect(&a.source),
+    };
+    let mut store = Store::open(&a.project)?;
+    let req = LabelImportRequest {
+        format,
+        path: a.source.clone(),
+        unknown_labels: if a.refuse_unknown {
+            UnknownLabels::Refuse
+        } else {
+            UnknownLabels::Add
+        },
+        annotator: a.annotator.clone(),
+    };
+    let ctx = JobCtx::new("import").with_cli_bar();
+    let summary = exchange::import_labels(&mut store, &req, &ctx);
+    ctx.finish();
+    let summary =
+        summary.with_context(|| format!("importing labels from {}", a.source.display()))?;
+    for p in summary.problems.iter().take(a.show_problems) {
+        eprintln!("skipped {p}");
+    }
+    if summary.problems.len() > a.show_problems {
+        eprintln!(
+            "… and {} more skipped rows",
+            summary.problems.len() - a.show_problems
+        );
+    }
+    println!("{summary}");
+    Ok(ExitCode::SUCCESS)
+}

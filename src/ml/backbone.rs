@@ -1,0 +1,236 @@
+//! The pretrained image backbone: MobileNetV2 with ImageNet weights (torchvision's file,
+//! converted to safetensors by setup; variable names as `tch::vision::mobilenet::v2`), cut
+//! before the classifier so it gives the 1280-d penultimate features (global average pool).
+//!
+//! The feature extractor is kept as a list of its 19 blocks so the backbone fine-tune mode can
+//! run the frozen prefix once and train only the last blocks. Also here: turning a decoded
+//! image into the normalized `[3, S, S]` input (alpha composited on white, ImageNet mean/std).
+
+use std::path::Path;
+
+use tch::nn::{self, ModuleT};
+use tch::{Device, Kind, Tensor};
+
+/// Identifier of the default backbone's embeddings in the `embeddings` table.
+pub const BACKBONE_ID: &str = "mobilenet_v2-imagenet-224";
+/// Input resolution of the backbone.
+pub const INPUT_SIZE: u32 = 224;
+/// Embedding width.
+pub const EMBED_DIM: i64 = 1280;
+/// Number of feature blocks (`features.0` .. `features.18`).
+pub const N_BLOCKS: usize = 19;
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// Errors loading the backbone.
+#[derive(Debug, thiserror::Error)]
+pub enum BackboneError {
+    #[error("MobileNetV2 weights not found at {0}; {hint}", hint = crate::assets::SETUP_HINT)]
+    Missing(std::path::PathBuf),
+    #[error("cannot load MobileNetV2 weights from {path}")]
+    Load {
+        path: std::path::PathBuf,
+        #[source]
+        source: tch::TchError,
+    },
+    #[error("{path} lacks {missing} MobileNetV2 variables (first: {first}); not torchvision's mobilenet_v2 weights")]
+    Incomplete { path: std::path::PathBuf, missing: usize, first: String },
+}
+
+#[allow(clippy::identity_op)]
+fn cbr(p: nn::Path, c_in: i64, c_out: i64, ks: i64, stride: i64, g: i64) -> nn::SequentialT {
+    let conv2d = nn::ConvConfig { stride, padding: (ks - 1) / 2, groups: g, bias: false, ..Default::default() };
+    nn::seq_t()
+        .add(nn::conv2d(&p / 0, c_in, c_out, ks, conv2d))
+        .add(nn::batch_norm2d(&p / 1, c_out, Default::default()))
+        .add_fn(|xs| xs.relu().clamp_max(6.))
+}
+
+fn inv(p: nn::Path, c_in: i64, c_out: i64, stride: i64, er: i64) -> nn::FuncT<'static> {
+    let c_hidden = er * c_in;
+    let mut conv = nn::seq_t();
+    let mut id = 0;
+    if er != 1 {
+        conv = conv.add(cbr(&p / id, c_in, c_hidden, 1, 1, 1));
+        id += 1;
+    }
+    conv = conv
+        .add(cbr(&p / id, c_hidden, c_hidden, 3, stride, c_hidden))
+        .add(nn::conv2d(&p / (id + 1), c_hidden, c_out, 1, nn::no_bias()))
+        .add(nn::batch_norm2d(&p / (id + 2), c_out, Default::default()));
+    nn::func_t(move |xs, train| {
+        let ys = xs.apply_t(&conv, train);
+        if stride == 1 && c_in == c_out {
+            xs + ys
+        } else {
+            ys
+        }
+    })
+}
+
+const SETTINGS: [(i64, i64, i64, i64); 7] =
+    [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)];
+
+/// The 19 feature blocks of MobileNetV2 under `p / "features"`, same variable names as
+/// `tch::vision::mobilenet::v2` (and torchvision).
+pub fn feature_blocks(p: &nn::Path) -> Vec<Box<dyn ModuleT>> {
+    let f_p = p / "features";
+    let mut blocks: Vec<Box<dyn ModuleT>> = vec![Box::new(cbr(&f_p / "0", 3, 32, 3, 2, 1))];
+    let mut c_in = 32;
+    let mut layer_id = 1;
+    for &(er, c_out, n, stride) in SETTINGS.iter() {
+        for i in 0..n {
+            let stride = if i == 0 { stride } else { 1 };
+            blocks.push(Box::new(inv(&f_p / layer_id / "conv", c_in, c_out, stride, er)));
+            c_in = c_out;
+            layer_id += 1;
+        }
+    }
+    blocks.push(Box::new(cbr(&f_p / layer_id, c_in, EMBED_DIM, 1, 1, 1)));
+    blocks
+}
+
+/// Run blocks `range` of `blocks` on `xs`.
+pub fn run_blocks(blocks: &[Box<dyn ModuleT>], range: std::ops::Range<usize>, xs: &Tensor, train: bool) -> Tensor {
+    let mut x = xs.shallow_clone();
+    for b in &blocks[range] {
+        x = b.forward_t(&x, train);
+    }
+    x
+}
+
+/// Global average pool `[N, C, H, W] -> [N, C]`.
+pub fn pool(xs: &Tensor) -> Tensor {
+    xs.mean_dim(Some([2i64, 3].as_slice()), false, Kind::Float)
+}
+
+/// MobileNetV2 feature extractor with ImageNet weights, frozen, in eval mode.
+pub struct Backbone {
+    vs: nn::VarStore,
+    blocks: Vec<Box<dyn ModuleT>>,
+}
+
+impl std::fmt::Debug for Backbone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backbone").field("device", &self.vs.device()).finish()
+    }
+}
+
+impl Backbone {
+    /// The installed weights (`assets::mobilenet_weights()`) on `device`.
+    pub fn load(device: Device) -> Result<Backbone, BackboneError> {
+        Self::load_from(&crate::assets::mobilenet_weights(), device)
+    }
+
+    /// Weights from a safetensors file with torchvision's names (the classifier is ignored).
+    pub fn load_from(path: &Path, device: Device) -> Result<Backbone, BackboneError> {
+        if !path.is_file() {
+            return Err(BackboneError::Missing(path.to_path_buf()));
+        }
+        let mut vs = nn::VarStore::new(device);
+        let blocks = feature_blocks(&vs.root());
+        let missing =
+            vs.load_partial(path).map_err(|source| BackboneError::Load { path: path.to_path_buf(), source })?;
+        if !missing.is_empty() {
+            return Err(BackboneError::Incomplete { path: path.to_path_buf(), missing: missing.len(), first: missing[0].clone() });
+        }
+        vs.freeze();
+        Ok(Backbone { vs, blocks })
+    }
+
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    /// 1280-d features of a normalized batch `[N, 3, S, S]` (moved to the backbone's device).
+    pub fn embed(&self, xs: &Tensor) -> Tensor {
+        let _g = tch::no_grad_guard();
+        pool(&run_blocks(&self.blocks, 0..N_BLOCKS, &xs.to_device(self.device()), false))
+    }
+
+    /// Output of the first `n` blocks (the frozen prefix of the fine-tune mode).
+    pub fn prefix(&self, xs: &Tensor, n: usize) -> Tensor {
+        let _g = tch::no_grad_guard();
+        run_blocks(&self.blocks, 0..n.min(N_BLOCKS), &xs.to_device(self.device()), false)
+    }
+}
+
+/// Input spec of an image model: square size and per-channel mean/std.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InputSpec {
+    pub size: u32,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+impl Default for InputSpec {
+    fn default() -> Self {
+        InputSpec { size: INPUT_SIZE, mean: IMAGENET_MEAN, std: IMAGENET_STD }
+    }
+}
+
+/// A decoded image as the model's input: alpha composited on white, resized to
+/// `size x size`, CHW, normalized. Returns `3 * size * size` floats.
+pub fn preprocess(img: &image::DynamicImage, spec: &InputSpec) -> Vec<f32> {
+    let s = spec.size;
+    let rgba = img.resize_exact(s, s, image::imageops::FilterType::Triangle).to_rgba8();
+    let plane = (s * s) as usize;
+    let mut out = vec![0f32; 3 * plane];
+    for (i, px) in rgba.pixels().enumerate() {
+        let a = px[3] as f32 / 255.0;
+        for c in 0..3 {
+            let v = (px[c] as f32 / 255.0) * a + (1.0 - a);
+            out[c * plane + i] = (v - spec.mean[c]) / spec.std[c];
+        }
+    }
+    out
+}
+
+/// Decode a file (EXIF orientation applied) into the model's input.
+pub fn load_input(path: &Path, spec: &InputSpec) -> Result<Vec<f32>, crate::ingest::images::ImageFileError> {
+    let img = crate::ingest::images::decode_file(path, 0)?;
+    Ok(preprocess(&img, spec))
+}
+
+/// Stack per-image inputs into a `[N, 3, S, S]` tensor.
+pub fn batch_tensor(inputs: &[Vec<f32>], size: u32) -> Tensor {
+    let flat: Vec<f32> = inputs.iter().flat_map(|v| v.iter().copied()).collect();
+    Tensor::from_slice(&flat).view([inputs.len() as i64, 3, size as i64, size as i64])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preprocess_composites_alpha_on_white_and_normalizes() {
+        let mut img = image::RgbaImage::new(4, 4);
+        for p in img.pixels_mut() {
+            *p = image::Rgba([0, 0, 0, 0]);
+        }
+        let spec = InputSpec { size: 2, ..Default::default() };
+        let v = preprocess(&image::DynamicImage::ImageRgba8(img), &spec);
+        assert_eq!(v.len(), 12);
+        // Transparent = white: (1 - mean) / std.
+        assert!((v[0] - (1.0 - IMAGENET_MEAN[0]) / IMAGENET_STD[0]).abs() < 1e-5);
+        assert!((v[11] - (1.0 - IMAGENET_MEAN[2]) / IMAGENET_STD[2]).abs() < 1e-5);
+    }
+
+    #[test]
+    fn backbone_matches_the_torchvision_names_and_gives_1280_features() {
+        let path = crate::assets::mobilenet_weights();
+        if !path.is_file() {
+            eprintln!("skipping: {} not installed", path.display());
+            return;
+        }
+        let b = Backbone::load(Device::Cpu).unwrap();
+        // Every feature variable was found in the file (load_partial leaves missing ones random:
+        // check one known tensor is not the default init by comparing with the file).
+        let file = tch::Tensor::read_safetensors(&path).unwrap();
+        let w = file.iter().find(|(n, _)| n == "features.18.1.running_var").unwrap().1.shallow_clone();
+        let ours = b.vs.variables()["features.18.1.running_var"].shallow_clone();
+        assert!(w.allclose(&ours, 1e-6, 1e-6, false));
+        let x = Tensor::zeros([2, 3, 224, 224], (Kind::Float, Device::Cpu));
+        assert_eq!(b.embed(&x).size(), vec![2, 1280]);
+    }
+}

@@ -1,0 +1,257 @@
+//! Streaming reads for dataset exports and the lookups label imports need.
+//!
+//! An export walks every item of a kind once, in id order, with its current human label, the
+//! decision that set it (annotator, time, action, ms spent), the prediction shown at that
+//! decision (model version, score), and the best current prediction (for
+//! `--include-predictions`). Rows are handed to a callback one at a time, so memory stays
+//! constant however large the project is.
+
+use rusqlite::{params, OptionalExtension, Row};
+
+use super::{Result, Store, StoreError};
+use crate::domain::ItemKind;
+
+/// What to read for an export.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportQuery {
+    /// Kind of the items to walk (`image`, `page` or `field`).
+    pub kind: ItemKind,
+    /// Label set whose labels are exported.
+    pub set: String,
+    /// Also read the parent item's current label in this set (fields: the page's industry).
+    pub parent_set: Option<String>,
+    /// Only the children of this item (a page's fields), in page order.
+    pub parent: Option<i64>,
+}
+
+/// One item as an export sees it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExportRow {
+    pub item_id: i64,
+    pub source_path: String,
+    pub content_hash: Option<String>,
+    pub parent_id: Option<i64>,
+    pub position: i64,
+    /// The item's metadata JSON as stored (fields: a `domain::FieldRecord`).
+    pub meta_json: String,
+    pub error: Option<String>,
+    /// Current human label.
+    pub label: Option<String>,
+    /// The decision that set the current label.
+    pub annotator: Option<String>,
+    pub decided_at: Option<String>,
+    pub action: Option<String>,
+    pub ms_spent: Option<i64>,
+    /// The prediction that was on screen when the label was decided.
+    pub shown_label: Option<String>,
+    pub shown_score: Option<f64>,
+    pub shown_model_version: Option<i64>,
+    /// The newest prediction of the active model (else of any model).
+    pub pred_label: Option<String>,
+    pub pred_score: Option<f64>,
+    pub pred_model_version: Option<i64>,
+    /// Parent item (fields: the page).
+    pub parent_path: Option<String>,
+    /// Parent's current human label in `parent_set`.
+    pub parent_label: Option<String>,
+}
+
+fn row_to_export(r: &Row<'_>) -> rusqlite::Result<ExportRow> {
+    Ok(ExportRow {
+        item_id: r.get(0)?,
+        source_path: r.get(1)?,
+        content_hash: r.get(2)?,
+        parent_id: r.get(3)?,
+        position: r.get(4)?,
+        meta_json: r.get(5)?,
+        error: r.get(6)?,
+        label: r.get(7)?,
+        annotator: r.get(8)?,
+        decided_at: r.get(9)?,
+        action: r.get(10)?,
+        ms_spent: r.get(11)?,
+        shown_label: r.get(12)?,
+        shown_score: r.get(13)?,
+        shown_model_version: r.get(14)?,
+        pred_label: r.get(15)?,
+        pred_score: r.get(16)?,
+        pred_model_version: r.get(17)?,
+        parent_path: r.get(18)?,
+        parent_label: r.get(19)?,
+    })
+}
+
+const EXPORT_SQL: &str = "
+SELECT i.id, i.source_path, i.content_hash, i.parent_id, i.position, i.meta_json, i.error,
+       l.label, d.annotator, d.decided_at, d.action, d.ms_spent,
+       sp.label, sp.score, sm.version,
+       bp.label, bp.score, bm.version,
+       pg.source_path, pl.label
+FROM items i
+LEFT JOIN item_labels l ON l.item_id = i.id AND l.label_set_id = ?2
+LEFT JOIN decisions d ON d.id = l.decision_id
+LEFT JOIN predictions sp ON sp.id = d.prediction_id
+LEFT JOIN models sm ON sm.id = sp.model_id
+LEFT JOIN predictions bp ON bp.id = (
+    SELECT p.id FROM predictions p
+    WHERE p.item_id = i.id AND p.label_set_id = ?2
+    ORDER BY (p.model_id IS ?3 AND ?3 IS NOT NULL) DESC, p.id DESC LIMIT 1)
+LEFT JOIN models bm ON bm.id = bp.model_id
+LEFT JOIN items pg ON pg.id = i.parent_id
+LEFT JOIN item_labels pl ON pl.item_id = i.parent_id AND pl.label_set_id = ?4
+WHERE i.kind = ?1 AND (?5 IS NULL OR i.parent_id = ?5)
+ORDER BY ";
+
+impl Store {
+    /// Walk the items of an export, one row at a time, in id order (a parent's children: in
+    /// page order). `f` may stop the walk by returning an error.
+    pub fn for_each_export_row<E>(
+        &self,
+        q: &ExportQuery,
+        mut f: impl FnMut(ExportRow) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E>
+    where
+        E: From<StoreError>,
+    {
+        let set_id = self.label_set_id(&q.set)?;
+        let parent_set_id = match &q.parent_set {
+            Some(s) => Some(self.label_set_id(s)?),
+            None => None,
+        };
+        let active: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT id FROM models WHERE label_set_id = ?1 AND active = 1",
+                [set_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(StoreError::from)?;
+        let order = if q.parent.is_some() {
+            "i.position, i.id"
+        } else {
+            "i.id"
+        };
+        let mut st = self
+            .conn()
+            .prepare_cached(&format!("{EXPORT_SQL}{order}"))
+            .map_err(StoreError::from)?;
+        let mut rows = st
+            .query(params![
+                q.kind.as_str(),
+                set_id,
+                active,
+                parent_set_id,
+                q.parent
+            ])
+            .map_err(StoreError::from)?;
+        while let Some(r) = rows.next().map_err(StoreError::from)? {
+            f(row_to_export(r).map_err(StoreError::from)?)?;
+        }
+        Ok(())
+    }
+
+    /// Number of items of a kind (the total of an export's progress bar).
+    pub fn count_items(&self, kind: ItemKind) -> Result<u64> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM items WHERE kind = ?1",
+            [kind.as_str()],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
+    /// Current human labels of a set with the item ids (for stratified splits): (item id, label).
+    /// Streams like [`Store::for_each_export_row`].
+    pub fn for_each_current_label<E>(
+        &self,
+        kind: ItemKind,
+        set: &str,
+        mut f: impl FnMut(i64, String) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E>
+    where
+        E: From<StoreError>,
+    {
+        let set_id = self.label_set_id(set)?;
+        let mut st = self
+            .conn()
+            .prepare_cached(
+                "SELECT l.item_id, l.label FROM item_labels l JOIN items i ON i.id = l.item_id
+                 WHERE l.label_set_id = ?1 AND i.kind = ?2 ORDER BY l.item_id",
+            )
+            .map_err(StoreError::from)?;
+        let mut rows = st
+            .query(params![set_id, kind.as_str()])
+            .map_err(StoreError::from)?;
+        while let Some(r) = rows.next().map_err(StoreError::from)? {
+            f(
+                r.get(0).map_err(StoreError::from)?,
+                r.get(1).map_err(StoreError::from)?,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Items of a kind whose `source_path` is exactly `path` (oldest first).
+    pub fn item_ids_by_path(&self, kind: ItemKind, path: &str) -> Result<Vec<i64>> {
+        let mut st = self.conn().prepare_cached(
+            "SELECT id FROM items WHERE kind = ?1 AND source_path = ?2 ORDER BY id",
+        )?;
+        let rows = st.query_map(params![kind.as_str(), path], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The item of a kind with this content hash (blake3 hex of the file bytes).
+    pub fn item_id_by_hash(&self, kind: ItemKind, hash: &str) -> Result<Option<i64>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id FROM items WHERE kind = ?1 AND content_hash = ?2 ORDER BY id LIMIT 1",
+                params![kind.as_str(), hash],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Items of a kind whose `source_path` ends with `/name` or equals `name` (file-name
+    /// matching for imports from other tools that only kept the base name).
+    pub fn item_ids_by_file_name(&self, kind: ItemKind, name: &str) -> Result<Vec<i64>> {
+        let mut st = self.conn().prepare_cached(
+            "SELECT id, source_path FROM items WHERE kind = ?1 AND (source_path = ?2 OR source_path LIKE ?3 ESCAPE '\\')
+             ORDER BY id",
+        )?;
+        let escaped: String = name
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let rows = st.query_map(params![kind.as_str(), name, format!("%/{escaped}")], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let suffix = format!("/{name}");
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, path) = row?;
+            // LIKE ignores ASCII case; keep exact matches only.
+            if path == name || path.ends_with(&suffix) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The model id of a label set's model with this version, if any.
+    pub fn model_id_by_version(&self, set: &str, version: i64) -> Result<Option<i64>> {
+        let set_id = self.label_set_id(set)?;
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id FROM models WHERE label_set_id = ?1 AND version = ?2",
+                params![set_id, version],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+}
