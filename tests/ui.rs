@@ -752,3 +752,37 @@ fn forms_review_shows_the_page_fields_and_industry_and_records_both() {
         Some("finance")
     );
 }
+
+#[test]
+fn the_export_dialog_writes_the_chosen_format_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = project(dir.path(), 9);
+    let mut h = harness(app_on(&path));
+    settle(&mut h);
+    h.key_press(Key::Enter);
+    settle(&mut h);
+    h.key_press(Key::Num2);
+    settle(&mut h);
+    h.get_by_label("Export").click();
+    h.run_ok();
+    let out = dir.path().join("out");
+    let field = h.get_by_role(egui::accesskit::Role::TextInput);
+    field.focus();
+    field.type_text(&out.display().to_string());
+    h.run_ok();
+    h.get_by_label("Start export").click();
+    let manifest = out.join(yuxuan::exchange::MANIFEST);
+    for _ in 0..300 {
+        h.run_ok();
+        if manifest.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(manifest.is_file(), "the export finished with its manifest");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    assert!(
+        text.contains("\"human\": 2") || text.contains("\"human\":2"),
+        "{text}"
+    );
+}
