@@ -319,7 +319,12 @@ pub fn build_form_project(path: &Path, dir: &Path, ctx: &JobCtx) -> anyhow::Resu
         if store.labels(sets::INDUSTRY)?.is_empty() {
             store.add_labels(sets::INDUSTRY, &named(&INDUSTRIES))?;
         }
-        crate::ingest::pages::import_paths(&mut store, std::slice::from_ref(&pages), &Default::default(), ctx)?;
+        crate::ingest::pages::import_paths(
+            &mut store,
+            std::slice::from_ref(&pages),
+            &Default::default(),
+            ctx,
+        )?;
         Ok(())
     })();
     match result {

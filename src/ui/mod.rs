@@ -7,6 +7,7 @@
 
 mod bench;
 mod bulk_ui;
+mod export_ui;
 pub mod fonts;
 pub mod i18n;
 mod insights_ui;
@@ -54,6 +55,7 @@ pub enum Screen {
     Bulk,
     Training,
     Insights,
+    Export,
 }
 
 /// An open project: the annotator's review session and the lead's training controller.
@@ -89,6 +91,7 @@ pub struct App {
     toasts: Vec<Toast>,
     jobs: Vec<UiJob>,
     start: start_ui::StartState,
+    export_form: export_ui::ExportForm,
 }
 
 impl App {
@@ -106,6 +109,7 @@ impl App {
             toasts: Vec::new(),
             jobs: Vec::new(),
             start: start_ui::StartState::default(),
+            export_form: Default::default(),
         }
     }
 
@@ -208,6 +212,7 @@ impl App {
             (Screen::Bulk, true) => bulk_ui::bulk_ui(self, ui),
             (Screen::Training, true) => training_ui::training_ui(self, ui),
             (Screen::Insights, true) => insights_ui::insights_ui(self, ui),
+            (Screen::Export, true) => export_ui::export_ui(self, ui),
         }
         if self.show_help {
             self.help_ui(&ctx);
@@ -255,6 +260,7 @@ impl App {
                     ui.selectable_value(&mut screen, Screen::Bulk, tr(lang, "Bulk accept"));
                     ui.selectable_value(&mut screen, Screen::Training, tr(lang, "Training"));
                     ui.selectable_value(&mut screen, Screen::Insights, tr(lang, "Insights"));
+                    ui.selectable_value(&mut screen, Screen::Export, tr(lang, "Export"));
                 }
                 if screen != self.screen {
                     self.screen = screen;
@@ -302,9 +308,6 @@ impl App {
                         ui.label(tr(lang, what));
                         ui.end_row();
                     }
-                    ui.monospace("→");
-                    ui.label(tr(lang, "Next"));
-                    ui.end_row();
                 });
             });
         if !open {
@@ -421,7 +424,8 @@ impl eframe::App for App {
 }
 
 /// Open the desktop app (blocks until the window closes).
-pub fn run(open: Option<PathBuf>) -> anyhow::Result<()> {
+/// `annotator` answers the name prompt when the storage has no name yet (scripts, kiosks).
+pub fn run(open: Option<PathBuf>, annotator: Option<String>) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("预选 yuxuan")
@@ -432,7 +436,15 @@ pub fn run(open: Option<PathBuf>) -> anyhow::Result<()> {
     eframe::run_native(
         "yuxuan",
         options,
-        Box::new(move |cc| Ok(Box::new(App::from_creation_context(cc, open)))),
+        Box::new(move |cc| {
+            let mut app = App::from_creation_context(cc, open);
+            if let Some(a) = annotator.filter(|a| !a.trim().is_empty()) {
+                if app.prefs.annotator.trim().is_empty() {
+                    app.prefs.annotator = a.trim().to_string();
+                }
+            }
+            Ok(Box::new(app))
+        }),
     )
     .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
 }
