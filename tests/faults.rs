@@ -79,6 +79,7 @@ fn training_killed_mid_epoch_leaves_the_active_model_untouched() {
         predictions: false,
         embedding_dim: 16,
         seed: 5,
+        ..Default::default()
     };
     drop(build_image_project(&path, &spec).unwrap());
 
@@ -274,8 +275,8 @@ fn stale_runs_are_marked_interrupted_at_open() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Bad input corpora. The generators write real files; the import tests need the importers
-// (issues 3 and 4) and are ignored until those land in this branch.
+// Bad input corpora. The generators write real files; the importers must turn each bad file
+// into an item with an error and import the rest.
 
 /// What a file of a corpus must become.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -572,7 +573,6 @@ fn corpora_are_what_they_claim() {
 }
 
 #[test]
-#[ignore = "needs the image importer (issue 3); un-ignore when it is merged"]
 fn bad_images_become_item_errors_and_the_rest_imports() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = write_image_corpus(&dir.path().join("in"));
@@ -602,7 +602,6 @@ fn bad_images_become_item_errors_and_the_rest_imports() {
 }
 
 #[test]
-#[ignore = "needs the page importer (issue 4); un-ignore when it is merged"]
 fn bad_pages_become_item_errors_and_the_rest_imports() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = write_page_corpus(&dir.path().join("in"));
@@ -647,4 +646,164 @@ fn bad_pages_become_item_errors_and_the_rest_imports() {
         assert!(!store.children(many.id).unwrap().is_empty());
     }
     assert_eq!(store.integrity_check().unwrap(), "ok");
+}
+
+/// An export killed with SIGKILL midway: no partial dataset at the destination (absent before,
+/// absent after), and an earlier complete export at the destination (`--force` re-export killed)
+/// is left exactly as it was. The only trace is the hidden `.NAME.partial-*` folder.
+#[test]
+fn export_killed_midway_leaves_no_partial_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let path = dir.path().join("exp.yuxuan");
+    let labels = ["cat", "dog", "bird"];
+    let (_, mut store) = (0, Store::create(&path, "exp", TaskKind::Image).unwrap());
+    store
+        .add_labels(
+            "class",
+            &labels
+                .iter()
+                .map(|l| yuxuan::domain::NewLabel::named(*l))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    let n = 3000;
+    let mut items = Vec::with_capacity(n);
+    for i in 0..n {
+        let p = files.join(format!("img{i:05}.png"));
+        std::fs::write(
+            &p,
+            encode(
+                &picture((i % 250) as u8 + 1, 24, 24),
+                image::ImageFormat::Png,
+            ),
+        )
+        .unwrap();
+        let mut it = yuxuan::domain::NewItem::new(ItemKind::Image, p.to_str().unwrap());
+        it.content_hash = Some(format!("h{i}"));
+        items.push(it);
+    }
+    let ids: Vec<i64> = store
+        .insert_items(&items)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id())
+        .collect();
+    let ds: Vec<yuxuan::domain::NewDecision> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, &item_id)| yuxuan::domain::NewDecision {
+            item_id,
+            label_set: "class".into(),
+            label: Some(labels[i % 3].into()),
+            annotator: "a".into(),
+            action: yuxuan::domain::Action::Correct,
+            ms_spent: 1,
+            prediction_id: None,
+        })
+        .collect();
+    store.record_decisions(&ds).unwrap();
+    drop(store);
+
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let target = out_dir.join("dataset");
+    let export = |force: bool| {
+        let mut c = Command::new(common::bin());
+        c.args([
+            "export",
+            path.to_str().unwrap(),
+            "--format",
+            "imagefolder",
+            "--out",
+            target.to_str().unwrap(),
+        ]);
+        if force {
+            c.arg("--force");
+        }
+        c.stdout(Stdio::null()).stderr(Stdio::null());
+        c
+    };
+    // Kill once the hidden partial folder holds some files: midway through the copy.
+    let kill_midway = |force: bool| -> bool {
+        let mut child = Reaper(export(force).spawn().unwrap());
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            let partial: usize = std::fs::read_dir(&out_dir)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().contains(".partial-"))
+                .map(|e| walk_count(&e.path()))
+                .sum();
+            if partial >= 50 {
+                sigkill(&mut child.0);
+                return true;
+            }
+            if let Ok(Some(_)) = child.0.try_wait() {
+                return false; // finished before we could kill it
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("the export made no visible progress in 60 s");
+    };
+    assert!(
+        kill_midway(false),
+        "the export finished before it could be killed midway"
+    );
+    assert!(
+        !target.exists(),
+        "a partial dataset appeared at the destination"
+    );
+
+    // A complete export, then a --force re-export killed midway: the first one is untouched.
+    let ok = export(false).status().unwrap();
+    assert!(ok.success());
+    let before = tree_digest(&target);
+    assert!(
+        walk_count(&target) >= n,
+        "every image (and the format's own files) exported"
+    );
+    assert!(
+        kill_midway(true),
+        "the re-export finished before it could be killed midway"
+    );
+    assert_eq!(tree_digest(&target), before, "the existing dataset changed");
+}
+
+fn walk_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| {
+                    if e.path().is_dir() {
+                        walk_count(&e.path())
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Relative path and blake3 of every file under `dir`, sorted.
+fn tree_digest(dir: &Path) -> Vec<(PathBuf, String)> {
+    fn walk(root: &Path, d: &Path, out: &mut Vec<(PathBuf, String)>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push((
+                    p.strip_prefix(root).unwrap().to_path_buf(),
+                    yuxuan::assets::file_checksum(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
 }

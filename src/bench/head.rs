@@ -1,7 +1,8 @@
-//! Row `head-finetune`, and the small model family behind it and behind `yuxuan debug-train`:
-//! a linear classifier over cached embeddings of one backbone, trained through the shared
+//! Row `head-finetune`: the product's image head (`ml::image_head`) trained through the shared
 //! `ml::family::run_training` (split, fit, evaluation, atomic save, registration, activation),
-//! so the row measures the product's training job end to end.
+//! so the row measures the training job end to end. Also a small test family for
+//! `yuxuan debug-train` (a linear head on any backbone's cached embeddings, with a per-batch
+//! delay so fault tests can kill a job surely mid-epoch).
 //!
 //! The row trains on N (10k by default) labelled items with cached 1280-d embeddings (the size
 //! of MobileNetV2's pooled features) and compares the job's wall time with a bare tch loop that
@@ -13,11 +14,13 @@ use std::time::{Duration, Instant};
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
-use super::synth::{build_image_project, SynthSpec, SYNTH_BACKBONE};
+use super::synth::{build_image_project, SynthSpec};
 use super::{BenchConfig, Measured, Metric, RowOutcome, Target};
 use crate::domain::{ItemKind, ModelInfo};
 use crate::jobs::JobCtx;
+use crate::ml::backbone::BACKBONE_ID;
 use crate::ml::family::{self, Activation, ModelFamily};
+use crate::ml::image_head::{embedding_matrix, ImageHeadFamily};
 use crate::ml::train::{self, TrainConfig, TrainTask};
 use crate::store::Store;
 
@@ -194,7 +197,7 @@ fn bare_loop(
             let len = (cfg.batch_size as i64).min(n - start);
             let idx = perm.narrow(0, start, len);
             let loss = lin
-                .forward(&x.index_select(0, &idx))
+                .forward(&x.index_select(0, &idx).dropout(0.2, true))
                 .cross_entropy_for_logits(&y.index_select(0, &idx));
             opt.backward_step(&loss);
             // The job reads the loss back every batch (for the curve); so does the reference.
@@ -224,10 +227,11 @@ pub fn run_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
             predictions: false,
             embedding_dim: dim,
             seed: cfg.seed,
+            backbone: BACKBONE_ID.into(),
         },
     )?;
     let build_s = t_build.elapsed().as_secs_f64();
-    let fam = EmbeddingHeadFamily::new(SYNTH_BACKBONE, device);
+    let fam = ImageHeadFamily::default();
     let tcfg = TrainConfig::default();
 
     let t = Instant::now();
@@ -242,7 +246,7 @@ pub fn run_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
 
     // Reference: the same steps on in-memory tensors.
     let ids: Vec<i64> = synth.labelled.iter().map(|(i, _)| *i).collect();
-    let (x, _) = fam.features(&store, &ids)?;
+    let x = embedding_matrix(&store, BACKBONE_ID, &ids, device)?;
     let y = Tensor::from_slice(
         &synth
             .labelled
@@ -267,7 +271,7 @@ pub fn run_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
                 report.n_train, report.n_holdout
             ),
             format!(
-                "family: embedding-linear-head (bench::head) through ml::family::run_training, {} epochs, batch {}, \
+                "family: the product's image head (ml::image_head, linear + dropout on MobileNetV2 embeddings) through ml::family::run_training, {} epochs, batch {}, \
                  device {device:?}; the job includes loading embeddings from SQLite, evaluation, atomic save and \
                  registration",
                 tcfg.epochs, tcfg.batch_size

@@ -60,6 +60,7 @@ pub fn run_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
             predictions: true,
             embedding_dim: 0,
             seed: cfg.seed,
+            ..Default::default()
         },
     )?;
     drop(store);

@@ -28,6 +28,7 @@ pub fn decision_latencies(dir: &std::path::Path, n: usize, seed: u64) -> anyhow:
         predictions: true,
         embedding_dim: 0,
         seed,
+        ..Default::default()
     };
     let (mut store, p) = build_image_project(&tmp.path().join("decisions.yuxuan"), &spec)?;
     let mut samples = Vec::with_capacity(n);

@@ -21,13 +21,29 @@ pub struct SynthSpec {
     pub labelled: f64,
     /// Register an active model and store its top-5 predictions for every item.
     pub predictions: bool,
-    /// Cached embeddings of this dimension (backbone [`SYNTH_BACKBONE`]) for labelled items, 0 = none.
+    /// Cached embeddings of this dimension for labelled items, 0 = none.
     pub embedding_dim: usize,
+    /// The backbone name the embeddings are stored under.
+    pub backbone: String,
     pub seed: u64,
 }
 
-/// The backbone name the synthetic embeddings are stored under.
+/// The default backbone name of synthetic embeddings.
 pub const SYNTH_BACKBONE: &str = "synthetic";
+
+impl Default for SynthSpec {
+    fn default() -> Self {
+        SynthSpec {
+            items: 1000,
+            labels: 10,
+            labelled: 0.0,
+            predictions: true,
+            embedding_dim: 0,
+            backbone: SYNTH_BACKBONE.into(),
+            seed: 42,
+        }
+    }
+}
 
 /// What was built.
 #[derive(Debug, Clone)]
@@ -156,7 +172,7 @@ pub fn build_image_project(path: &Path, spec: &SynthSpec) -> anyhow::Result<(Sto
                 .iter()
                 .map(|&(item_id, t)| (item_id, noisy(&centers[t], 1.0, &mut rng)))
                 .collect();
-            store.put_embeddings(SYNTH_BACKBONE, &rows)?;
+            store.put_embeddings(&spec.backbone, &rows)?;
         }
     }
 
@@ -200,6 +216,7 @@ mod tests {
             predictions: true,
             embedding_dim: 8,
             seed: 1,
+            ..Default::default()
         };
         let (store, p) = build_image_project(&dir.path().join("s.yuxuan"), &spec).unwrap();
         let c = store.item_counts(ItemKind::Image, "class").unwrap();

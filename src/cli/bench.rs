@@ -31,6 +31,12 @@ pub struct Args {
     /// Labelled items with cached embeddings for the head fine-tune row.
     #[arg(long, default_value_t = 10_000)]
     train_items: usize,
+    /// Images through the pre-label pipeline row.
+    #[arg(long, default_value_t = 128)]
+    prelabel_images: usize,
+    /// Frames drawn by the UI frame-time row.
+    #[arg(long, default_value_t = 200)]
+    frames: usize,
     /// Device of the ML rows: cpu, cuda or auto.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -55,9 +61,15 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         decisions: a.decisions,
         items: a.items,
         train_items: a.train_items,
+        prelabel_images: a.prelabel_images,
+        frames: a.frames,
         device: a.device.clone(),
         seed: a.seed,
     };
+    if a.device == "cpu" {
+        // The ML rows that pick their device themselves (`ml::device::best_device`) follow this.
+        std::env::set_var("YUXUAN_DEVICE", "cpu");
+    }
     if cfg!(debug_assertions) {
         eprintln!("note: this is a debug build; numbers for BENCHMARKS.md come from `cargo run --release -- bench`");
     }
@@ -68,6 +80,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             Status::Failed(e) => format!("FAILED: {e}"),
         };
         eprintln!("{:<18} {what} ({:.1} s)", r.id, r.seconds);
+        // Each row's figures as soon as it is done (a long run shows what it has so far).
+        for m in &r.metrics {
+            eprintln!("    {}: {:.3} {}", m.name, m.value, m.unit);
+        }
     })?;
     let m = &report.machine;
     println!(
