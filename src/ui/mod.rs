@@ -12,6 +12,7 @@ pub mod fonts;
 pub mod i18n;
 mod insights_ui;
 pub mod keys;
+mod presets_ui;
 mod review_ui;
 mod start_ui;
 mod training_ui;
@@ -56,6 +57,7 @@ pub enum Screen {
     Training,
     Insights,
     Export,
+    Presets,
 }
 
 /// An open project: the annotator's review session and the lead's training controller.
@@ -92,6 +94,7 @@ pub struct App {
     jobs: Vec<UiJob>,
     start: start_ui::StartState,
     export_form: export_ui::ExportForm,
+    presets: presets_ui::PresetsState,
 }
 
 impl App {
@@ -110,6 +113,7 @@ impl App {
             jobs: Vec::new(),
             start: start_ui::StartState::default(),
             export_form: Default::default(),
+            presets: Default::default(),
         }
     }
 
@@ -213,6 +217,7 @@ impl App {
             (Screen::Training, true) => training_ui::training_ui(self, ui),
             (Screen::Insights, true) => insights_ui::insights_ui(self, ui),
             (Screen::Export, true) => export_ui::export_ui(self, ui),
+            (Screen::Presets, true) => presets_ui::presets_ui(self, ui),
         }
         if self.show_help {
             self.help_ui(&ctx);
@@ -261,6 +266,9 @@ impl App {
                     ui.selectable_value(&mut screen, Screen::Training, tr(lang, "Training"));
                     ui.selectable_value(&mut screen, Screen::Insights, tr(lang, "Insights"));
                     ui.selectable_value(&mut screen, Screen::Export, tr(lang, "Export"));
+                    if p.review.kind == crate::domain::TaskKind::Form {
+                        ui.selectable_value(&mut screen, Screen::Presets, tr(lang, "Presets"));
+                    }
                 }
                 if screen != self.screen {
                     self.screen = screen;
