@@ -26,7 +26,7 @@ pub use bench::{frame_time_bench, FrameBench};
 use i18n::{tr, Lang};
 
 use crate::jobs::Job;
-use crate::review::training::{default_factory, FamilyFactory, TrainingController};
+use crate::review::training::{FamilyFactory, TrainingController};
 use crate::review::{Notice, ReviewSession};
 
 /// UI preferences kept between runs (eframe storage). Never labels.
@@ -85,7 +85,8 @@ pub struct App {
     pub prefs: Prefs,
     pub screen: Screen,
     pub project: Option<OpenProject>,
-    factory: FamilyFactory,
+    /// None: the app's own training path (`TrainingController::for_app`).
+    factory: Option<FamilyFactory>,
     /// A project to open once the annotator's name is known.
     pending_open: Option<PathBuf>,
     name_input: String,
@@ -106,7 +107,7 @@ impl App {
             prefs,
             screen: Screen::Start,
             project: None,
-            factory: default_factory(),
+            factory: None,
             pending_open: open,
             show_help: false,
             toasts: Vec::new(),
@@ -119,7 +120,7 @@ impl App {
 
     /// Use another source of model families (tests use a tiny one).
     pub fn with_family_factory(mut self, factory: FamilyFactory) -> App {
-        self.factory = factory;
+        self.factory = Some(factory);
         self
     }
 
@@ -180,11 +181,10 @@ impl App {
         let factory = self.factory.clone();
         let p = self.project.as_mut()?;
         if p.training.is_none() {
-            p.training = Some(TrainingController::new(
-                p.review.path(),
-                &p.review.label_set,
-                factory,
-            ));
+            p.training = Some(match factory {
+                Some(f) => TrainingController::new(p.review.path(), &p.review.label_set, f),
+                None => TrainingController::for_app(p.review.path(), &p.review.label_set),
+            });
         }
         p.training.as_mut()
     }
