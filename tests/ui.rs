@@ -786,3 +786,25 @@ fn the_export_dialog_writes_the_chosen_format_in_the_background() {
         "{text}"
     );
 }
+
+#[test]
+fn the_presets_screen_proposes_fields_for_an_industry() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, _) = form_project(dir.path());
+    let mut h = harness(app_on(&path));
+    settle(&mut h);
+    h.get_by_label("Presets").click();
+    h.run_ok();
+    h.get_by_label("finance").click();
+    for _ in 0..200 {
+        h.run_ok();
+        if h.query_by_label_contains(" pages").is_some()
+            || h.query_by_label_contains("unknown").is_some()
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.get_by_label_contains(" pages");
+    h.get_by_label("JSON");
+}
