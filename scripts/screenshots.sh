@@ -17,32 +17,40 @@ export YUXUAN_CACHE="${YUXUAN_CACHE:-$HOME/.cache/yuxuan}"
 "$BIN" demo --no-train >/dev/null
 DEMO="$YUXUAN_CACHE/demo-v1"
 
-shoot() { # shoot NAME PROJECT KEYS...
+# Work on a copy, so the screenshots never add decisions to the cached demo.
+WORK="$(mktemp -d)"
+cp "$DEMO/emoji.yuxuan" "$WORK/emoji.yuxuan"
+[ -f "$DEMO/forms.yuxuan" ] && cp "$DEMO/forms.yuxuan" "$WORK/forms.yuxuan"
+
+shoot() { # shoot NAME PROJECT STEPS...   (a step: an xdotool key name, click:X,Y or sleep:S)
   local name=$1 project=$2; shift 2
   xvfb-run -a -s "-screen 0 1400x900x24" bash -c '
     set -e
-    "$0" gui "$1" & pid=$!
+    "$0" gui --annotator demo "$1" & pid=$!
     sleep 6
-    win=$(xdotool search --sync --name "yuxuan" | head -1)
-    xdotool windowactivate --sync "$win" 2>/dev/null || true
-    # The name prompt on first start.
-    xdotool type --delay 40 "demo"; xdotool key Return; sleep 2
+    win=$(xdotool search --name "yuxuan" | head -1)
+    # No window manager: give the window the keyboard focus explicitly.
+    xdotool windowfocus --sync "$win"
+    xdotool mousemove 700 450
     for k in "${@:3}"; do
       case "$k" in
         click:*) xy=${k#click:}; xdotool mousemove ${xy%,*} ${xy#*,} click 1 ;;
         sleep:*) sleep ${k#sleep:} ;;
         *) xdotool key "$k" ;;
       esac
-      sleep 0.4
+      sleep 0.5
     done
     sleep 2
-    import -window root "$2"
+    import -window root -crop 1280x820+0+0 "$2"
     kill $pid' "$BIN" "$project" "$OUT/$name.png" "$@"
   echo "saved $OUT/$name.png"
 }
 
-shoot review-images "$DEMO/emoji.yuxuan" Return 2 3 Right
-shoot shortcuts "$DEMO/emoji.yuxuan" question
-if [ -f "$DEMO/forms.yuxuan" ]; then
-  shoot review-forms "$DEMO/forms.yuxuan"
+shoot review-images "$WORK/emoji.yuxuan" 2 3 Return 1
+shoot shortcuts "$WORK/emoji.yuxuan" question
+shoot training "$WORK/emoji.yuxuan" click:435,12
+shoot review-zh "$WORK/emoji.yuxuan" click:1220,12 sleep:1 click:1200,62
+if [ -f "$WORK/forms.yuxuan" ]; then
+  shoot review-forms "$WORK/forms.yuxuan"
 fi
+rm -rf "$WORK"

@@ -319,7 +319,12 @@ pub fn build_form_project(path: &Path, dir: &Path, ctx: &JobCtx) -> anyhow::Resu
         if store.labels(sets::INDUSTRY)?.is_empty() {
             store.add_labels(sets::INDUSTRY, &named(&INDUSTRIES))?;
         }
-        crate::ingest::pages::import_paths(&mut store, std::slice::from_ref(&pages), &Default::default(), ctx)?;
+        crate::ingest::pages::import_paths(
+            &mut store,
+            std::slice::from_ref(&pages),
+            &Default::default(),
+            ctx,
+        )?;
         Ok(())
     })();
     match result {
@@ -339,19 +344,26 @@ pub fn first_model(path: &Path, ctx: &JobCtx) -> anyhow::Result<String> {
     if store.active_model(set)?.is_some() {
         return Ok("a model is already active".into());
     }
-    let family = crate::ml::registry::family_for(&store, set)?;
     let cfg = crate::ml::train::TrainConfig {
         epochs: 40,
         ..Default::default()
     };
-    let report = crate::ml::family::run_training(
-        &mut store,
-        family.as_ref(),
-        &cfg,
-        crate::ml::family::Activation::Always,
-        ctx,
-    )?;
-    let n = crate::ml::family::prelabel(&mut store, family.as_ref(), None, ctx)?;
+    let act = crate::ml::family::Activation::Always;
+    let (report, n) = if set == sets::CLASS {
+        // Images: cached embeddings first, then the project's image mode.
+        let report = crate::ml::image_pipeline::train_project(&mut store, None, &cfg, act, ctx)?;
+        (
+            report,
+            crate::ml::image_pipeline::prelabel_project(&mut store, ctx)?,
+        )
+    } else {
+        let family = crate::ml::registry::family_for(&store, set)?;
+        let report = crate::ml::family::run_training(&mut store, family.as_ref(), &cfg, act, ctx)?;
+        (
+            report,
+            crate::ml::family::prelabel(&mut store, family.as_ref(), None, ctx)?,
+        )
+    };
     Ok(format!(
         "model v{} (hold-out accuracy {:.2}) pre-labelled {n} items",
         report.model.version, report.metrics.accuracy

@@ -24,85 +24,254 @@ pub const FIELD_TYPES: &[FieldTypeDef] = &[
         name: "name",
         zh: "姓名",
         en: "name",
-        keywords: &["姓名", "名字", "称呼", "联系人", "真实姓名", "您的姓名", "full name", "first name", "last name", "your name", "surname", "名前", "氏名"],
-        attr_names: &["name", "realname", "username_cn", "xingming", "contact_name", "fullname", "first_name", "last_name"],
+        keywords: &[
+            "姓名",
+            "名字",
+            "称呼",
+            "联系人",
+            "真实姓名",
+            "您的姓名",
+            "full name",
+            "first name",
+            "last name",
+            "your name",
+            "surname",
+            "名前",
+            "氏名",
+        ],
+        attr_names: &[
+            "name",
+            "realname",
+            "username_cn",
+            "xingming",
+            "contact_name",
+            "fullname",
+            "first_name",
+            "last_name",
+        ],
     },
     FieldTypeDef {
         name: "phone",
         zh: "手机号",
         en: "phone",
-        keywords: &["手机", "电话", "联系方式", "手机号码", "联系电话", "mobile", "phone", "tel", "cellphone", "telephone", "電話"],
-        attr_names: &["mobile", "phone", "tel", "shouji", "telephone", "cellphone", "mobile_phone"],
+        keywords: &[
+            "手机",
+            "电话",
+            "联系方式",
+            "手机号码",
+            "联系电话",
+            "mobile",
+            "phone",
+            "tel",
+            "cellphone",
+            "telephone",
+            "電話",
+        ],
+        attr_names: &[
+            "mobile",
+            "phone",
+            "tel",
+            "shouji",
+            "telephone",
+            "cellphone",
+            "mobile_phone",
+        ],
     },
     FieldTypeDef {
         name: "email",
         zh: "邮箱",
         en: "email",
-        keywords: &["邮箱", "电子邮件", "电子邮箱", "email", "e-mail", "mail", "メール"],
+        keywords: &[
+            "邮箱",
+            "电子邮件",
+            "电子邮箱",
+            "email",
+            "e-mail",
+            "mail",
+            "メール",
+        ],
         attr_names: &["email", "mail", "youxiang", "user_email"],
     },
     FieldTypeDef {
         name: "sms_code",
         zh: "短信验证码",
         en: "SMS code",
-        keywords: &["短信验证码", "手机验证码", "动态码", "校验码", "获取验证码", "sms", "verification code", "verify code", "otp"],
-        attr_names: &["smscode", "sms_code", "code", "verifycode", "yzm", "checkcode", "mobile_code"],
+        keywords: &[
+            "短信验证码",
+            "手机验证码",
+            "动态码",
+            "校验码",
+            "获取验证码",
+            "sms",
+            "verification code",
+            "verify code",
+            "otp",
+        ],
+        attr_names: &[
+            "smscode",
+            "sms_code",
+            "code",
+            "verifycode",
+            "yzm",
+            "checkcode",
+            "mobile_code",
+        ],
     },
     FieldTypeDef {
         name: "password",
         zh: "密码",
         en: "password",
-        keywords: &["密码", "登录密码", "password", "passwd", "pwd", "パスワード"],
+        keywords: &[
+            "密码",
+            "登录密码",
+            "password",
+            "passwd",
+            "pwd",
+            "パスワード",
+        ],
         attr_names: &["password", "pwd", "passwd", "mima", "pass"],
     },
     FieldTypeDef {
         name: "password_confirm",
         zh: "确认密码",
         en: "password confirmation",
-        keywords: &["确认密码", "再次输入", "重复密码", "再输一次", "confirm password", "repeat password", "retype", "password again", "confirm"],
-        attr_names: &["password2", "repassword", "confirm_password", "pwd2", "password_confirmation", "repwd"],
+        keywords: &[
+            "确认密码",
+            "再次输入",
+            "重复密码",
+            "再输一次",
+            "confirm password",
+            "repeat password",
+            "retype",
+            "password again",
+            "confirm",
+        ],
+        attr_names: &[
+            "password2",
+            "repassword",
+            "confirm_password",
+            "pwd2",
+            "password_confirmation",
+            "repwd",
+        ],
     },
     FieldTypeDef {
         name: "username",
         zh: "用户名",
         en: "username",
-        keywords: &["用户名", "账号", "帐号", "登录名", "会员名", "username", "user name", "login", "account", "user id"],
-        attr_names: &["username", "user", "login", "account", "zhanghao", "userid", "loginname"],
+        keywords: &[
+            "用户名",
+            "账号",
+            "帐号",
+            "登录名",
+            "会员名",
+            "username",
+            "user name",
+            "login",
+            "account",
+            "user id",
+        ],
+        attr_names: &[
+            "username",
+            "user",
+            "login",
+            "account",
+            "zhanghao",
+            "userid",
+            "loginname",
+        ],
     },
     FieldTypeDef {
         name: "gender",
         zh: "性别",
         en: "gender",
-        keywords: &["性别", "先生", "女士", "gender", "sex", "male", "female", "性別"],
+        keywords: &[
+            "性别", "先生", "女士", "gender", "sex", "male", "female", "性別",
+        ],
         attr_names: &["gender", "sex", "xingbie"],
     },
     FieldTypeDef {
         name: "birthday",
         zh: "出生日期",
         en: "birthday",
-        keywords: &["生日", "出生日期", "出生年月", "出生", "birthday", "birth", "date of birth", "dob", "生年月日"],
+        keywords: &[
+            "生日",
+            "出生日期",
+            "出生年月",
+            "出生",
+            "birthday",
+            "birth",
+            "date of birth",
+            "dob",
+            "生年月日",
+        ],
         attr_names: &["birthday", "birth", "dob", "birthdate", "shengri"],
     },
     FieldTypeDef {
         name: "id_card",
         zh: "身份证号",
         en: "ID card number",
-        keywords: &["身份证", "身份证号", "证件号", "证件号码", "身份证号码", "id card", "id number", "identity card", "national id"],
-        attr_names: &["idcard", "id_card", "idno", "identity", "sfz", "shenfenzheng", "cardno"],
+        keywords: &[
+            "身份证",
+            "身份证号",
+            "证件号",
+            "证件号码",
+            "身份证号码",
+            "id card",
+            "id number",
+            "identity card",
+            "national id",
+        ],
+        attr_names: &[
+            "idcard",
+            "id_card",
+            "idno",
+            "identity",
+            "sfz",
+            "shenfenzheng",
+            "cardno",
+        ],
     },
     FieldTypeDef {
         name: "address",
         zh: "地址",
         en: "address",
-        keywords: &["地址", "详细地址", "住址", "收货地址", "街道", "门牌", "address", "street", "住所"],
+        keywords: &[
+            "地址",
+            "详细地址",
+            "住址",
+            "收货地址",
+            "街道",
+            "门牌",
+            "address",
+            "street",
+            "住所",
+        ],
         attr_names: &["address", "addr", "dizhi", "street", "address1"],
     },
     FieldTypeDef {
         name: "region",
         zh: "省市区",
         en: "province/city/district",
-        keywords: &["省份", "城市", "所在城市", "所在地区", "地区", "省市", "区县", "province", "city", "district", "region", "country", "state", "都道府県"],
-        attr_names: &["province", "city", "district", "area", "region", "country", "state", "sheng", "shi"],
+        keywords: &[
+            "省份",
+            "城市",
+            "所在城市",
+            "所在地区",
+            "地区",
+            "省市",
+            "区县",
+            "province",
+            "city",
+            "district",
+            "region",
+            "country",
+            "state",
+            "都道府県",
+        ],
+        attr_names: &[
+            "province", "city", "district", "area", "region", "country", "state", "sheng", "shi",
+        ],
     },
     FieldTypeDef {
         name: "postal_code",
@@ -115,66 +284,228 @@ pub const FIELD_TYPES: &[FieldTypeDef] = &[
         name: "company",
         zh: "公司",
         en: "company",
-        keywords: &["公司", "单位", "企业", "公司名称", "工作单位", "机构", "company", "organization", "organisation", "employer", "business name", "会社"],
-        attr_names: &["company", "org", "organization", "gongsi", "corp", "company_name"],
+        keywords: &[
+            "公司",
+            "单位",
+            "企业",
+            "公司名称",
+            "工作单位",
+            "机构",
+            "company",
+            "organization",
+            "organisation",
+            "employer",
+            "business name",
+            "会社",
+        ],
+        attr_names: &[
+            "company",
+            "org",
+            "organization",
+            "gongsi",
+            "corp",
+            "company_name",
+        ],
     },
     FieldTypeDef {
         name: "job_title",
         zh: "职位",
         en: "job title",
-        keywords: &["职位", "职务", "岗位", "职称", "应聘职位", "job title", "position", "occupation", "role"],
-        attr_names: &["job", "position", "title_job", "zhiwei", "occupation", "jobtitle"],
+        keywords: &[
+            "职位",
+            "职务",
+            "岗位",
+            "职称",
+            "应聘职位",
+            "job title",
+            "position",
+            "occupation",
+            "role",
+        ],
+        attr_names: &[
+            "job",
+            "position",
+            "title_job",
+            "zhiwei",
+            "occupation",
+            "jobtitle",
+        ],
     },
     FieldTypeDef {
         name: "salary_budget",
         zh: "薪资/预算",
         en: "salary/budget",
-        keywords: &["薪资", "薪水", "工资", "月薪", "年薪", "期望薪资", "预算", "价位", "budget", "salary", "income", "price range"],
-        attr_names: &["salary", "budget", "income", "xinzi", "yusuan", "expected_salary"],
+        keywords: &[
+            "薪资",
+            "薪水",
+            "工资",
+            "月薪",
+            "年薪",
+            "期望薪资",
+            "预算",
+            "价位",
+            "budget",
+            "salary",
+            "income",
+            "price range",
+        ],
+        attr_names: &[
+            "salary",
+            "budget",
+            "income",
+            "xinzi",
+            "yusuan",
+            "expected_salary",
+        ],
     },
     FieldTypeDef {
         name: "datetime",
         zh: "日期/预约时间",
         en: "date/appointment time",
-        keywords: &["日期", "时间", "预约时间", "到店时间", "预约日期", "date", "time", "appointment", "day", "month", "year"],
-        attr_names: &["date", "time", "appointment", "yuyue_time", "visit_date", "day", "month", "year"],
+        keywords: &[
+            "日期",
+            "时间",
+            "预约时间",
+            "到店时间",
+            "预约日期",
+            "date",
+            "time",
+            "appointment",
+            "day",
+            "month",
+            "year",
+        ],
+        attr_names: &[
+            "date",
+            "time",
+            "appointment",
+            "yuyue_time",
+            "visit_date",
+            "day",
+            "month",
+            "year",
+        ],
     },
     FieldTypeDef {
         name: "message",
         zh: "留言",
         en: "message",
-        keywords: &["留言", "备注", "说明", "描述", "意见", "建议", "内容", "message", "comment", "note", "remark", "description", "feedback", "about", "お問い合わせ"],
-        attr_names: &["message", "comment", "content", "remark", "note", "liuyan", "beizhu", "body"],
+        keywords: &[
+            "留言",
+            "备注",
+            "说明",
+            "描述",
+            "意见",
+            "建议",
+            "内容",
+            "message",
+            "comment",
+            "note",
+            "remark",
+            "description",
+            "feedback",
+            "about",
+            "お問い合わせ",
+        ],
+        attr_names: &[
+            "message", "comment", "content", "remark", "note", "liuyan", "beizhu", "body",
+        ],
     },
     FieldTypeDef {
         name: "captcha",
         zh: "图形验证码",
         en: "captcha",
-        keywords: &["图形验证码", "图片验证码", "验证码", "看不清", "captcha", "security code", "verification", "画像認証"],
-        attr_names: &["captcha", "vcode", "imgcode", "verify", "authcode", "seccode"],
+        keywords: &[
+            "图形验证码",
+            "图片验证码",
+            "验证码",
+            "看不清",
+            "captcha",
+            "security code",
+            "verification",
+            "画像認証",
+        ],
+        attr_names: &[
+            "captcha", "vcode", "imgcode", "verify", "authcode", "seccode",
+        ],
     },
     FieldTypeDef {
         name: "agreement",
         zh: "同意协议",
         en: "agreement checkbox",
-        keywords: &["同意", "协议", "条款", "隐私", "已阅读", "服务条款", "agree", "terms", "privacy", "consent", "subscribe", "newsletter", "accept"],
-        attr_names: &["agree", "agreement", "terms", "tos", "privacy", "accept", "newsletter"],
+        keywords: &[
+            "同意",
+            "协议",
+            "条款",
+            "隐私",
+            "已阅读",
+            "服务条款",
+            "agree",
+            "terms",
+            "privacy",
+            "consent",
+            "subscribe",
+            "newsletter",
+            "accept",
+        ],
+        attr_names: &[
+            "agree",
+            "agreement",
+            "terms",
+            "tos",
+            "privacy",
+            "accept",
+            "newsletter",
+        ],
     },
     FieldTypeDef {
         name: "submit",
         zh: "提交按钮",
         en: "submit",
-        keywords: &["提交", "确定", "立即报名", "立即预约", "注册", "登录", "马上", "立即", "submit", "send", "sign up", "register", "sign in", "log in", "go", "送信"],
+        keywords: &[
+            "提交",
+            "确定",
+            "立即报名",
+            "立即预约",
+            "注册",
+            "登录",
+            "马上",
+            "立即",
+            "submit",
+            "send",
+            "sign up",
+            "register",
+            "sign in",
+            "log in",
+            "go",
+            "送信",
+        ],
         attr_names: &["submit", "btn", "commit", "send", "btn_submit"],
     },
     FieldTypeDef {
         name: "search",
         zh: "搜索",
         en: "search",
-        keywords: &["搜索", "查询", "关键词", "关键字", "search", "keyword", "query", "find", "検索"],
+        keywords: &[
+            "搜索",
+            "查询",
+            "关键词",
+            "关键字",
+            "search",
+            "keyword",
+            "query",
+            "find",
+            "検索",
+        ],
         attr_names: &["q", "search", "keyword", "kw", "query", "wd", "s"],
     },
-    FieldTypeDef { name: "other", zh: "其他", en: "other", keywords: &[], attr_names: &[] },
+    FieldTypeDef {
+        name: "other",
+        zh: "其他",
+        en: "other",
+        keywords: &[],
+        attr_names: &[],
+    },
 ];
 
 /// Name of the catch-all field type.
@@ -198,66 +529,238 @@ pub const INDUSTRIES: &[IndustryDef] = &[
         name: "real_estate",
         zh: "房产",
         en: "real estate",
-        keywords: &["房产", "楼盘", "户型", "置业", "看房", "买房", "租房", "房源", "中介", "二手房", "新房", "小区", "首付", "面积", "地产", "real estate", "property", "apartment", "housing", "realtor"],
-        seed_fields: &["name", "phone", "sms_code", "salary_budget", "region", "datetime", "message", "agreement", "submit"],
+        keywords: &[
+            "房产",
+            "楼盘",
+            "户型",
+            "置业",
+            "看房",
+            "买房",
+            "租房",
+            "房源",
+            "中介",
+            "二手房",
+            "新房",
+            "小区",
+            "首付",
+            "面积",
+            "地产",
+            "real estate",
+            "property",
+            "apartment",
+            "housing",
+            "realtor",
+        ],
+        seed_fields: &[
+            "name",
+            "phone",
+            "sms_code",
+            "salary_budget",
+            "region",
+            "datetime",
+            "message",
+            "agreement",
+            "submit",
+        ],
     },
     IndustryDef {
         name: "recruiting",
         zh: "招聘",
         en: "recruiting",
-        keywords: &["招聘", "求职", "简历", "薪资", "职位", "岗位", "工作年限", "猎头", "应聘", "人才", "面试", "入职", "job", "resume", "career", "hiring", "recruit", "candidate"],
-        seed_fields: &["name", "phone", "email", "company", "job_title", "salary_budget", "region", "message", "submit"],
+        keywords: &[
+            "招聘",
+            "求职",
+            "简历",
+            "薪资",
+            "职位",
+            "岗位",
+            "工作年限",
+            "猎头",
+            "应聘",
+            "人才",
+            "面试",
+            "入职",
+            "job",
+            "resume",
+            "career",
+            "hiring",
+            "recruit",
+            "candidate",
+        ],
+        seed_fields: &[
+            "name",
+            "phone",
+            "email",
+            "company",
+            "job_title",
+            "salary_budget",
+            "region",
+            "message",
+            "submit",
+        ],
     },
     IndustryDef {
         name: "tech_community",
         zh: "技术社区",
         en: "tech community",
-        keywords: &["技术", "开发者", "github", "技术栈", "编程", "代码", "社区", "开源", "程序员", "黑客松", "沙龙", "developer", "open source", "programming", "hackathon", "meetup"],
-        seed_fields: &["name", "email", "phone", "company", "job_title", "message", "agreement", "submit"],
+        keywords: &[
+            "技术",
+            "开发者",
+            "github",
+            "技术栈",
+            "编程",
+            "代码",
+            "社区",
+            "开源",
+            "程序员",
+            "黑客松",
+            "沙龙",
+            "developer",
+            "open source",
+            "programming",
+            "hackathon",
+            "meetup",
+        ],
+        seed_fields: &[
+            "name",
+            "email",
+            "phone",
+            "company",
+            "job_title",
+            "message",
+            "agreement",
+            "submit",
+        ],
     },
     IndustryDef {
         name: "education",
         zh: "教育",
         en: "education",
-        keywords: &["课程", "培训", "学校", "学生", "试听", "家长", "年级", "老师", "教育", "学习", "考试", "辅导", "留学", "course", "school", "student", "tuition", "class", "training"],
-        seed_fields: &["name", "phone", "sms_code", "region", "datetime", "message", "submit"],
+        keywords: &[
+            "课程", "培训", "学校", "学生", "试听", "家长", "年级", "老师", "教育", "学习", "考试",
+            "辅导", "留学", "course", "school", "student", "tuition", "class", "training",
+        ],
+        seed_fields: &[
+            "name", "phone", "sms_code", "region", "datetime", "message", "submit",
+        ],
     },
     IndustryDef {
         name: "automotive",
         zh: "汽车",
         en: "automotive",
-        keywords: &["汽车", "试驾", "车型", "4s", "经销商", "购车", "车辆", "新车", "车主", "car", "vehicle", "test drive", "dealer", "auto"],
-        seed_fields: &["name", "phone", "sms_code", "region", "datetime", "agreement", "submit"],
+        keywords: &[
+            "汽车",
+            "试驾",
+            "车型",
+            "4s",
+            "经销商",
+            "购车",
+            "车辆",
+            "新车",
+            "车主",
+            "car",
+            "vehicle",
+            "test drive",
+            "dealer",
+            "auto",
+        ],
+        seed_fields: &[
+            "name",
+            "phone",
+            "sms_code",
+            "region",
+            "datetime",
+            "agreement",
+            "submit",
+        ],
     },
     IndustryDef {
         name: "insurance",
         zh: "保险",
         en: "insurance",
-        keywords: &["保险", "保单", "投保", "理赔", "保费", "险种", "重疾", "医疗险", "insurance", "policy", "claim", "premium"],
-        seed_fields: &["name", "phone", "gender", "birthday", "id_card", "agreement", "submit"],
+        keywords: &[
+            "保险",
+            "保单",
+            "投保",
+            "理赔",
+            "保费",
+            "险种",
+            "重疾",
+            "医疗险",
+            "insurance",
+            "policy",
+            "claim",
+            "premium",
+        ],
+        seed_fields: &[
+            "name",
+            "phone",
+            "gender",
+            "birthday",
+            "id_card",
+            "agreement",
+            "submit",
+        ],
     },
     IndustryDef {
         name: "retail",
         zh: "零售",
         en: "retail",
-        keywords: &["购物", "订单", "商品", "会员", "优惠", "折扣", "门店", "购买", "收货", "领取", "优惠券", "shop", "order", "cart", "member", "coupon", "store", "checkout"],
-        seed_fields: &["name", "phone", "sms_code", "address", "region", "message", "submit"],
+        keywords: &[
+            "购物",
+            "订单",
+            "商品",
+            "会员",
+            "优惠",
+            "折扣",
+            "门店",
+            "购买",
+            "收货",
+            "领取",
+            "优惠券",
+            "shop",
+            "order",
+            "cart",
+            "member",
+            "coupon",
+            "store",
+            "checkout",
+        ],
+        seed_fields: &[
+            "name", "phone", "sms_code", "address", "region", "message", "submit",
+        ],
     },
-    IndustryDef { name: "other", zh: "其他", en: "other", keywords: &[], seed_fields: &["name", "phone", "message", "submit"] },
+    IndustryDef {
+        name: "other",
+        zh: "其他",
+        en: "other",
+        keywords: &[],
+        seed_fields: &["name", "phone", "message", "submit"],
+    },
 ];
 
 fn label_of(name: &str, zh: &str, en: &str) -> NewLabel {
-    NewLabel { name: name.to_string(), display_name: Some(format!("{zh} {en}")), ..Default::default() }
+    NewLabel {
+        name: name.to_string(),
+        display_name: Some(format!("{zh} {en}")),
+        ..Default::default()
+    }
 }
 
 /// The default field types as labels (bilingual display names, e.g. "手机号 phone").
 pub fn default_field_types() -> Vec<NewLabel> {
-    FIELD_TYPES.iter().map(|t| label_of(t.name, t.zh, t.en)).collect()
+    FIELD_TYPES
+        .iter()
+        .map(|t| label_of(t.name, t.zh, t.en))
+        .collect()
 }
 
 /// The default industries as labels.
 pub fn default_industries() -> Vec<NewLabel> {
-    INDUSTRIES.iter().map(|t| label_of(t.name, t.zh, t.en)).collect()
+    INDUSTRIES
+        .iter()
+        .map(|t| label_of(t.name, t.zh, t.en))
+        .collect()
 }
 
 /// Names of the default field types, in order.
@@ -313,7 +816,13 @@ pub fn formasaurus_type(code: &str) -> Option<&'static str> {
 pub fn field_lexicon_hits(text_lower: &str) -> Vec<f32> {
     FIELD_TYPES
         .iter()
-        .map(|t| if t.keywords.iter().any(|k| keyword_in(text_lower, k)) { 1.0 } else { 0.0 })
+        .map(|t| {
+            if t.keywords.iter().any(|k| keyword_in(text_lower, k)) {
+                1.0
+            } else {
+                0.0
+            }
+        })
         .collect()
 }
 
@@ -321,7 +830,12 @@ pub fn field_lexicon_hits(text_lower: &str) -> Vec<f32> {
 pub fn industry_lexicon_counts(text_lower: &str) -> Vec<f32> {
     INDUSTRIES
         .iter()
-        .map(|t| t.keywords.iter().filter(|k| keyword_in(text_lower, k)).count() as f32)
+        .map(|t| {
+            t.keywords
+                .iter()
+                .filter(|k| keyword_in(text_lower, k))
+                .count() as f32
+        })
         .collect()
 }
 
@@ -354,7 +868,10 @@ fn keyword_in(text: &str, kw: &str) -> bool {
 pub fn industry_by_lexicon(text: &str) -> Option<(&'static str, usize)> {
     let lower = text.to_lowercase();
     let counts = industry_lexicon_counts(&lower);
-    let (best, &n) = counts.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))?;
+    let (best, &n) = counts
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))?;
     (n > 0.0).then(|| (INDUSTRIES[best].name, n as usize))
 }
 
@@ -366,7 +883,9 @@ mod tests {
     fn defaults_are_bilingual_and_unique() {
         let f = default_field_types();
         assert!(f.len() >= 20);
-        assert!(f.iter().any(|l| l.display_name.as_deref() == Some("手机号 phone")));
+        assert!(f
+            .iter()
+            .any(|l| l.display_name.as_deref() == Some("手机号 phone")));
         let mut names: Vec<_> = f.iter().map(|l| l.name.clone()).collect();
         names.sort();
         names.dedup();
@@ -395,8 +914,14 @@ mod tests {
         assert_eq!(field_lexicon_hits("请输入手机号码")[phone], 1.0);
         assert_eq!(field_lexicon_hits("hotel booking")[phone], 0.0);
         assert_eq!(field_lexicon_hits("your tel:")[phone], 1.0);
-        assert_eq!(industry_by_lexicon("房产中介客户登记").map(|x| x.0), Some("real_estate"));
-        assert_eq!(industry_by_lexicon("Java 高级工程师招聘 简历投递").map(|x| x.0), Some("recruiting"));
+        assert_eq!(
+            industry_by_lexicon("房产中介客户登记").map(|x| x.0),
+            Some("real_estate")
+        );
+        assert_eq!(
+            industry_by_lexicon("Java 高级工程师招聘 简历投递").map(|x| x.0),
+            Some("recruiting")
+        );
         assert_eq!(industry_by_lexicon("hello"), None);
     }
 }

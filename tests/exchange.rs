@@ -954,6 +954,28 @@ print(len(rows))
         &[&out, &pages_out],
     );
     assert_eq!(got.trim(), "3");
+
+    // Industry presets: one file per industry of the project and all of them in presets.json.
+    let presets_out = dir.path().join("presets");
+    let s = export(
+        &store,
+        &ExportRequest::new(ExportFormat::IndustryPresets, &presets_out),
+        &JobCtx::new("t"),
+    )
+    .unwrap();
+    assert_eq!(s.items, 2);
+    let all: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(presets_out.join("presets.json")).unwrap())
+            .unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0]["format"], yuxuan::presets::FORMAT);
+    assert_eq!(all[0]["industry"], "金融 finance");
+    assert_eq!(
+        std::fs::read_dir(presets_out.join("presets"))
+            .unwrap()
+            .count(),
+        2
+    );
     assert_eq!(fields.len(), 2);
     // A form format on an image project (and the reverse) is refused.
     let err = export(

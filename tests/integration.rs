@@ -6,5 +6,6 @@ mod bench;
 mod exchange;
 mod faults;
 mod store;
+mod images;
 mod ui;
 mod forms;

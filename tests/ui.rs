@@ -631,3 +631,180 @@ fn the_frame_benchmark_drives_the_real_review_screen() {
     assert_eq!(b.decisions, 20, "every key press became a saved decision");
     assert!(b.p50_ms <= b.p95_ms && b.p95_ms <= b.max_ms);
 }
+
+/// The numbers for the report (100k items): `cargo test --test integration ui::frame_bench_100k -- --ignored --nocapture`.
+#[test]
+#[ignore = "benchmark: prints frame times with 100k items"]
+fn frame_bench_100k() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = yuxuan::ui::frame_time_bench(dir.path(), 100_000, 200).unwrap();
+    println!("{b} (setup {:.1}s)", b.setup_s);
+    assert_eq!(b.decisions, 200);
+}
+
+/// A form project built through the store: one Chinese page with three fields, field-type and
+/// industry suggestions.
+fn form_project(dir: &Path) -> (PathBuf, i64, Vec<i64>) {
+    use yuxuan::domain::FieldRecord;
+    let path = dir.join("forms.yuxuan");
+    let mut store = Store::create(&path, "forms", TaskKind::Form).unwrap();
+    store
+        .add_labels(
+            "field_type",
+            &["phone", "id_card", "name"].map(NewLabel::named),
+        )
+        .unwrap();
+    store
+        .add_labels("industry", &["finance", "recruitment"].map(NewLabel::named))
+        .unwrap();
+    let mut page = NewItem::new(ItemKind::Page, "pages/daikuan.html");
+    page.meta = serde_json::json!({ "title": "极速贷款 最高20万" });
+    let page_id = store.insert_items(&[page]).unwrap()[0].id();
+    let fields: Vec<NewItem> = [
+        ("手机号", "phone", "tel"),
+        ("身份证号", "idno", "text"),
+        ("真实姓名", "realname", "text"),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (label, name, ty))| {
+        let rec = FieldRecord {
+            tag: "input".into(),
+            input_type: Some(ty.to_string()),
+            name: Some(name.to_string()),
+            label: Some(label.to_string()),
+            placeholder: Some(format!("请输入{label}")),
+            position: i,
+            ..Default::default()
+        };
+        let mut it = NewItem::new(ItemKind::Field, "pages/daikuan.html");
+        it.parent_id = Some(page_id);
+        it.position = i as i64;
+        it.meta = serde_json::to_value(&rec).unwrap();
+        it
+    })
+    .collect();
+    let field_ids: Vec<i64> = store
+        .insert_items(&fields)
+        .unwrap()
+        .iter()
+        .map(|i| i.id())
+        .collect();
+    let truth = ["phone", "id_card", "name"];
+    let preds: Vec<NewPrediction> = field_ids
+        .iter()
+        .zip(truth)
+        .enumerate()
+        .map(|(i, (id, t))| NewPrediction {
+            item_id: *id,
+            top: vec![(t.to_string(), 0.9 - i as f64 * 0.2), ("name".into(), 0.05)],
+        })
+        .collect();
+    store.put_predictions("field_type", None, &preds).unwrap();
+    store
+        .put_predictions(
+            "industry",
+            None,
+            &[NewPrediction {
+                item_id: page_id,
+                top: vec![("finance".into(), 0.8), ("recruitment".into(), 0.2)],
+            }],
+        )
+        .unwrap();
+    (path, page_id, field_ids)
+}
+
+#[test]
+fn forms_review_shows_the_page_fields_and_industry_and_records_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, page_id, fields) = form_project(dir.path());
+    let mut h = harness(app_on(&path));
+    settle(&mut h);
+    // The page's title, every field in page order with its context, the industry suggestion.
+    h.get_by_label("极速贷款 最高20万");
+    // In the rendered page and in the field list.
+    assert!(h.get_all_by_label_contains("身份证号").count() >= 2);
+    h.get_by_label_contains("name=realname");
+    h.get_by_label_contains("finance 80%");
+    // The most uncertain field comes first; Enter accepts its suggested type.
+    let first = current(&h);
+    assert!(fields.contains(&first));
+    h.key_press(Key::Enter);
+    settle(&mut h);
+    let store = Store::open(&path).unwrap();
+    let suggested = store
+        .prediction(first, "field_type", None)
+        .unwrap()
+        .unwrap()
+        .label;
+    assert_eq!(
+        store.current_label(first, "field_type").unwrap(),
+        Some(suggested)
+    );
+    // Accept the page industry from the bar on top.
+    let accepts = h.get_all_by_label("Accept").count();
+    assert_eq!(accepts, 2, "industry accept and field accept");
+    // The decide panel is drawn first; the industry bar's button is the last.
+    h.get_all_by_label("Accept").last().unwrap().click();
+    settle(&mut h);
+    assert_eq!(
+        store.current_label(page_id, "industry").unwrap().as_deref(),
+        Some("finance")
+    );
+}
+
+#[test]
+fn the_export_dialog_writes_the_chosen_format_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = project(dir.path(), 9);
+    let mut h = harness(app_on(&path));
+    settle(&mut h);
+    h.key_press(Key::Enter);
+    settle(&mut h);
+    h.key_press(Key::Num2);
+    settle(&mut h);
+    h.get_by_label("Export").click();
+    h.run_ok();
+    let out = dir.path().join("out");
+    let field = h.get_by_role(egui::accesskit::Role::TextInput);
+    field.focus();
+    field.type_text(&out.display().to_string());
+    h.run_ok();
+    h.get_by_label("Start export").click();
+    let manifest = out.join(yuxuan::exchange::MANIFEST);
+    for _ in 0..300 {
+        h.run_ok();
+        if manifest.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(manifest.is_file(), "the export finished with its manifest");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    assert!(
+        text.contains("\"human\": 2") || text.contains("\"human\":2"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_presets_screen_proposes_fields_for_an_industry() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, _) = form_project(dir.path());
+    let mut h = harness(app_on(&path));
+    settle(&mut h);
+    h.get_by_label("Presets").click();
+    h.run_ok();
+    h.get_by_label("finance").click();
+    for _ in 0..200 {
+        h.run_ok();
+        if h.query_by_label_contains(" pages").is_some()
+            || h.query_by_label_contains("unknown").is_some()
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.get_by_label_contains(" pages");
+    h.get_by_label("JSON");
+}

@@ -30,6 +30,8 @@ pub struct ExportTiming {
 pub struct ExportBenchReport {
     pub items: usize,
     pub setup: Duration,
+    /// Setup phases (insert items, predictions, decisions) and their times.
+    pub setup_phases: Vec<(String, Duration)>,
     pub timings: Vec<ExportTiming>,
     /// Peak resident memory (VmHWM, KiB) after building the project and after the exports.
     pub peak_kib_before: Option<u64>,
@@ -44,6 +46,9 @@ impl std::fmt::Display for ExportBenchReport {
             self.items,
             self.setup.as_secs_f64()
         )?;
+        for (name, d) in &self.setup_phases {
+            writeln!(f, "  setup: {name:<24} {:>8.3} s", d.as_secs_f64())?;
+        }
         for t in &self.timings {
             writeln!(
                 f,
@@ -93,14 +98,17 @@ fn dir_bytes(p: &Path) -> u64 {
         .sum()
 }
 
-/// Build the synthetic project in `work_dir` (which must exist) and time the exports.
+/// Build the synthetic project in a scratch folder inside `work_dir` (which must exist), time
+/// the exports, and remove the scratch folder.
 pub fn run(n: usize, work_dir: &Path) -> anyhow::Result<ExportBenchReport> {
     let t0 = Instant::now();
+    // Everything goes into a scratch folder inside `work_dir`, removed at the end.
+    let scratch = tempfile::Builder::new()
+        .prefix("export-bench-")
+        .tempdir_in(work_dir)
+        .with_context(|| format!("creating a scratch folder in {}", work_dir.display()))?;
+    let work_dir = scratch.path();
     let project = work_dir.join("export-bench.yuxuan");
-    if project.exists() {
-        std::fs::remove_file(&project)
-            .with_context(|| format!("removing {}", project.display()))?;
-    }
     let mut store = Store::create(&project, "export-bench", TaskKind::Image)?;
     let classes: Vec<String> = (0..10).map(|i| format!("class_{i}")).collect();
     store.add_labels(
@@ -119,12 +127,19 @@ pub fn run(n: usize, work_dir: &Path) -> anyhow::Result<ExportBenchReport> {
             it
         })
         .collect();
+    let mut setup_phases = Vec::new();
+    let mut phase = Instant::now();
+    let mut lap = |name: &str, setup_phases: &mut Vec<(String, Duration)>| {
+        setup_phases.push((name.to_string(), phase.elapsed()));
+        phase = Instant::now();
+    };
     let ids: Vec<i64> = store
         .insert_items(&items)?
         .into_iter()
         .map(|x| x.id())
         .collect();
     drop(items);
+    lap("insert items", &mut setup_phases);
     let model = store.add_model(&NewModel {
         label_set: sets::CLASS.into(),
         kind: "bench".into(),
@@ -153,6 +168,7 @@ pub fn run(n: usize, work_dir: &Path) -> anyhow::Result<ExportBenchReport> {
         .collect();
     store.put_predictions(sets::CLASS, Some(model.id), &preds)?;
     drop(preds);
+    lap("store predictions", &mut setup_phases);
     let shown: Vec<(i64, i64)> = store
         .predictions_of_model(sets::CLASS, Some(model.id))?
         .into_iter()
@@ -180,8 +196,10 @@ pub fn run(n: usize, work_dir: &Path) -> anyhow::Result<ExportBenchReport> {
         })
         .collect();
     drop(shown);
+    lap("read predictions", &mut setup_phases);
     store.record_decisions(&decisions)?;
     drop(decisions);
+    lap("record decisions", &mut setup_phases);
     let setup = t0.elapsed();
     let peak_kib_before = peak_kib();
 
@@ -214,8 +232,44 @@ pub fn run(n: usize, work_dir: &Path) -> anyhow::Result<ExportBenchReport> {
     Ok(ExportBenchReport {
         items: n,
         setup,
+        setup_phases,
         timings,
         peak_kib_before,
         peak_kib_after,
     })
+}
+
+/// The `export` row of `yuxuan bench`: [`run`] at `cfg.items`, each export's time against the
+/// 10 s target, its rows/s as the reference, setup phases and peak memory as notes.
+pub fn run_row(cfg: &super::BenchConfig) -> anyhow::Result<super::RowOutcome> {
+    use super::{Measured, Metric, Target};
+    std::fs::create_dir_all(&cfg.dir).with_context(|| format!("creating {}", cfg.dir.display()))?;
+    let r = run(cfg.items, &cfg.dir)?;
+    let metrics = r
+        .timings
+        .iter()
+        .map(|t| {
+            let secs = t.elapsed.as_secs_f64();
+            Metric::new(t.name.clone(), secs, "s")
+                .target(Target::below(10.0))
+                .reference("rows/s", t.rows as f64 / secs.max(1e-9), "rows/s")
+        })
+        .collect();
+    let mut notes = vec![format!(
+        "{} items, 70% human-labelled, one prediction each",
+        r.items
+    )];
+    notes.extend(
+        r.setup_phases
+            .iter()
+            .map(|(n, d)| format!("setup {n}: {:.2} s", d.as_secs_f64())),
+    );
+    if let (Some(a), Some(b)) = (r.peak_kib_before, r.peak_kib_after) {
+        notes.push(format!(
+            "peak RSS {:.1} MiB before the exports, {:.1} MiB after (streaming)",
+            a as f64 / 1024.0,
+            b as f64 / 1024.0
+        ));
+    }
+    Ok(Measured { metrics, notes }.into())
 }

@@ -239,6 +239,11 @@ fn prelabel_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
         images: vec![],
         n: cfg.prelabel_images,
         batch: 32,
+        device: match cfg.device.as_str() {
+            "cpu" => Some(tch::Device::Cpu),
+            "cuda" => Some(tch::Device::Cuda(0)),
+            _ => None,
+        },
     })?;
     Ok(Measured {
         metrics: vec![

@@ -21,6 +21,8 @@ pub struct PrelabelBenchOptions {
     /// How many images (at most) to run through each loop.
     pub n: usize,
     pub batch: usize,
+    /// Device (None: CUDA when present, else CPU).
+    pub device: Option<tch::Device>,
 }
 
 impl Default for PrelabelBenchOptions {
@@ -29,6 +31,7 @@ impl Default for PrelabelBenchOptions {
             images: Vec::new(),
             n: 128,
             batch: 32,
+            device: None,
         }
     }
 }
@@ -81,7 +84,7 @@ pub fn run(opts: &PrelabelBenchOptions) -> anyhow::Result<PrelabelBench> {
     images.truncate(opts.n.max(1));
     anyhow::ensure!(!images.is_empty(), "no images to benchmark");
     let batch = opts.batch.max(1);
-    let device = crate::ml::device::best_device();
+    let device = opts.device.unwrap_or_else(crate::ml::device::best_device);
     let net = Backbone::load(device)?;
     let spec = InputSpec::default();
     let s = spec.size as i64;
@@ -140,4 +143,34 @@ pub fn run(opts: &PrelabelBenchOptions) -> anyhow::Result<PrelabelBench> {
         bare_ips,
         ratio: pipeline_ips / bare_ips,
     })
+}
+
+/// The `prelabel` row of `yuxuan bench`: the pipeline's images/s with the bare forward loop
+/// as its reference, and their ratio against the 0.90 target.
+pub fn run_row(cfg: &super::BenchConfig) -> anyhow::Result<super::RowOutcome> {
+    let device = match cfg.device.as_str() {
+        "cpu" => Some(tch::Device::Cpu),
+        "cuda" => Some(tch::Device::Cuda(0)),
+        _ => None,
+    };
+    let r = run(&PrelabelBenchOptions {
+        device,
+        ..Default::default()
+    })?;
+    Ok(super::Measured {
+        metrics: vec![
+            super::Metric::new("pipeline throughput", r.pipeline_ips, "images/s").reference(
+                "bare forward loop",
+                r.bare_ips,
+                "images/s",
+            ),
+            super::Metric::new("pipeline / bare", r.ratio, "ratio")
+                .target(super::Target::at_least(0.90)),
+        ],
+        notes: vec![format!(
+            "MobileNetV2 {}x{}, batch {}, {} emoji PNGs decoded from disk, {} ({} threads)",
+            r.size, r.size, r.batch, r.images, r.device, r.threads
+        )],
+    }
+    .into())
 }

@@ -32,7 +32,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if a.open {
-        yuxuan::ui::run(Some(demo.images))?;
+        yuxuan::ui::run(Some(demo.images), None)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -14,7 +14,7 @@ use yuxuan::store::Store;
 pub struct Args {
     /// Project file.
     project: PathBuf,
-    /// imagefolder, hf-imagefolder, csv, jsonl, label-studio (images); form-fields, form-pages (forms).
+    /// imagefolder, hf-imagefolder, csv, jsonl, label-studio (images); form-fields, form-pages, presets (forms).
     #[arg(long)]
     format: String,
     /// Output folder (must not exist or be empty, unless --force).

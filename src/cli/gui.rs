@@ -7,6 +7,9 @@ use std::process::ExitCode;
 pub struct Args {
     /// Project file to open (default: the start screen).
     pub project: Option<PathBuf>,
+    /// Annotator name to use when none is remembered yet (skips the name prompt).
+    #[arg(long)]
+    pub annotator: Option<String>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -17,6 +20,6 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             p.display()
         );
     }
-    yuxuan::ui::run(a.project)?;
+    yuxuan::ui::run(a.project, a.annotator)?;
     Ok(ExitCode::SUCCESS)
 }

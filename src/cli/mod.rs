@@ -15,6 +15,7 @@ mod new;
 mod prelabel;
 mod register_model;
 mod simulate;
+mod forms;
 mod presets;
 mod stats;
 mod train;
@@ -75,7 +76,7 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        None => gui::run(gui::Args { project: None }),
+        None => gui::run(gui::Args { project: None, annotator: None }),
         Some(Command::Gui(a)) => gui::run(a),
         Some(Command::Demo(a)) => demo::run(a),
         Some(Command::New(a)) => new::run(a),

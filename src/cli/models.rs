@@ -36,12 +36,24 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         println!("no models for {:?} yet", a.set);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:>3} {:>7} {:<16} {:>8} {:>8} {:>7} {:<24} parent", "", "version", "kind", "accuracy", "macro-F1", "classes", "created");
+    println!(
+        "{:>3} {:>7} {:<16} {:>8} {:>8} {:>7} {:<24} parent",
+        "", "version", "kind", "accuracy", "macro-F1", "classes", "created"
+    );
     for m in &models {
         let metric = |k: &str| {
-            m.metrics.as_ref().and_then(|x| x.get(k)).and_then(|v| v.as_f64()).map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into())
+            m.metrics
+                .as_ref()
+                .and_then(|x| x.get(k))
+                .and_then(|v| v.as_f64())
+                .map(|v| format!("{v:.3}"))
+                .unwrap_or_else(|| "-".into())
         };
-        let parent = m.parent_id.and_then(|p| models.iter().find(|x| x.id == p)).map(|p| format!("v{}", p.version)).unwrap_or_default();
+        let parent = m
+            .parent_id
+            .and_then(|p| models.iter().find(|x| x.id == p))
+            .map(|p| format!("v{}", p.version))
+            .unwrap_or_default();
         println!(
             "{:>3} {:>7} {:<16} {:>8} {:>8} {:>7} {:<24} {}",
             if m.active { "*" } else { "" },
@@ -63,12 +75,28 @@ pub fn activate(a: ActivateArgs) -> anyhow::Result<ExitCode> {
         .models(&a.set)?
         .into_iter()
         .find(|m| m.version == a.version)
-        .ok_or_else(|| anyhow::anyhow!("no version v{} in {:?} (see `yuxuan models`)", a.version, a.set))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no version v{} in {:?} (see `yuxuan models`)",
+                a.version,
+                a.set
+            )
+        })?;
     if let Some(w) = yuxuan::ml::family::weights_path(&store, &m) {
-        anyhow::ensure!(w.is_file(), "the file of v{} is missing: {}", m.version, w.display());
+        anyhow::ensure!(
+            w.is_file(),
+            "the file of v{} is missing: {}",
+            m.version,
+            w.display()
+        );
         if let Some(sha) = &m.weights_sha256 {
             let now = yuxuan::assets::file_checksum(&w)?;
-            anyhow::ensure!(&now == sha, "the file of v{} changed since it was registered: {}", m.version, w.display());
+            anyhow::ensure!(
+                &now == sha,
+                "the file of v{} changed since it was registered: {}",
+                m.version,
+                w.display()
+            );
         }
     }
     store.activate_model(m.id)?;

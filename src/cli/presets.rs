@@ -30,7 +30,8 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&a.project).with_context(|| format!("opening {}", a.project.display()))?;
+    let store =
+        Store::open(&a.project).with_context(|| format!("opening {}", a.project.display()))?;
     let preset = match (&a.industry, &a.requirement) {
         (Some(i), _) => presets::preset_for_industry(&store, i, a.min_frequency)?,
         (None, Some(r)) => presets::preset_for_requirement(&store, r, a.min_frequency)?,

@@ -23,10 +23,10 @@ pub struct Args {
     #[arg(long, default_value_t = 224)]
     size: u32,
     /// Per-channel mean (3 comma-separated values; default ImageNet).
-    #[arg(long, value_delimiter = ',', num_args = 3)]
+    #[arg(long, value_delimiter = ',')]
     mean: Option<Vec<f32>>,
     /// Per-channel std (3 comma-separated values; default ImageNet).
-    #[arg(long, value_delimiter = ',', num_args = 3)]
+    #[arg(long, value_delimiter = ',')]
     std: Option<Vec<f32>>,
     /// Register without activating.
     #[arg(long)]
@@ -37,8 +37,13 @@ fn three(v: Option<Vec<f32>>, default: [f32; 3], name: &str) -> anyhow::Result<[
     match v {
         None => Ok(default),
         Some(v) => {
-            let a: [f32; 3] = v.try_into().map_err(|_| anyhow::anyhow!("--{name} takes 3 values"))?;
-            anyhow::ensure!(name != "std" || a.iter().all(|x| *x > 0.0), "--std values must be positive");
+            let a: [f32; 3] = v
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("--{name} takes 3 values"))?;
+            anyhow::ensure!(
+                name != "std" || a.iter().all(|x| *x > 0.0),
+                "--std values must be positive"
+            );
             Ok(a)
         }
     }
@@ -46,10 +51,22 @@ fn three(v: Option<Vec<f32>>, default: [f32; 3], name: &str) -> anyhow::Result<[
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(&a.project)?;
-    let labels: Vec<String> = a.labels.iter().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
-    let spec = InputSpec { size: a.size, mean: three(a.mean, IMAGENET_MEAN, "mean")?, std: three(a.std, IMAGENET_STD, "std")? };
+    let labels: Vec<String> = a
+        .labels
+        .iter()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let spec = InputSpec {
+        size: a.size,
+        mean: three(a.mean, IMAGENET_MEAN, "mean")?,
+        std: three(a.std, IMAGENET_STD, "std")?,
+    };
     let m = image_torchscript::register(&mut store, &a.model, &labels, &spec, !a.no_activate)?;
-    store.set_setting(yuxuan::ml::registry::IMAGE_MODE_SETTING, serde_json::json!("torchscript"))?;
+    store.set_setting(
+        yuxuan::ml::registry::IMAGE_MODE_SETTING,
+        serde_json::json!("torchscript"),
+    )?;
     println!(
         "registered {} as v{} ({} labels, input {}x{}){}",
         a.model.display(),

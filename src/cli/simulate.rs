@@ -36,8 +36,12 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let strategy = Strategy::parse(&a.strategy)
-        .ok_or_else(|| anyhow::anyhow!("unknown strategy {:?} (uncertain, confident, diverse, random, file-order)", a.strategy))?;
+    let strategy = Strategy::parse(&a.strategy).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown strategy {:?} (uncertain, confident, diverse, random, file-order)",
+            a.strategy
+        )
+    })?;
     let prefix = a.out.clone().unwrap_or_else(|| {
         let mut s = a.project.clone().into_os_string();
         s.push(format!(".sim-{}", strategy.as_str()));
@@ -61,8 +65,18 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {p}");
     }
     let truth = simulate::truth_by_item(&store, &by_path)?;
-    println!("{} of {} truth rows match images of the project", truth.len(), by_path.len());
-    let mut opts = SimOptions { batch: a.batch, strategy, max_labels: a.max_labels, seed: a.seed, ..Default::default() };
+    println!(
+        "{} of {} truth rows match images of the project",
+        truth.len(),
+        by_path.len()
+    );
+    let mut opts = SimOptions {
+        batch: a.batch,
+        strategy,
+        max_labels: a.max_labels,
+        seed: a.seed,
+        ..Default::default()
+    };
     if let Some(e) = a.epochs {
         opts.train.epochs = e.max(1);
     }
@@ -71,17 +85,27 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     ctx.finish();
     simulate::write_csv(&points, &csv_path)?;
     simulate::write_plot(&points, &png_path)?;
-    println!("{:>6} {:>7} {:>13} {:>11} {:>8}", "round", "labels", "accuracy_rest", "corrections", "accepted");
+    println!(
+        "{:>6} {:>7} {:>13} {:>11} {:>8}",
+        "round", "labels", "accuracy_rest", "corrections", "accepted"
+    );
     for p in &points {
         println!(
             "{:>6} {:>7} {:>13} {:>11} {:>8}",
             p.round,
             p.labels,
-            p.accuracy_rest.map(|x| format!("{x:.3}")).unwrap_or_else(|| "-".into()),
+            p.accuracy_rest
+                .map(|x| format!("{x:.3}"))
+                .unwrap_or_else(|| "-".into()),
             p.corrections,
             p.accepted
         );
     }
-    println!("wrote {} and {} (working copy {})", csv_path.display(), png_path.display(), copy_path.display());
+    println!(
+        "wrote {} and {} (working copy {})",
+        csv_path.display(),
+        png_path.display(),
+        copy_path.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -52,10 +52,16 @@ pub struct Args {
     /// Do not pre-label again after an activation.
     #[arg(long)]
     no_prelabel: bool,
+    /// Form projects: the label set to train (`field_type` or `industry`).
+    #[arg(long, default_value = "field_type", value_parser = ["field_type", "industry"])]
+    set: String,
 }
 
 fn print_metrics(name: &str, m: &Metrics) {
-    println!("{name}: accuracy {:.3}  macro-F1 {:.3}  (n = {})", m.accuracy, m.macro_f1, m.n);
+    println!(
+        "{name}: accuracy {:.3}  macro-F1 {:.3}  (n = {})",
+        m.accuracy, m.macro_f1, m.n
+    );
 }
 
 fn print_report(r: &TrainReport) {
@@ -73,7 +79,10 @@ fn print_report(r: &TrainReport) {
         Some(a) => print_metrics("active model", a),
         None => println!("active model: none"),
     }
-    println!("{:<24} {:>9} {:>9} {:>9} {:>7}", "class", "precision", "recall", "F1", "support");
+    println!(
+        "{:<24} {:>9} {:>9} {:>9} {:>7}",
+        "class", "precision", "recall", "F1", "support"
+    );
     for (i, c) in r.metrics.per_class.iter().enumerate() {
         let old = r.active_metrics.as_ref().and_then(|a| a.per_class.get(i));
         println!(
@@ -83,21 +92,32 @@ fn print_report(r: &TrainReport) {
             c.recall,
             c.f1,
             c.support,
-            old.map(|o| format!("   (active: P {:.3} R {:.3})", o.precision, o.recall)).unwrap_or_default()
+            old.map(|o| format!("   (active: P {:.3} R {:.3})", o.precision, o.recall))
+                .unwrap_or_default()
         );
     }
     println!("confusion (rows = truth, columns = predicted, order as above):");
     for row in &r.metrics.confusion {
-        println!("  {}", row.iter().map(|v| format!("{v:>5}")).collect::<String>());
+        println!(
+            "  {}",
+            row.iter().map(|v| format!("{v:>5}")).collect::<String>()
+        );
     }
     println!(
         "{}",
-        if r.activated { format!("v{} is now active", r.model.version) } else { format!("v{} registered, not activated", r.model.version) }
+        if r.activated {
+            format!("v{} is now active", r.model.version)
+        } else {
+            format!("v{} registered, not activated", r.model.version)
+        }
     );
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!((0.0..0.9).contains(&a.holdout), "--holdout must be in [0, 0.9)");
+    anyhow::ensure!(
+        (0.0..0.9).contains(&a.holdout),
+        "--holdout must be in [0, 0.9)"
+    );
     let mut store = Store::open(&a.project)?;
     store.fail_stale_training_runs()?;
     let mode = a.mode.map(|m| match m {
@@ -106,9 +126,16 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         Mode::Torchscript => "torchscript",
     });
     if let Some(m) = mode {
-        store.set_setting(yuxuan::ml::registry::IMAGE_MODE_SETTING, serde_json::json!(m))?;
+        store.set_setting(
+            yuxuan::ml::registry::IMAGE_MODE_SETTING,
+            serde_json::json!(m),
+        )?;
     }
-    let mut cfg = TrainConfig { holdout: a.holdout, seed: a.seed, ..Default::default() };
+    let mut cfg = TrainConfig {
+        holdout: a.holdout,
+        seed: a.seed,
+        ..Default::default()
+    };
     if let Some(e) = a.epochs {
         cfg.epochs = e.max(1);
     }
@@ -122,12 +149,20 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     };
     let ctx = JobCtx::new("train").with_cli_bar();
     let t0 = std::time::Instant::now();
-    let report = image_pipeline::train_project(&mut store, mode, &cfg, activation, &ctx)?;
+    let form = store.project()?.kind == yuxuan::domain::TaskKind::Form;
+    let report = if form {
+        super::forms::train(&mut store, &a.set, &cfg, activation, &ctx)?
+    } else {
+        image_pipeline::train_project(&mut store, mode, &cfg, activation, &ctx)?
+    };
     ctx.finish();
     print_report(&report);
     println!("training took {:.2}s", t0.elapsed().as_secs_f64());
     if report.activated && !a.no_prelabel {
         let ctx = JobCtx::new("prelabel").with_cli_bar();
+        if form {
+            return super::forms::prelabel(&mut store, &ctx);
+        }
         let n = image_pipeline::prelabel_project(&mut store, &ctx)?;
         ctx.finish();
         println!("pre-labelled {n} item(s) with v{}", report.model.version);

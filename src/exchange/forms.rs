@@ -7,6 +7,9 @@
 //! - `pages/<id>_<name>.json` ([`export_pages`]): one JSON per page — the crawled-page view:
 //!   the page with its industry and all its fields in page order (a field without an exported
 //!   label has `"label": null`).
+//! - `presets/<industry>.json` + `presets.json` ([`export_presets`]): the industry presets of
+//!   [`crate::presets`] (learned from the confirmed pages, or the built-in seed) for every
+//!   industry of the project, at [`crate::presets::DEFAULT_MIN_FREQUENCY`].
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +25,8 @@ use crate::store::Store;
 
 pub const FIELDS_FILE: &str = "fields.jsonl";
 pub const PAGES_DIR: &str = "pages";
+pub const PRESETS_DIR: &str = "presets";
+pub const PRESETS_FILE: &str = "presets.json";
 
 /// The JSON of one field row; `label` is null when it has no exported label.
 fn field_json(row: &ExportRow, req: &ExportRequest) -> (Value, Option<LabelSource>) {
@@ -177,4 +182,47 @@ pub(crate) fn export_pages(
     })?;
     ctx.set_done(n);
     Ok(json!({ "files": [PAGES_DIR], "pages": pages_written }))
+}
+
+pub(crate) fn export_presets(
+    store: &Store,
+    dir: &AtomicDir,
+    ctx: &JobCtx,
+    summary: &mut ExportSummary,
+) -> Result<Value> {
+    let industries = store.labels(sets::INDUSTRY)?;
+    ctx.set_total(industries.len() as u64);
+    let mut names = NameAllocator::new();
+    let mut all = Vec::new();
+    for (i, l) in industries.iter().enumerate() {
+        ctx.check()?;
+        let p = crate::presets::preset_for_industry(
+            store,
+            &l.name,
+            crate::presets::DEFAULT_MIN_FREQUENCY,
+        )
+        .map_err(|e| super::ExchangeError::Preset(format!("{}: {e:#}", l.name)))?;
+        let name = names.unique(&format!("{}.json", safe_component(&l.name)));
+        let mut f = dir.create_file(&PathBuf::from(PRESETS_DIR).join(name))?;
+        f.write_all(p.to_json().as_bytes())?;
+        f.write_all(b"\n")?;
+        f.close()?;
+        summary.items += 1;
+        if p.source == "seed" {
+            summary.without_label += 1;
+        } else {
+            summary.human += 1;
+        }
+        all.push(p);
+        ctx.set_done(i as u64 + 1);
+    }
+    let mut f = dir.create_file(Path::new(PRESETS_FILE))?;
+    f.write_all(
+        serde_json::to_string_pretty(&all)
+            .expect("presets serialize")
+            .as_bytes(),
+    )?;
+    f.write_all(b"\n")?;
+    f.finish()?;
+    Ok(json!({ "files": [PRESETS_FILE, PRESETS_DIR], "format": crate::presets::FORMAT }))
 }

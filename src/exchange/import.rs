@@ -164,24 +164,42 @@ struct Entry {
     payload: Payload,
 }
 
-/// Finds the item a row means.
+/// Finds the item a row means. Paths and file names of the project's images are indexed
+/// once (one entry per item), content hashes are looked up through the store's index.
 struct Matcher<'a> {
     store: &'a Store,
+    by_path: HashMap<String, i64>,
+    by_name: HashMap<String, Vec<i64>>,
 }
 
-impl Matcher<'_> {
+impl<'a> Matcher<'a> {
+    fn new(store: &'a Store) -> Result<Matcher<'a>> {
+        let mut by_path = HashMap::new();
+        let mut by_name: HashMap<String, Vec<i64>> = HashMap::new();
+        for (id, path) in store.item_paths(ItemKind::Image)? {
+            let name = path.rsplit(['/', '\\']).next().unwrap_or("").to_string();
+            by_name.entry(name).or_default().push(id);
+            by_path.entry(path).or_insert(id);
+        }
+        Ok(Matcher {
+            store,
+            by_path,
+            by_name,
+        })
+    }
+
+    /// The item with exactly this source path.
+    fn exact(&self, path: &str) -> Option<i64> {
+        self.by_path.get(path).copied()
+    }
+
     /// By exact path, by content hash of the file, by unique file name.
     fn by_path(&self, path: &Path) -> Result<std::result::Result<i64, String>> {
-        let s = path.to_string_lossy();
-        if let Some(&id) = self.store.item_ids_by_path(ItemKind::Image, &s)?.first() {
+        if let Some(id) = self.exact(&path.to_string_lossy()) {
             return Ok(Ok(id));
         }
         if let Ok(canon) = path.canonicalize() {
-            if let Some(&id) = self
-                .store
-                .item_ids_by_path(ItemKind::Image, &canon.to_string_lossy())?
-                .first()
-            {
+            if let Some(id) = self.exact(&canon.to_string_lossy()) {
                 return Ok(Ok(id));
             }
         }
@@ -198,7 +216,7 @@ impl Matcher<'_> {
     }
 
     fn by_file_name(&self, name: &str) -> Result<std::result::Result<i64, String>> {
-        let ids = self.store.item_ids_by_file_name(ItemKind::Image, name)?;
+        let ids = self.by_name.get(name).map(|v| v.as_slice()).unwrap_or(&[]);
         Ok(match ids.len() {
             1 => Ok(ids[0]),
             0 => Err(format!("no item in the project matches {name:?}")),
@@ -226,7 +244,7 @@ pub fn import_labels(
     let mut summary = LabelImportSummary::default();
     ctx.set_message(format!("reading {}", req.path.display()));
     let entries = {
-        let m = Matcher { store: &*store };
+        let m = Matcher::new(store)?;
         match req.format {
             ImportFormat::Csv => read_csv(&m, req, ctx, &mut summary)?,
             ImportFormat::ImageFolder => read_folder(&m, req, ctx, &mut summary)?,
@@ -417,12 +435,7 @@ fn read_csv(
         let matched = match m.by_path(&full)? {
             Ok(id) => Ok(id),
             // A relative path may be relative to the project's import root rather than the CSV.
-            Err(e) if !p.is_absolute() => m
-                .store
-                .item_ids_by_path(ItemKind::Image, &path)?
-                .first()
-                .copied()
-                .ok_or(e),
+            Err(e) if !p.is_absolute() => m.exact(&path).ok_or(e),
             Err(e) => Err(e),
         };
         match matched {

@@ -75,6 +75,8 @@ pub enum ExchangeError {
     UnknownFormat(String, &'static str),
     #[error("cannot read {path}: {message}")]
     Parse { path: PathBuf, message: String },
+    #[error("industry presets: {0}")]
+    Preset(String),
     #[error("source file of item {item} cannot be read: {path}")]
     MissingSource {
         item: i64,
@@ -114,6 +116,10 @@ pub enum ExportFormat {
     FormFields,
     /// Forms: one JSON per page with its fields in page order (`pages/*.json`).
     FormPages,
+    /// Forms: the industry presets (`presets::Preset` JSON, one file per industry of the
+    /// project, learned from its confirmed pages) in `presets/`, and all of them in
+    /// `presets.json`.
+    IndustryPresets,
 }
 
 impl ExportFormat {
@@ -125,9 +131,10 @@ impl ExportFormat {
         ExportFormat::LabelStudio,
         ExportFormat::FormFields,
         ExportFormat::FormPages,
+        ExportFormat::IndustryPresets,
     ];
     const NAMES: &'static str =
-        "imagefolder, hf-imagefolder, csv, jsonl, label-studio, form-fields, form-pages";
+        "imagefolder, hf-imagefolder, csv, jsonl, label-studio, form-fields, form-pages, presets";
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -138,6 +145,7 @@ impl ExportFormat {
             ExportFormat::LabelStudio => "label-studio",
             ExportFormat::FormFields => "form-fields",
             ExportFormat::FormPages => "form-pages",
+            ExportFormat::IndustryPresets => "presets",
         }
     }
 
@@ -151,6 +159,7 @@ impl ExportFormat {
             "label-studio" | "labelstudio" | "ls" => ExportFormat::LabelStudio,
             "form-fields" | "fields-jsonl" | "fields" => ExportFormat::FormFields,
             "form-pages" | "pages-json" | "pages" => ExportFormat::FormPages,
+            "presets" | "industry-presets" => ExportFormat::IndustryPresets,
             _ => return Err(ExchangeError::UnknownFormat(s.to_string(), Self::NAMES)),
         })
     }
@@ -178,13 +187,16 @@ impl ExportFormat {
                 "JSONL: one labeled form field per line (text classification)"
             }
             ExportFormat::FormPages => "One JSON per page with its fields in order",
+            ExportFormat::IndustryPresets => "Industry presets JSON (field lists per industry)",
         }
     }
 
     /// The project kind this format is for.
     pub fn task_kind(self) -> TaskKind {
         match self {
-            ExportFormat::FormFields | ExportFormat::FormPages => TaskKind::Form,
+            ExportFormat::FormFields | ExportFormat::FormPages | ExportFormat::IndustryPresets => {
+                TaskKind::Form
+            }
             _ => TaskKind::Image,
         }
     }
@@ -366,6 +378,7 @@ pub fn export(store: &Store, req: &ExportRequest, ctx: &JobCtx) -> Result<Export
         ExportFormat::LabelStudio => label_studio::export(store, req, &dir, ctx, &mut summary)?,
         ExportFormat::FormFields => forms::export_fields(store, req, &dir, ctx, &mut summary)?,
         ExportFormat::FormPages => forms::export_pages(store, req, &dir, ctx, &mut summary)?,
+        ExportFormat::IndustryPresets => forms::export_presets(store, &dir, ctx, &mut summary)?,
     };
     ctx.check()?;
     write_manifest(store, req, &dir, &summary, manifest_extra)?;

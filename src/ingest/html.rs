@@ -111,7 +111,11 @@ pub fn decode(bytes: &[u8]) -> Result<DecodedPage, PageError> {
             } else {
                 let mut det = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
                 det.feed(&bytes[..bytes.len().min(1 << 20)], true);
-                (det.guess(None, chardetng::Utf8Detection::Allow), "detected", bytes)
+                (
+                    det.guess(None, chardetng::Utf8Detection::Allow),
+                    "detected",
+                    bytes,
+                )
             }
         };
     let (text, had_errors) = enc.decode_without_bom_handling(body);
@@ -134,15 +138,38 @@ pub fn decode(bytes: &[u8]) -> Result<DecodedPage, PageError> {
         }
         None => false,
     };
-    Ok(DecodedPage { html, charset: enc.name().to_string(), charset_source: source, truncated, had_errors, nesting_truncated })
+    Ok(DecodedPage {
+        html,
+        charset: enc.name().to_string(),
+        charset_source: source,
+        truncated,
+        had_errors,
+        nesting_truncated,
+    })
 }
 
 /// Elements that never hold children.
 fn is_void(name: &[u8]) -> bool {
     matches!(
         name,
-        b"area" | b"base" | b"br" | b"col" | b"embed" | b"hr" | b"img" | b"input" | b"link" | b"meta" | b"source"
-            | b"track" | b"wbr" | b"param" | b"keygen" | b"frame" | b"basefont" | b"bgsound"
+        b"area"
+            | b"base"
+            | b"br"
+            | b"col"
+            | b"embed"
+            | b"hr"
+            | b"img"
+            | b"input"
+            | b"link"
+            | b"meta"
+            | b"source"
+            | b"track"
+            | b"wbr"
+            | b"param"
+            | b"keygen"
+            | b"frame"
+            | b"basefont"
+            | b"bgsound"
     )
 }
 
@@ -150,8 +177,25 @@ fn is_void(name: &[u8]) -> bool {
 fn closes_implicitly(name: &[u8]) -> bool {
     matches!(
         name,
-        b"p" | b"li" | b"dt" | b"dd" | b"option" | b"optgroup" | b"tr" | b"td" | b"th" | b"thead" | b"tbody"
-            | b"tfoot" | b"colgroup" | b"caption" | b"rb" | b"rt" | b"rp" | b"html" | b"head" | b"body"
+        b"p" | b"li"
+            | b"dt"
+            | b"dd"
+            | b"option"
+            | b"optgroup"
+            | b"tr"
+            | b"td"
+            | b"th"
+            | b"thead"
+            | b"tbody"
+            | b"tfoot"
+            | b"colgroup"
+            | b"caption"
+            | b"rb"
+            | b"rt"
+            | b"rp"
+            | b"html"
+            | b"head"
+            | b"body"
     )
 }
 
@@ -171,7 +215,11 @@ fn nesting_cut(html: &str) -> Option<usize> {
         }
         let closing = b.get(i) == Some(&b'/');
         let start = if closing { i + 1 } else { i };
-        let end = b[start..].iter().position(|c| !c.is_ascii_alphanumeric()).map(|p| start + p).unwrap_or(b.len());
+        let end = b[start..]
+            .iter()
+            .position(|c| !c.is_ascii_alphanumeric())
+            .map(|p| start + p)
+            .unwrap_or(b.len());
         if end == start || !b[start].is_ascii_alphabetic() {
             continue;
         }
@@ -184,10 +232,17 @@ fn nesting_cut(html: &str) -> Option<usize> {
             depth = depth.saturating_sub(1);
             continue;
         }
-        if matches!(name.as_slice(), b"script" | b"style" | b"textarea" | b"title" | b"xmp" | b"noembed" | b"noframes") {
+        if matches!(
+            name.as_slice(),
+            b"script" | b"style" | b"textarea" | b"title" | b"xmp" | b"noembed" | b"noframes"
+        ) {
             let mut close = b"</".to_vec();
             close.extend_from_slice(&name);
-            i = b[i..].windows(close.len()).position(|w| w.eq_ignore_ascii_case(&close)).map(|p| i + p).unwrap_or(b.len());
+            i = b[i..]
+                .windows(close.len())
+                .position(|w| w.eq_ignore_ascii_case(&close))
+                .map(|p| i + p)
+                .unwrap_or(b.len());
             continue;
         }
         depth += 1;
@@ -204,7 +259,10 @@ fn looks_binary(bytes: &[u8]) -> bool {
     if head.contains(&0) {
         return true;
     }
-    let ctrl = head.iter().filter(|&&b| b < 0x09 || ((0x0e..0x20).contains(&b) && b != 0x1b)).count();
+    let ctrl = head
+        .iter()
+        .filter(|&&b| b < 0x09 || ((0x0e..0x20).contains(&b) && b != 0x1b))
+        .count();
     !head.is_empty() && ctrl * 10 > head.len()
 }
 
@@ -215,7 +273,11 @@ fn meta_charset(head: &[u8]) -> Option<&'static Encoding> {
     let mut from = 0;
     while let Some(off) = find(&lower[from..], b"<meta") {
         let start = from + off + 5;
-        let end = lower[start..].iter().position(|&b| b == b'>').map(|p| start + p).unwrap_or(lower.len());
+        let end = lower[start..]
+            .iter()
+            .position(|&b| b == b'>')
+            .map(|p| start + p)
+            .unwrap_or(lower.len());
         let tag = &lower[start..end];
         if let Some(p) = find(tag, b"charset") {
             let mut i = p + 7;
@@ -258,16 +320,56 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Elements whose text is not visible page text.
 fn is_invisible_container(name: &str) -> bool {
-    matches!(name, "script" | "style" | "noscript" | "template" | "head" | "title" | "option" | "optgroup" | "datalist")
+    matches!(
+        name,
+        "script"
+            | "style"
+            | "noscript"
+            | "template"
+            | "head"
+            | "title"
+            | "option"
+            | "optgroup"
+            | "datalist"
+    )
 }
 
 /// Elements that end a run of text (block-level boundaries).
 fn is_block(name: &str) -> bool {
     matches!(
         name,
-        "div" | "p" | "td" | "th" | "tr" | "li" | "ul" | "ol" | "dl" | "dt" | "dd" | "table" | "section" | "article"
-            | "form" | "fieldset" | "legend" | "br" | "hr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "header"
-            | "footer" | "main" | "nav" | "aside" | "body" | "label"
+        "div"
+            | "p"
+            | "td"
+            | "th"
+            | "tr"
+            | "li"
+            | "ul"
+            | "ol"
+            | "dl"
+            | "dt"
+            | "dd"
+            | "table"
+            | "section"
+            | "article"
+            | "form"
+            | "fieldset"
+            | "legend"
+            | "br"
+            | "hr"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "header"
+            | "footer"
+            | "main"
+            | "nav"
+            | "aside"
+            | "body"
+            | "label"
     )
 }
 
@@ -311,7 +413,9 @@ fn text_of(node: NodeRef<'_, Node>) -> String {
     for edge in node.traverse() {
         match edge {
             Edge::Open(n) => match n.value() {
-                Node::Element(e) if is_invisible_container(e.name()) || e.name() == "select" => skip += 1,
+                Node::Element(e) if is_invisible_container(e.name()) || e.name() == "select" => {
+                    skip += 1
+                }
                 Node::Text(t) if skip == 0 => {
                     buf.push(' ');
                     buf.push_str(t);
@@ -349,7 +453,9 @@ fn el_name<'a>(node: &NodeRef<'a, Node>) -> Option<&'a str> {
 
 /// What kind of field an element is, if any.
 fn field_tag(node: NodeRef<'_, Node>, opts: ExtractOptions) -> Option<&'static str> {
-    let Node::Element(e) = node.value() else { return None };
+    let Node::Element(e) = node.value() else {
+        return None;
+    };
     match e.name() {
         "input" => {
             let t = e.attr("type").map(|t| t.trim().to_ascii_lowercase());
@@ -363,8 +469,12 @@ fn field_tag(node: NodeRef<'_, Node>, opts: ExtractOptions) -> Option<&'static s
         "textarea" => Some("textarea"),
         "button" => Some("button"),
         _ => {
-            let editable = e.attr("contenteditable").map(|v| !v.trim().eq_ignore_ascii_case("false"));
-            let textbox = e.attr("role").map(|r| r.trim().eq_ignore_ascii_case("textbox"));
+            let editable = e
+                .attr("contenteditable")
+                .map(|v| !v.trim().eq_ignore_ascii_case("false"));
+            let textbox = e
+                .attr("role")
+                .map(|r| r.trim().eq_ignore_ascii_case("textbox"));
             if editable == Some(true) || textbox == Some(true) {
                 Some("textbox")
             } else {
@@ -376,7 +486,9 @@ fn field_tag(node: NodeRef<'_, Node>, opts: ExtractOptions) -> Option<&'static s
 
 /// A short CSS-like selector of one element: `div#app`, `div.form-box`, `form`.
 fn selector_of(node: NodeRef<'_, Node>) -> String {
-    let Node::Element(e) = node.value() else { return String::new() };
+    let Node::Element(e) = node.value() else {
+        return String::new();
+    };
     let mut s = e.name().to_string();
     if let Some(id) = e.id().filter(|i| !i.is_empty() && i.len() < 60) {
         s.push('#');
@@ -424,7 +536,9 @@ fn bare_container(node: NodeRef<'_, Node>) -> NodeRef<'_, Node> {
             if e.name() == "fieldset" {
                 return p;
             }
-            let mentions = e.id().is_some_and(|i| i.to_ascii_lowercase().contains("form"))
+            let mentions = e
+                .id()
+                .is_some_and(|i| i.to_ascii_lowercase().contains("form"))
                 || e.classes().any(|c| c.to_ascii_lowercase().contains("form"));
             if mentions && steps < 64 {
                 return p;
@@ -452,11 +566,16 @@ pub fn extract(html: &str, opts: ExtractOptions) -> Extracted {
 fn extract_doc(doc: &Html, opts: ExtractOptions) -> Extracted {
     let root = doc.tree.root();
     // Pass 1: label[for], ids, title, form elements.
-    let mut cx = Ctx { label_for: HashMap::new(), by_id: HashMap::new() };
+    let mut cx = Ctx {
+        label_for: HashMap::new(),
+        by_id: HashMap::new(),
+    };
     let mut title = None;
     let mut form_ids: HashMap<NodeId, usize> = HashMap::new();
     for n in root.descendants() {
-        let Node::Element(e) = n.value() else { continue };
+        let Node::Element(e) = n.value() else {
+            continue;
+        };
         if let Some(id) = e.id() {
             if cx.by_id.len() < 100_000 {
                 cx.by_id.entry(id.to_string()).or_insert(n);
@@ -483,7 +602,10 @@ fn extract_doc(doc: &Html, opts: ExtractOptions) -> Extracted {
     }
 
     // Pass 2: document order walk with preceding text and headings.
-    let mut out = Extracted { title, ..Default::default() };
+    let mut out = Extracted {
+        title,
+        ..Default::default()
+    };
     let mut group_of: HashMap<NodeId, usize> = HashMap::new();
     let mut radio_of: HashMap<(usize, String), usize> = HashMap::new();
     let mut invisible = 0usize;
@@ -541,7 +663,9 @@ fn extract_doc(doc: &Html, opts: ExtractOptions) -> Extracted {
                             }
                         }
                     }
-                    if field_tag(n, opts).is_some() || matches!(name, "select" | "textarea" | "button") {
+                    if field_tag(n, opts).is_some()
+                        || matches!(name, "select" | "textarea" | "button")
+                    {
                         in_field += 1;
                     }
                 }
@@ -564,7 +688,9 @@ fn extract_doc(doc: &Html, opts: ExtractOptions) -> Extracted {
                         invisible = invisible.saturating_sub(1);
                         continue;
                     }
-                    if field_tag(n, opts).is_some() || matches!(name, "select" | "textarea" | "button") {
+                    if field_tag(n, opts).is_some()
+                        || matches!(name, "select" | "textarea" | "button")
+                    {
                         in_field = in_field.saturating_sub(1);
                     }
                     if is_heading(name) {
@@ -625,7 +751,11 @@ fn add_field<'a>(
         out.forms.push(FormGroup {
             container: path_of(group_node),
             is_form,
-            form_element_index: if is_form { form_ids.get(&group_node.id()).copied() } else { None },
+            form_element_index: if is_form {
+                form_ids.get(&group_node.id()).copied()
+            } else {
+                None
+            },
             action: attr(group_node, "action"),
             method: attr(group_node, "method").map(|m| m.to_ascii_lowercase()),
             id: attr(group_node, "id"),
@@ -635,15 +765,31 @@ fn add_field<'a>(
     });
 
     let input_type = match tag {
-        "input" => Some(e.attr("type").map(|t| t.trim().to_ascii_lowercase()).filter(|t| !t.is_empty()).unwrap_or("text".into())),
-        "button" => Some(e.attr("type").map(|t| t.trim().to_ascii_lowercase()).filter(|t| !t.is_empty()).unwrap_or("submit".into())),
+        "input" => Some(
+            e.attr("type")
+                .map(|t| t.trim().to_ascii_lowercase())
+                .filter(|t| !t.is_empty())
+                .unwrap_or("text".into()),
+        ),
+        "button" => Some(
+            e.attr("type")
+                .map(|t| t.trim().to_ascii_lowercase())
+                .filter(|t| !t.is_empty())
+                .unwrap_or("submit".into()),
+        ),
         _ => None,
     };
     let name = attr(n, "name");
     let id = attr(n, "id");
 
     // Label: <label for=id>, else the wrapping <label>.
-    let mut label = id.as_ref().and_then(|i| e.id().and_then(|raw| cx.label_for.get(raw).or_else(|| cx.label_for.get(i)))).cloned();
+    let mut label = id
+        .as_ref()
+        .and_then(|i| {
+            e.id()
+                .and_then(|raw| cx.label_for.get(raw).or_else(|| cx.label_for.get(i)))
+        })
+        .cloned();
     if label.is_none() {
         let mut cur = n.parent();
         let mut steps = 0;
@@ -677,7 +823,12 @@ fn add_field<'a>(
     }
     let value = match tag {
         "button" => non_empty(text_of(n)).or_else(|| attr(n, "value")),
-        "input" if matches!(input_type.as_deref(), Some("submit" | "button" | "reset" | "image")) => {
+        "input"
+            if matches!(
+                input_type.as_deref(),
+                Some("submit" | "button" | "reset" | "image")
+            ) =>
+        {
             attr(n, "value").or_else(|| attr(n, "alt"))
         }
         "textbox" => non_empty(text_of(n)),
@@ -688,7 +839,11 @@ fn add_field<'a>(
         for d in n.descendants() {
             if el_name(&d) == Some("option") {
                 let t = text_of_raw(d);
-                let t = if t.is_empty() { attr(d, "value").unwrap_or_default() } else { t };
+                let t = if t.is_empty() {
+                    attr(d, "value").unwrap_or_default()
+                } else {
+                    t
+                };
                 if !t.is_empty() {
                     options.push(t);
                 }
@@ -698,7 +853,9 @@ fn add_field<'a>(
             }
         }
     }
-    let maxlength = e.attr("maxlength").and_then(|m| m.trim().parse::<i64>().ok());
+    let maxlength = e
+        .attr("maxlength")
+        .and_then(|m| m.trim().parse::<i64>().ok());
     let position = out.fields.len();
     let mut rec = FieldRecord {
         tag: tag.to_string(),
@@ -712,7 +869,8 @@ fn add_field<'a>(
         autocomplete: attr(n, "autocomplete").map(|a| a.to_ascii_lowercase()),
         pattern: attr(n, "pattern"),
         maxlength,
-        required: e.attr("required").is_some() || e.attr("aria-required").is_some_and(|v| v.trim() == "true"),
+        required: e.attr("required").is_some()
+            || e.attr("aria-required").is_some_and(|v| v.trim() == "true"),
         value,
         options,
         preceding_text: preceding,
@@ -720,7 +878,11 @@ fn add_field<'a>(
         form_index,
         container: out.forms[form_index].container.clone(),
         position,
-        form_element_index: if is_form { form_ids.get(&group_node.id()).copied() } else { None },
+        form_element_index: if is_form {
+            form_ids.get(&group_node.id()).copied()
+        } else {
+            None
+        },
     };
     // Radio buttons and checkboxes sharing a name in one group are one field whose options are
     // the choices.
@@ -762,31 +924,50 @@ mod tests {
 
     #[test]
     fn meta_charset_forms() {
-        assert_eq!(meta_charset(b"<meta charset=\"gbk\">").map(|e| e.name()), Some("GBK"));
         assert_eq!(
-            meta_charset(b"<META http-equiv='Content-Type' content='text/html; charset=big5'>").map(|e| e.name()),
+            meta_charset(b"<meta charset=\"gbk\">").map(|e| e.name()),
+            Some("GBK")
+        );
+        assert_eq!(
+            meta_charset(b"<META http-equiv='Content-Type' content='text/html; charset=big5'>")
+                .map(|e| e.name()),
             Some("Big5")
         );
         assert_eq!(meta_charset(b"<meta name=x content=y>"), None);
-        assert_eq!(meta_charset(b"<meta charset=utf-16>").map(|e| e.name()), Some("UTF-8"));
+        assert_eq!(
+            meta_charset(b"<meta charset=utf-16>").map(|e| e.name()),
+            Some("UTF-8")
+        );
     }
 
     #[test]
     fn decode_bom_gbk_binary_empty() {
         let (gbk, _, _) = encoding_rs::GBK.encode("<p>手机号</p><input name=tel>");
         let d = decode(&gbk).unwrap();
-        assert!(d.html.contains("手机号"), "{} via {}", d.charset, d.charset_source);
+        assert!(
+            d.html.contains("手机号"),
+            "{} via {}",
+            d.charset,
+            d.charset_source
+        );
         let mut bom = vec![0xEF, 0xBB, 0xBF];
         bom.extend_from_slice("<p>姓名</p>".as_bytes());
         let d = decode(&bom).unwrap();
         assert_eq!((d.charset.as_str(), d.charset_source), ("UTF-8", "bom"));
-        assert_eq!(decode(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), Err(PageError::Binary));
+        assert_eq!(
+            decode(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
+            Err(PageError::Binary)
+        );
         assert_eq!(decode(b"  \n "), Err(PageError::Empty));
     }
 
     #[test]
     fn deep_nesting_is_cut_at_max_depth() {
-        let deep = format!("<input name=a>{}x{}", "<div>".repeat(5000), "</div>".repeat(5000));
+        let deep = format!(
+            "<input name=a>{}x{}",
+            "<div>".repeat(5000),
+            "</div>".repeat(5000)
+        );
         let d = decode(deep.as_bytes()).unwrap();
         assert!(d.nesting_truncated);
         assert!(d.html.len() < deep.len());

@@ -97,12 +97,19 @@ fn orientation_code(o: image::metadata::Orientation) -> u8 {
 
 /// Decode image bytes fully (first frame of a GIF), refusing more than `max_pixels`, and
 /// apply the EXIF orientation. Returns the image and the orientation code applied.
-pub fn decode_bytes(bytes: &[u8], max_pixels: u64) -> Result<(image::DynamicImage, u8), ImageFileError> {
+pub fn decode_bytes(
+    bytes: &[u8],
+    max_pixels: u64,
+) -> Result<(image::DynamicImage, u8), ImageFileError> {
     use image::ImageDecoder;
     if bytes.is_empty() {
         return Err(ImageFileError::Empty);
     }
-    let max_pixels = if max_pixels == 0 { DEFAULT_MAX_PIXELS } else { max_pixels };
+    let max_pixels = if max_pixels == 0 {
+        DEFAULT_MAX_PIXELS
+    } else {
+        max_pixels
+    };
     let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| ImageFileError::Unreadable(e.to_string()))?;
@@ -114,14 +121,26 @@ pub fn decode_bytes(bytes: &[u8], max_pixels: u64) -> Result<(image::DynamicImag
     // Room for the decoded RGBA buffer of an image at the limit, plus the decoder's own.
     limits.max_alloc = Some(max_pixels.saturating_mul(8).max(64 << 20));
     reader.limits(limits);
-    let mut decoder = reader.into_decoder().map_err(|e| ImageFileError::Corrupt(e.to_string()))?;
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| ImageFileError::Corrupt(e.to_string()))?;
     let (w, h) = decoder.dimensions();
     if w as u64 * h as u64 > max_pixels {
-        return Err(ImageFileError::TooLarge { width: w, height: h, limit: max_pixels });
+        return Err(ImageFileError::TooLarge {
+            width: w,
+            height: h,
+            limit: max_pixels,
+        });
     }
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = image::DynamicImage::from_decoder(decoder).map_err(|e| match e {
-        image::ImageError::Limits(_) => ImageFileError::TooLarge { width: w, height: h, limit: max_pixels },
+        image::ImageError::Limits(_) => ImageFileError::TooLarge {
+            width: w,
+            height: h,
+            limit: max_pixels,
+        },
         e => ImageFileError::Corrupt(e.to_string()),
     })?;
     img.apply_orientation(orientation);
@@ -135,7 +154,10 @@ pub fn decode_file(path: &Path, max_pixels: u64) -> Result<image::DynamicImage, 
 }
 
 /// Hash and fully decode one file.
-pub fn probe_file(path: &Path, max_pixels: u64) -> (Option<String>, u64, Result<Probe, ImageFileError>) {
+pub fn probe_file(
+    path: &Path,
+    max_pixels: u64,
+) -> (Option<String>, u64, Result<Probe, ImageFileError>) {
     let mut bytes = Vec::new();
     let read = std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes));
     if let Err(e) = read {
@@ -143,7 +165,9 @@ pub fn probe_file(path: &Path, max_pixels: u64) -> (Option<String>, u64, Result<
     }
     let hash = blake3::hash(&bytes).to_hex().to_string();
     let size = bytes.len() as u64;
-    let format = image::guess_format(&bytes).map(|f| format!("{f:?}").to_lowercase()).unwrap_or_default();
+    let format = image::guess_format(&bytes)
+        .map(|f| format!("{f:?}").to_lowercase())
+        .unwrap_or_default();
     let res = decode_bytes(&bytes, max_pixels).map(|(img, orientation)| Probe {
         hash: hash.clone(),
         size_bytes: size,
@@ -183,36 +207,56 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<Found>, problems: &mut Vec<String
     for p in paths {
         let Ok(meta) = std::fs::metadata(&p) else {
             if is_image_path(&p) {
-                out.push(Found { path: p, root: root.to_path_buf() });
+                out.push(Found {
+                    path: p,
+                    root: root.to_path_buf(),
+                });
             }
             continue;
         };
         if meta.is_dir() {
             // Symlinked folders are followed once; a loop stops at the depth limit of the OS.
-            if std::fs::symlink_metadata(&p).map(|m| m.file_type().is_symlink()).unwrap_or(false) {
+            if std::fs::symlink_metadata(&p)
+                .map(|m| m.file_type().is_symlink())
+                .unwrap_or(false)
+            {
                 continue;
             }
             walk(root, &p, out, problems);
         } else if is_image_path(&p) {
-            out.push(Found { path: p, root: root.to_path_buf() });
+            out.push(Found {
+                path: p,
+                root: root.to_path_buf(),
+            });
         }
     }
 }
 
+/// An absolute path with its folders resolved (`..`, symlinked folders) but the file name
+/// kept as given, so a symlinked file keeps its own name (as the folder walk sees it).
 fn absolute(p: &Path) -> PathBuf {
-    std::fs::canonicalize(p).unwrap_or_else(|_| {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
-        }
-    })
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
+    match (joined.parent(), joined.file_name()) {
+        (Some(parent), Some(name)) => std::fs::canonicalize(parent)
+            .map(|d| d.join(name))
+            .unwrap_or_else(|_| joined.clone()),
+        _ => std::fs::canonicalize(&joined).unwrap_or(joined),
+    }
 }
 
 /// Labels of a CSV `path,label` (paths relative to the CSV's folder or absolute). Returns
 /// (absolute path -> label) and the problems (malformed rows with their line numbers).
 pub fn read_labels_csv(csv_path: &Path) -> anyhow::Result<(HashMap<PathBuf, String>, Vec<String>)> {
-    let base = csv_path.parent().map(absolute).unwrap_or_default();
+    let base = absolute(csv_path)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -226,11 +270,18 @@ pub fn read_labels_csv(csv_path: &Path) -> anyhow::Result<(HashMap<PathBuf, Stri
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                problems.push(format!("{}:{line}: malformed row skipped: {e}", csv_path.display()));
+                problems.push(format!(
+                    "{}:{line}: malformed row skipped: {e}",
+                    csv_path.display()
+                ));
                 continue;
             }
         };
-        if line == 1 && rec.len() == 2 && rec[0].eq_ignore_ascii_case("path") && rec[1].eq_ignore_ascii_case("label") {
+        if line == 1
+            && rec.len() == 2
+            && rec[0].eq_ignore_ascii_case("path")
+            && rec[1].eq_ignore_ascii_case("label")
+        {
             continue;
         }
         if rec.len() != 2 || rec[0].is_empty() || rec[1].is_empty() {
@@ -242,7 +293,11 @@ pub fn read_labels_csv(csv_path: &Path) -> anyhow::Result<(HashMap<PathBuf, Stri
             continue;
         }
         let p = Path::new(&rec[0]);
-        let abs = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+        let abs = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        };
         map.insert(absolute(&abs), rec[1].to_string());
     }
     Ok((map, problems))
@@ -260,8 +315,14 @@ pub fn import_paths(
     for p in paths {
         let abs = absolute(p);
         match std::fs::metadata(&abs) {
-            Ok(m) if m.is_dir() => walk(&abs, &abs, &mut found, &mut summary.problems),
-            Ok(_) => found.push(Found { root: abs.parent().map(Path::to_path_buf).unwrap_or_default(), path: abs }),
+            Ok(m) if m.is_dir() => {
+                let root = std::fs::canonicalize(&abs).unwrap_or(abs);
+                walk(&root, &root, &mut found, &mut summary.problems)
+            }
+            Ok(_) => found.push(Found {
+                root: abs.parent().map(Path::to_path_buf).unwrap_or_default(),
+                path: abs,
+            }),
             Err(e) => summary.problems.push(format!("{}: {e}", p.display())),
         }
     }
@@ -270,7 +331,11 @@ pub fn import_paths(
         None => (HashMap::new(), Vec::new()),
     };
     summary.problems.extend(csv_problems);
-    let mut label_names: Vec<String> = store.labels(sets::CLASS)?.into_iter().map(|l| l.name).collect();
+    let mut label_names: Vec<String> = store
+        .labels(sets::CLASS)?
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
     let mut next_position: i64 = store.items_of_kind(ItemKind::Image)?.len() as i64;
 
     ctx.set_total(found.len() as u64);
@@ -280,8 +345,10 @@ pub fn import_paths(
     // progress bar and cancel react while rayon decodes a chunk on all cores.
     for chunk in found.chunks(256) {
         ctx.check()?;
-        let probes: Vec<(Option<String>, u64, Result<Probe, ImageFileError>)> =
-            chunk.par_iter().map(|f| probe_file(&f.path, opts.max_pixels)).collect();
+        let probes: Vec<(Option<String>, u64, Result<Probe, ImageFileError>)> = chunk
+            .par_iter()
+            .map(|f| probe_file(&f.path, opts.max_pixels))
+            .collect();
         let mut new_items = Vec::with_capacity(chunk.len());
         for (f, (hash, size, res)) in chunk.iter().zip(&probes) {
             let mut it = NewItem::new(ItemKind::Image, f.path.to_string_lossy().into_owned());
@@ -293,13 +360,19 @@ pub fn import_paths(
                     it.size_bytes = Some(p.size_bytes as i64);
                     it.width = Some(p.width as i64);
                     it.height = Some(p.height as i64);
-                    it.meta = serde_json::json!({ "format": p.format, "orientation": p.orientation });
+                    it.meta =
+                        serde_json::json!({ "format": p.format, "orientation": p.orientation });
                 }
                 Err(e) => {
                     // One error item per path and content: re-importing the same bad file
                     // does not add it twice, two different bad files are both recorded.
                     let key = blake3::hash(
-                        format!("{}\0{}", f.path.to_string_lossy(), hash.as_deref().unwrap_or("unreadable")).as_bytes(),
+                        format!(
+                            "{}\0{}",
+                            f.path.to_string_lossy(),
+                            hash.as_deref().unwrap_or("unreadable")
+                        )
+                        .as_bytes(),
                     );
                     it.content_hash = Some(format!("error:{}", key.to_hex()));
                     it.size_bytes = Some(*size as i64);
@@ -311,6 +384,7 @@ pub fn import_paths(
         let inserted = store.insert_items(&new_items)?;
         // Labels that came with the files.
         let mut decisions = Vec::new();
+        let mut labelled_now = std::collections::HashSet::new();
         for ((f, it), ins) in chunk.iter().zip(&new_items).zip(&inserted) {
             summary.seen += 1;
             match ins {
@@ -349,7 +423,10 @@ pub fn import_paths(
                     }
                 }
             }
-            // A duplicate keeps its existing human label.
+            // A duplicate keeps its existing human label (or the one its first copy brought).
+            if !labelled_now.insert(ins.id()) {
+                continue;
+            }
             if let Inserted::Duplicate(id) = ins {
                 if store.current_label(*id, sets::CLASS)?.is_some() {
                     continue;

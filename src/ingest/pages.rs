@@ -41,7 +41,9 @@ pub fn collect_files(paths: &[PathBuf]) -> Vec<PathBuf> {
         if p.is_dir() {
             let mut stack = vec![p.clone()];
             while let Some(dir) = stack.pop() {
-                let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+                let Ok(rd) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
                 let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).collect();
                 entries.sort_by_key(|e| e.file_name());
                 let mut subdirs = Vec::new();
@@ -83,7 +85,12 @@ fn prepare(path: &Path, opts: ExtractOptions) -> Prepared {
     let (bytes, len) = match read_capped(path) {
         Ok(x) => x,
         Err(e) => {
-            return Prepared { path: path.to_path_buf(), hash: None, size: None, result: Err(format!("cannot read: {e}")) }
+            return Prepared {
+                path: path.to_path_buf(),
+                hash: None,
+                size: None,
+                result: Err(format!("cannot read: {e}")),
+            }
         }
     };
     let hash = blake3::hash(&bytes).to_hex().to_string();
@@ -94,7 +101,12 @@ fn prepare(path: &Path, opts: ExtractOptions) -> Prepared {
             Ok((d, x))
         }
     };
-    Prepared { path: path.to_path_buf(), hash: Some(hash), size: Some(len as i64), result }
+    Prepared {
+        path: path.to_path_buf(),
+        hash: Some(hash),
+        size: Some(len as i64),
+        result,
+    }
 }
 
 /// Import .html/.htm pages from files and folders.
@@ -105,8 +117,13 @@ pub fn import_paths(
     ctx: &JobCtx,
 ) -> anyhow::Result<ImportSummary> {
     let files = collect_files(paths);
-    let xopts = ExtractOptions { include_hidden: opts.include_hidden };
-    let mut summary = ImportSummary { seen: files.len(), ..Default::default() };
+    let xopts = ExtractOptions {
+        include_hidden: opts.include_hidden,
+    };
+    let mut summary = ImportSummary {
+        seen: files.len(),
+        ..Default::default()
+    };
     ctx.set_total(files.len() as u64);
     ctx.set_done(0);
     for chunk in files.chunks(16) {
@@ -152,7 +169,12 @@ fn store_page(store: &mut Store, p: Prepared, summary: &mut ImportSummary) -> an
             let forms: Vec<(String, serde_json::Value)> = x
                 .forms
                 .iter()
-                .map(|f| (f.container.clone(), serde_json::to_value(f).unwrap_or_default()))
+                .map(|f| {
+                    (
+                        f.container.clone(),
+                        serde_json::to_value(f).unwrap_or_default(),
+                    )
+                })
                 .collect();
             let fields: Vec<(usize, NewItem)> = x
                 .fields

@@ -34,12 +34,22 @@ pub enum BackboneError {
         source: tch::TchError,
     },
     #[error("{path} lacks {missing} MobileNetV2 variables (first: {first}); not torchvision's mobilenet_v2 weights")]
-    Incomplete { path: std::path::PathBuf, missing: usize, first: String },
+    Incomplete {
+        path: std::path::PathBuf,
+        missing: usize,
+        first: String,
+    },
 }
 
 #[allow(clippy::identity_op)]
 fn cbr(p: nn::Path, c_in: i64, c_out: i64, ks: i64, stride: i64, g: i64) -> nn::SequentialT {
-    let conv2d = nn::ConvConfig { stride, padding: (ks - 1) / 2, groups: g, bias: false, ..Default::default() };
+    let conv2d = nn::ConvConfig {
+        stride,
+        padding: (ks - 1) / 2,
+        groups: g,
+        bias: false,
+        ..Default::default()
+    };
     nn::seq_t()
         .add(nn::conv2d(&p / 0, c_in, c_out, ks, conv2d))
         .add(nn::batch_norm2d(&p / 1, c_out, Default::default()))
@@ -68,8 +78,15 @@ fn inv(p: nn::Path, c_in: i64, c_out: i64, stride: i64, er: i64) -> nn::FuncT<'s
     })
 }
 
-const SETTINGS: [(i64, i64, i64, i64); 7] =
-    [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)];
+const SETTINGS: [(i64, i64, i64, i64); 7] = [
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+];
 
 /// The 19 feature blocks of MobileNetV2 under `p / "features"`, same variable names as
 /// `tch::vision::mobilenet::v2` (and torchvision).
@@ -81,7 +98,13 @@ pub fn feature_blocks(p: &nn::Path) -> Vec<Box<dyn ModuleT>> {
     for &(er, c_out, n, stride) in SETTINGS.iter() {
         for i in 0..n {
             let stride = if i == 0 { stride } else { 1 };
-            blocks.push(Box::new(inv(&f_p / layer_id / "conv", c_in, c_out, stride, er)));
+            blocks.push(Box::new(inv(
+                &f_p / layer_id / "conv",
+                c_in,
+                c_out,
+                stride,
+                er,
+            )));
             c_in = c_out;
             layer_id += 1;
         }
@@ -91,7 +114,12 @@ pub fn feature_blocks(p: &nn::Path) -> Vec<Box<dyn ModuleT>> {
 }
 
 /// Run blocks `range` of `blocks` on `xs`.
-pub fn run_blocks(blocks: &[Box<dyn ModuleT>], range: std::ops::Range<usize>, xs: &Tensor, train: bool) -> Tensor {
+pub fn run_blocks(
+    blocks: &[Box<dyn ModuleT>],
+    range: std::ops::Range<usize>,
+    xs: &Tensor,
+    train: bool,
+) -> Tensor {
     let mut x = xs.shallow_clone();
     for b in &blocks[range] {
         x = b.forward_t(&x, train);
@@ -112,7 +140,9 @@ pub struct Backbone {
 
 impl std::fmt::Debug for Backbone {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Backbone").field("device", &self.vs.device()).finish()
+        f.debug_struct("Backbone")
+            .field("device", &self.vs.device())
+            .finish()
     }
 }
 
@@ -129,10 +159,18 @@ impl Backbone {
         }
         let mut vs = nn::VarStore::new(device);
         let blocks = feature_blocks(&vs.root());
-        let missing =
-            vs.load_partial(path).map_err(|source| BackboneError::Load { path: path.to_path_buf(), source })?;
+        let missing = vs
+            .load_partial(path)
+            .map_err(|source| BackboneError::Load {
+                path: path.to_path_buf(),
+                source,
+            })?;
         if !missing.is_empty() {
-            return Err(BackboneError::Incomplete { path: path.to_path_buf(), missing: missing.len(), first: missing[0].clone() });
+            return Err(BackboneError::Incomplete {
+                path: path.to_path_buf(),
+                missing: missing.len(),
+                first: missing[0].clone(),
+            });
         }
         vs.freeze();
         Ok(Backbone { vs, blocks })
@@ -145,13 +183,23 @@ impl Backbone {
     /// 1280-d features of a normalized batch `[N, 3, S, S]` (moved to the backbone's device).
     pub fn embed(&self, xs: &Tensor) -> Tensor {
         let _g = tch::no_grad_guard();
-        pool(&run_blocks(&self.blocks, 0..N_BLOCKS, &xs.to_device(self.device()), false))
+        pool(&run_blocks(
+            &self.blocks,
+            0..N_BLOCKS,
+            &xs.to_device(self.device()),
+            false,
+        ))
     }
 
     /// Output of the first `n` blocks (the frozen prefix of the fine-tune mode).
     pub fn prefix(&self, xs: &Tensor, n: usize) -> Tensor {
         let _g = tch::no_grad_guard();
-        run_blocks(&self.blocks, 0..n.min(N_BLOCKS), &xs.to_device(self.device()), false)
+        run_blocks(
+            &self.blocks,
+            0..n.min(N_BLOCKS),
+            &xs.to_device(self.device()),
+            false,
+        )
     }
 }
 
@@ -165,7 +213,11 @@ pub struct InputSpec {
 
 impl Default for InputSpec {
     fn default() -> Self {
-        InputSpec { size: INPUT_SIZE, mean: IMAGENET_MEAN, std: IMAGENET_STD }
+        InputSpec {
+            size: INPUT_SIZE,
+            mean: IMAGENET_MEAN,
+            std: IMAGENET_STD,
+        }
     }
 }
 
@@ -173,7 +225,9 @@ impl Default for InputSpec {
 /// `size x size`, CHW, normalized. Returns `3 * size * size` floats.
 pub fn preprocess(img: &image::DynamicImage, spec: &InputSpec) -> Vec<f32> {
     let s = spec.size;
-    let rgba = img.resize_exact(s, s, image::imageops::FilterType::Triangle).to_rgba8();
+    let rgba = img
+        .resize_exact(s, s, image::imageops::FilterType::Triangle)
+        .to_rgba8();
     let plane = (s * s) as usize;
     let mut out = vec![0f32; 3 * plane];
     for (i, px) in rgba.pixels().enumerate() {
@@ -187,7 +241,10 @@ pub fn preprocess(img: &image::DynamicImage, spec: &InputSpec) -> Vec<f32> {
 }
 
 /// Decode a file (EXIF orientation applied) into the model's input.
-pub fn load_input(path: &Path, spec: &InputSpec) -> Result<Vec<f32>, crate::ingest::images::ImageFileError> {
+pub fn load_input(
+    path: &Path,
+    spec: &InputSpec,
+) -> Result<Vec<f32>, crate::ingest::images::ImageFileError> {
     let img = crate::ingest::images::decode_file(path, 0)?;
     Ok(preprocess(&img, spec))
 }
@@ -208,7 +265,10 @@ mod tests {
         for p in img.pixels_mut() {
             *p = image::Rgba([0, 0, 0, 0]);
         }
-        let spec = InputSpec { size: 2, ..Default::default() };
+        let spec = InputSpec {
+            size: 2,
+            ..Default::default()
+        };
         let v = preprocess(&image::DynamicImage::ImageRgba8(img), &spec);
         assert_eq!(v.len(), 12);
         // Transparent = white: (1 - mean) / std.
@@ -227,7 +287,12 @@ mod tests {
         // Every feature variable was found in the file (load_partial leaves missing ones random:
         // check one known tensor is not the default init by comparing with the file).
         let file = tch::Tensor::read_safetensors(&path).unwrap();
-        let w = file.iter().find(|(n, _)| n == "features.18.1.running_var").unwrap().1.shallow_clone();
+        let w = file
+            .iter()
+            .find(|(n, _)| n == "features.18.1.running_var")
+            .unwrap()
+            .1
+            .shallow_clone();
         let ours = b.vs.variables()["features.18.1.running_var"].shallow_clone();
         assert!(w.allclose(&ours, 1e-6, 1e-6, false));
         let x = Tensor::zeros([2, 3, 224, 224], (Kind::Float, Device::Cpu));

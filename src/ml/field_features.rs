@@ -37,7 +37,10 @@ fn bucket(tag: u8, s: &str) -> i64 {
 /// Character 1..=3-grams of `text` (lower-cased, with boundary marks) hashed with `tag`.
 fn push_ngrams(ids: &mut Vec<i64>, tag: u8, text: &str, max_n: usize) {
     let lower = text.to_lowercase();
-    let chars: Vec<char> = std::iter::once('^').chain(lower.chars().take(120)).chain(std::iter::once('$')).collect();
+    let chars: Vec<char> = std::iter::once('^')
+        .chain(lower.chars().take(120))
+        .chain(std::iter::once('$'))
+        .collect();
     let mut buf = String::new();
     for n in 1..=max_n {
         if chars.len() < n {
@@ -65,7 +68,10 @@ pub fn attr_words(s: &str) -> Vec<String> {
     let mut prev_lower = false;
     for c in s.chars() {
         if c.is_alphanumeric() {
-            let boundary = (c.is_uppercase() && prev_lower) || (c.is_ascii_digit() && !cur.is_empty() && !cur.chars().last().is_some_and(|l| l.is_ascii_digit()));
+            let boundary = (c.is_uppercase() && prev_lower)
+                || (c.is_ascii_digit()
+                    && !cur.is_empty()
+                    && !cur.chars().last().is_some_and(|l| l.is_ascii_digit()));
             if boundary && !cur.is_empty() {
                 words.push(std::mem::take(&mut cur));
             }
@@ -91,7 +97,14 @@ const INPUT_TYPES: &[&[&str]] = &[
     &["email"],
     &["tel"],
     &["number", "range"],
-    &["date", "datetime-local", "datetime", "time", "month", "week"],
+    &[
+        "date",
+        "datetime-local",
+        "datetime",
+        "time",
+        "month",
+        "week",
+    ],
     &["checkbox"],
     &["radio"],
     &["submit", "image"],
@@ -144,7 +157,10 @@ pub fn featurize_field(f: &FieldRecord) -> Featurized {
     if let Some(h) = &f.heading {
         push_ngrams(&mut ids, b'g', h, 2);
     }
-    ids.push(bucket(b't', &format!("{}:{}", f.tag, f.input_type.as_deref().unwrap_or(""))));
+    ids.push(bucket(
+        b't',
+        &format!("{}:{}", f.tag, f.input_type.as_deref().unwrap_or("")),
+    ));
     if ids.is_empty() {
         ids.push(bucket(b'e', "empty"));
     }
@@ -194,7 +210,10 @@ pub fn featurize_page(texts: &[String]) -> Featurized {
         ids.push(bucket(b'e', "empty"));
     }
     ids.truncate(MAX_IDS);
-    let mut dense: Vec<f32> = taxonomy::industry_lexicon_counts(&all).into_iter().map(|c| c.ln_1p()).collect();
+    let mut dense: Vec<f32> = taxonomy::industry_lexicon_counts(&all)
+        .into_iter()
+        .map(|c| c.ln_1p())
+        .collect();
     dense.extend(taxonomy::field_lexicon_hits(&all));
     Featurized { ids, dense }
 }
@@ -219,7 +238,12 @@ mod tests {
 
     #[test]
     fn featurize_is_deterministic_and_sized() {
-        let f = FieldRecord { tag: "input".into(), label: Some("手机号".into()), maxlength: Some(11), ..Default::default() };
+        let f = FieldRecord {
+            tag: "input".into(),
+            label: Some("手机号".into()),
+            maxlength: Some(11),
+            ..Default::default()
+        };
         let a = featurize_field(&f);
         assert_eq!(a, featurize_field(&f));
         assert_eq!(a.dense.len(), field_dense_len());

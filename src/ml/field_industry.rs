@@ -4,8 +4,8 @@
 //! requirement (e.g. 房产中介客户登记): by the active industry model when there is one, else by
 //! the bilingual lexicon.
 
+use std::cell::RefCell;
 use std::path::Path;
-use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +24,9 @@ pub const KIND: &str = "page-mlp";
 
 /// The texts of a page the industry model reads: title, headings, field captions.
 pub fn page_texts(store: &Store, page_id: i64) -> anyhow::Result<Vec<String>> {
-    let page = store.item(page_id)?.ok_or_else(|| anyhow::anyhow!("no page {page_id}"))?;
+    let page = store
+        .item(page_id)?
+        .ok_or_else(|| anyhow::anyhow!("no page {page_id}"))?;
     let mut texts = Vec::new();
     if let Some(t) = page.meta.get("title").and_then(|t| t.as_str()) {
         texts.push(t.to_string());
@@ -42,19 +44,24 @@ pub fn page_texts(store: &Store, page_id: i64) -> anyhow::Result<Vec<String>> {
 /// The industry family.
 #[derive(Default)]
 pub struct IndustryFamily {
-    cache: Mutex<Option<(std::path::PathBuf, std::sync::Arc<BagNet>)>>,
+    cache: RefCell<Option<(std::path::PathBuf, std::rc::Rc<BagNet>)>>,
 }
 
 impl IndustryFamily {
-    fn net(&self, store: &Store, model: &ModelInfo) -> anyhow::Result<std::sync::Arc<BagNet>> {
-        let path = weights_path(store, model).ok_or_else(|| anyhow::anyhow!("model {} has no weights", model.id))?;
-        let mut g = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+    fn net(&self, store: &Store, model: &ModelInfo) -> anyhow::Result<std::rc::Rc<BagNet>> {
+        let path = weights_path(store, model)
+            .ok_or_else(|| anyhow::anyhow!("model {} has no weights", model.id))?;
+        let mut g = self.cache.borrow_mut();
         if let Some((p, n)) = g.as_ref() {
             if *p == path {
                 return Ok(n.clone());
             }
         }
-        let net = std::sync::Arc::new(BagNet::load(NetSpec::from_json(&model.spec)?, &path, form_device())?);
+        let net = std::rc::Rc::new(BagNet::load(
+            NetSpec::from_json(&model.spec)?,
+            &path,
+            form_device(),
+        )?);
         *g = Some((path, net.clone()));
         Ok(net)
     }
@@ -74,16 +81,31 @@ impl ModelFamily for IndustryFamily {
         labels: &[String],
         parent: Option<&ModelInfo>,
     ) -> anyhow::Result<Box<dyn TrainTask>> {
-        let examples: Vec<Featurized> =
-            items.iter().map(|&i| page_texts(store, i).map(|t| featurize_page(&t))).collect::<anyhow::Result<_>>()?;
+        let examples: Vec<Featurized> = items
+            .iter()
+            .map(|&i| page_texts(store, i).map(|t| featurize_page(&t)))
+            .collect::<anyhow::Result<_>>()?;
         let mut net = BagNet::new(NetSpec::new(page_dense_len(), labels.len()), form_device());
         if let Some(p) = parent {
-            let path = weights_path(store, p).ok_or_else(|| anyhow::anyhow!("model {} has no weights", p.id))?;
-            net.vs.load(&path).map_err(|e| anyhow::anyhow!("loading {}: {e}", path.display()))?;
+            let path = weights_path(store, p)
+                .ok_or_else(|| anyhow::anyhow!("model {} has no weights", p.id))?;
+            net.vs
+                .load(&path)
+                .map_err(|e| anyhow::anyhow!("loading {}: {e}", path.display()))?;
         }
-        Ok(Box::new(BagTask { net, examples, labels: labels.to_vec() }))
+        Ok(Box::new(BagTask {
+            net,
+            examples,
+            labels: labels.to_vec(),
+        }))
     }
-    fn predict(&self, store: &Store, model: &ModelInfo, items: &[i64], ctx: &JobCtx) -> anyhow::Result<Vec<Vec<f32>>> {
+    fn predict(
+        &self,
+        store: &Store,
+        model: &ModelInfo,
+        items: &[i64],
+        ctx: &JobCtx,
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
         let net = self.net(store, model)?;
         let mut ex = Vec::with_capacity(items.len());
         for &i in items {
@@ -117,14 +139,23 @@ pub struct IndustryGuess {
 /// lexicon; `other` when nothing matches.
 pub fn classify_requirement(store: &Store, text: &str) -> anyhow::Result<IndustryGuess> {
     let lexicon = classify_by_lexicon(text);
-    if let Some(model) = store.active_model(sets::INDUSTRY)?.filter(|m| m.kind == KIND) {
+    if let Some(model) = store
+        .active_model(sets::INDUSTRY)?
+        .filter(|m| m.kind == KIND)
+    {
         let fam = IndustryFamily::default();
         let net = fam.net(store, &model)?;
         let p = net.predict(&[featurize_page(&[text.to_string()])])?;
         let top = train::top_k(&model.labels, &p[0], 3);
         if let Some((l, s)) = top.first().cloned() {
             if s >= 0.5 || lexicon.top.is_empty() {
-                return Ok(IndustryGuess { industry: l, score: s, source: "model".into(), model_id: Some(model.id), top });
+                return Ok(IndustryGuess {
+                    industry: l,
+                    score: s,
+                    source: "model".into(),
+                    model_id: Some(model.id),
+                    top,
+                });
             }
         }
     }
@@ -144,5 +175,11 @@ pub fn classify_by_lexicon(text: &str) -> IndustryGuess {
         .collect();
     top.sort_by(|a, b| b.1.total_cmp(&a.1));
     let (industry, score) = top.first().cloned().unwrap_or(("other".to_string(), 0.0));
-    IndustryGuess { industry, score, source: "lexicon".into(), model_id: None, top }
+    IndustryGuess {
+        industry,
+        score,
+        source: "lexicon".into(),
+        model_id: None,
+        top,
+    }
 }

@@ -5,9 +5,10 @@
 //! lexicon, evaluated on held-out pages, cached under `assets::cache_dir()` and registered in a
 //! project on first pre-labelling when the project has no field-type model yet.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 use tch::Device;
@@ -36,14 +37,16 @@ pub fn form_device() -> Device {
 
 /// A field of a model's item: its `meta` as a [`FieldRecord`].
 fn field_record(store: &Store, item_id: i64) -> anyhow::Result<FieldRecord> {
-    let item = store.item(item_id)?.ok_or_else(|| anyhow::anyhow!("no item {item_id}"))?;
+    let item = store
+        .item(item_id)?
+        .ok_or_else(|| anyhow::anyhow!("no item {item_id}"))?;
     Ok(serde_json::from_value(item.meta).unwrap_or_default())
 }
 
-type NetCache = Mutex<Option<(PathBuf, Arc<BagNet>)>>;
+type NetCache = RefCell<Option<(PathBuf, Rc<BagNet>)>>;
 
-fn cached_net(cache: &NetCache, model: &ModelInfo, path: PathBuf) -> anyhow::Result<Arc<BagNet>> {
-    let mut g = cache.lock().unwrap_or_else(|e| e.into_inner());
+fn cached_net(cache: &NetCache, model: &ModelInfo, path: PathBuf) -> anyhow::Result<Rc<BagNet>> {
+    let mut g = cache.borrow_mut();
     if let Some((p, net)) = g.as_ref() {
         if *p == path {
             return Ok(net.clone());
@@ -57,7 +60,7 @@ fn cached_net(cache: &NetCache, model: &ModelInfo, path: PathBuf) -> anyhow::Res
         spec.classes,
         model.labels.len()
     );
-    let net = Arc::new(BagNet::load(spec, &path, form_device())?);
+    let net = Rc::new(BagNet::load(spec, &path, form_device())?);
     *g = Some((path, net.clone()));
     Ok(net)
 }
@@ -82,34 +85,57 @@ impl ModelFamily for FieldTypeFamily {
         labels: &[String],
         parent: Option<&ModelInfo>,
     ) -> anyhow::Result<Box<dyn TrainTask>> {
-        let examples: Vec<Featurized> =
-            items.iter().map(|&i| field_record(store, i).map(|r| featurize_field(&r))).collect::<anyhow::Result<_>>()?;
+        let examples: Vec<Featurized> = items
+            .iter()
+            .map(|&i| field_record(store, i).map(|r| featurize_field(&r)))
+            .collect::<anyhow::Result<_>>()?;
         let spec = NetSpec::new(field_dense_len(), labels.len());
         let mut net = BagNet::new(spec, form_device());
         match parent {
             Some(p) => {
-                let path = weights_path(store, p).ok_or_else(|| anyhow::anyhow!("model {} has no weights", p.id))?;
-                net.vs.load(&path).map_err(|e| anyhow::anyhow!("loading {}: {e}", path.display()))?;
+                let path = weights_path(store, p)
+                    .ok_or_else(|| anyhow::anyhow!("model {} has no weights", p.id))?;
+                net.vs
+                    .load(&path)
+                    .map_err(|e| anyhow::anyhow!("loading {}: {e}", path.display()))?;
             }
             None => {
                 // Start from the active field model (or the base model) even when its labels
                 // differ: its text representation transfers, and so do shared labels.
-                let src = match store.active_model(sets::FIELD_TYPE)?.filter(|m| m.kind == KIND) {
+                let src = match store
+                    .active_model(sets::FIELD_TYPE)?
+                    .filter(|m| m.kind == KIND)
+                {
                     Some(m) => weights_path(store, &m).and_then(|p| {
-                        NetSpec::from_json(&m.spec).ok().and_then(|s| BagNet::load(s, &p, form_device()).ok()).map(|n| (n, m.labels.clone()))
+                        NetSpec::from_json(&m.spec)
+                            .ok()
+                            .and_then(|s| BagNet::load(s, &p, form_device()).ok())
+                            .map(|n| (n, m.labels.clone()))
                     }),
-                    None => BaseModel::cached().and_then(|b| b.load().ok().map(|n| (n, b.labels.clone()))),
+                    None => BaseModel::cached()
+                        .and_then(|b| b.load().ok().map(|n| (n, b.labels.clone()))),
                 };
                 if let Some((src, src_labels)) = src {
                     net.transfer_from(&src, &src_labels, labels);
                 }
             }
         }
-        Ok(Box::new(BagTask { net, examples, labels: labels.to_vec() }))
+        Ok(Box::new(BagTask {
+            net,
+            examples,
+            labels: labels.to_vec(),
+        }))
     }
 
-    fn predict(&self, store: &Store, model: &ModelInfo, items: &[i64], ctx: &JobCtx) -> anyhow::Result<Vec<Vec<f32>>> {
-        let path = weights_path(store, model).ok_or_else(|| anyhow::anyhow!("model {} has no weights", model.id))?;
+    fn predict(
+        &self,
+        store: &Store,
+        model: &ModelInfo,
+        items: &[i64],
+        ctx: &JobCtx,
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
+        let path = weights_path(store, model)
+            .ok_or_else(|| anyhow::anyhow!("model {} has no weights", model.id))?;
         let net = cached_net(&self.cache, model, path)?;
         let mut examples = Vec::with_capacity(items.len());
         for &i in items {
@@ -134,9 +160,16 @@ impl ModelFamily for FieldTypeFamily {
 }
 
 /// Save a form model's variables atomically; the spec records the net's shape.
-pub(crate) fn save_bag(task: &dyn TrainTask, path: &Path, dense: usize) -> anyhow::Result<serde_json::Value> {
+pub(crate) fn save_bag(
+    task: &dyn TrainTask,
+    path: &Path,
+    dense: usize,
+) -> anyhow::Result<serde_json::Value> {
     let vars = task.var_store().variables();
-    let classes = vars.get("out.bias").map(|b| b.size()[0]).ok_or_else(|| anyhow::anyhow!("not a form model"))?;
+    let classes = vars
+        .get("out.bias")
+        .map(|b| b.size()[0])
+        .ok_or_else(|| anyhow::anyhow!("not a form model"))?;
     train::save_var_store_atomic(task.var_store(), path)?;
     Ok(serde_json::json!({ "net": NetSpec::new(dense, classes as usize) }))
 }
@@ -190,7 +223,8 @@ pub struct CorpusField {
 /// extracted with this crate's extractor, its code mapped onto the taxonomy.
 pub fn formasaurus_fields(dir: &Path) -> anyhow::Result<Vec<CorpusField>> {
     let index: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(
-        &std::fs::read(dir.join("index.json")).map_err(|e| anyhow::anyhow!("reading {}: {e}", dir.join("index.json").display()))?,
+        &std::fs::read(dir.join("index.json"))
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", dir.join("index.json").display()))?,
     )?;
     let mut keys: Vec<&String> = index.keys().collect();
     keys.sort();
@@ -199,17 +233,39 @@ pub fn formasaurus_fields(dir: &Path) -> anyhow::Result<Vec<CorpusField>> {
         keys.par_iter()
             .map(|key| {
                 let entry = &index[key.as_str()];
-                let Some(forms) = entry.get("visible_html_fields").and_then(|v| v.as_array()) else { return Vec::new() };
-                let Ok(bytes) = std::fs::read(dir.join(key.as_str())) else { return Vec::new() };
-                let Ok(d) = html::decode(&bytes) else { return Vec::new() };
+                let Some(forms) = entry.get("visible_html_fields").and_then(|v| v.as_array())
+                else {
+                    return Vec::new();
+                };
+                let Ok(bytes) = std::fs::read(dir.join(key.as_str())) else {
+                    return Vec::new();
+                };
+                let Ok(d) = html::decode(&bytes) else {
+                    return Vec::new();
+                };
                 let x = html::extract(&d.html, html::ExtractOptions::default());
                 let mut out = Vec::new();
                 for f in x.fields {
-                    let (Some(k), Some(name)) = (f.form_element_index, f.name.as_deref()) else { continue };
-                    let Some(code) = forms.get(k).and_then(|m| m.get(name)).and_then(|c| c.as_str()) else { continue };
-                    let Some(label) = taxonomy::formasaurus_type(code) else { continue };
+                    let (Some(k), Some(name)) = (f.form_element_index, f.name.as_deref()) else {
+                        continue;
+                    };
+                    let Some(code) = forms
+                        .get(k)
+                        .and_then(|m| m.get(name))
+                        .and_then(|c| c.as_str())
+                    else {
+                        continue;
+                    };
+                    let Some(label) = taxonomy::formasaurus_type(code) else {
+                        continue;
+                    };
                     let cjk = has_cjk(&f.texts().join(" "));
-                    out.push(CorpusField { page: key.to_string(), record: f, label, cjk });
+                    out.push(CorpusField {
+                        page: key.to_string(),
+                        record: f,
+                        label,
+                        cjk,
+                    });
                 }
                 out
             })
@@ -226,7 +282,11 @@ pub fn is_holdout_page(page: &str, page_has_cjk: bool) -> bool {
 }
 
 fn rec(tag: &str, input_type: Option<&str>) -> FieldRecord {
-    FieldRecord { tag: tag.into(), input_type: input_type.map(str::to_string), ..Default::default() }
+    FieldRecord {
+        tag: tag.into(),
+        input_type: input_type.map(str::to_string),
+        ..Default::default()
+    }
 }
 
 /// Bilingual examples synthesized from the lexicon: for each type and keyword, a field with
@@ -236,31 +296,74 @@ pub fn synthetic_fields() -> Vec<(FieldRecord, &'static str)> {
     let mut out = Vec::new();
     for t in FIELD_TYPES {
         for (i, kw) in t.keywords.iter().enumerate() {
-            let name = (!t.attr_names.is_empty()).then(|| t.attr_names[i % t.attr_names.len()].to_string());
+            let name = (!t.attr_names.is_empty())
+                .then(|| t.attr_names[i % t.attr_names.len()].to_string());
             for variant in 0..3 {
                 let mut f = match t.name {
-                    "phone" => FieldRecord { maxlength: Some(11), ..rec("input", Some(if i % 2 == 0 { "tel" } else { "text" })) },
+                    "phone" => FieldRecord {
+                        maxlength: Some(11),
+                        ..rec("input", Some(if i % 2 == 0 { "tel" } else { "text" }))
+                    },
                     "email" => rec("input", Some(if i % 2 == 0 { "email" } else { "text" })),
-                    "sms_code" => FieldRecord { maxlength: Some(6), ..rec("input", Some("text")) },
-                    "captcha" => FieldRecord { maxlength: Some(4), ..rec("input", Some("text")) },
+                    "sms_code" => FieldRecord {
+                        maxlength: Some(6),
+                        ..rec("input", Some("text"))
+                    },
+                    "captcha" => FieldRecord {
+                        maxlength: Some(4),
+                        ..rec("input", Some("text"))
+                    },
                     "password" | "password_confirm" => rec("input", Some("password")),
                     "gender" => FieldRecord {
-                        options: if i % 2 == 0 { vec!["男".into(), "女".into()] } else { vec!["male".into(), "female".into()] },
-                        ..rec(if variant == 0 { "select" } else { "input" }, (variant != 0).then_some("radio"))
+                        options: if i % 2 == 0 {
+                            vec!["男".into(), "女".into()]
+                        } else {
+                            vec!["male".into(), "female".into()]
+                        },
+                        ..rec(
+                            if variant == 0 { "select" } else { "input" },
+                            (variant != 0).then_some("radio"),
+                        )
                     },
-                    "birthday" | "datetime" => rec("input", Some(if i % 2 == 0 { "date" } else { "text" })),
-                    "id_card" => FieldRecord { maxlength: Some(18), ..rec("input", Some("text")) },
+                    "birthday" | "datetime" => {
+                        rec("input", Some(if i % 2 == 0 { "date" } else { "text" }))
+                    }
+                    "id_card" => FieldRecord {
+                        maxlength: Some(18),
+                        ..rec("input", Some("text"))
+                    },
                     "region" => FieldRecord {
-                        options: vec!["请选择".into(), "北京".into(), "上海".into(), "广东省".into(), "浙江省".into()],
+                        options: vec![
+                            "请选择".into(),
+                            "北京".into(),
+                            "上海".into(),
+                            "广东省".into(),
+                            "浙江省".into(),
+                        ],
                         ..rec("select", None)
                     },
                     "message" => rec("textarea", None),
                     "agreement" => rec("input", Some("checkbox")),
-                    "submit" => FieldRecord { value: Some(kw.to_string()), ..rec("button", Some("submit")) },
+                    "submit" => FieldRecord {
+                        value: Some(kw.to_string()),
+                        ..rec("button", Some("submit"))
+                    },
                     "search" => rec("input", Some(if i % 2 == 0 { "search" } else { "text" })),
                     "salary_budget" => FieldRecord {
-                        options: if variant == 2 { vec!["5k以下".into(), "5-10k".into(), "10-20k".into(), "20k以上".into()] } else { vec![] },
-                        ..rec(if variant == 2 { "select" } else { "input" }, (variant != 2).then_some("text"))
+                        options: if variant == 2 {
+                            vec![
+                                "5k以下".into(),
+                                "5-10k".into(),
+                                "10-20k".into(),
+                                "20k以上".into(),
+                            ]
+                        } else {
+                            vec![]
+                        },
+                        ..rec(
+                            if variant == 2 { "select" } else { "input" },
+                            (variant != 2).then_some("text"),
+                        )
                     },
                     "other" => continue,
                     _ => rec("input", Some("text")),
@@ -268,8 +371,20 @@ pub fn synthetic_fields() -> Vec<(FieldRecord, &'static str)> {
                 let cjk = has_cjk(kw);
                 if t.name != "submit" {
                     match variant {
-                        0 => f.label = Some(if cjk { format!("{kw}：") } else { format!("{kw}:") }),
-                        1 => f.placeholder = Some(if cjk { format!("请输入{kw}") } else { format!("Enter your {kw}") }),
+                        0 => {
+                            f.label = Some(if cjk {
+                                format!("{kw}：")
+                            } else {
+                                format!("{kw}:")
+                            })
+                        }
+                        1 => {
+                            f.placeholder = Some(if cjk {
+                                format!("请输入{kw}")
+                            } else {
+                                format!("Enter your {kw}")
+                            })
+                        }
                         _ => f.preceding_text = Some(kw.to_string()),
                     }
                     if t.name == "agreement" {
@@ -284,9 +399,32 @@ pub fn synthetic_fields() -> Vec<(FieldRecord, &'static str)> {
         }
     }
     // Chinese fields that are none of the types.
-    for kw in ["推荐人", "邀请码", "微信号", "QQ号", "学历", "兴趣爱好", "数量", "备用联系人关系", "上传附件", "身高"] {
-        out.push((FieldRecord { label: Some(kw.to_string()), ..rec("input", Some("text")) }, taxonomy::OTHER));
-        out.push((FieldRecord { placeholder: Some(format!("请输入{kw}")), ..rec("input", Some("text")) }, taxonomy::OTHER));
+    for kw in [
+        "推荐人",
+        "邀请码",
+        "微信号",
+        "QQ号",
+        "学历",
+        "兴趣爱好",
+        "数量",
+        "备用联系人关系",
+        "上传附件",
+        "身高",
+    ] {
+        out.push((
+            FieldRecord {
+                label: Some(kw.to_string()),
+                ..rec("input", Some("text"))
+            },
+            taxonomy::OTHER,
+        ));
+        out.push((
+            FieldRecord {
+                placeholder: Some(format!("请输入{kw}")),
+                ..rec("input", Some("text"))
+            },
+            taxonomy::OTHER,
+        ));
     }
     out
 }
@@ -319,7 +457,10 @@ impl BaseModel {
         crate::assets::cache_dir().join("models-v1")
     }
     fn stem() -> String {
-        format!("field-type-base-f{}-r{BASE_RECIPE}", super::field_features::FEATURES_VERSION)
+        format!(
+            "field-type-base-f{}-r{BASE_RECIPE}",
+            super::field_features::FEATURES_VERSION
+        )
     }
 
     /// The base model if it was built already.
@@ -345,7 +486,11 @@ impl BaseModel {
         let lock = dir.join(format!("{}.lock", Self::stem()));
         let start = std::time::Instant::now();
         loop {
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&lock)
+            {
                 Ok(_) => break,
                 Err(_) => {
                     if let Some(m) = Self::cached() {
@@ -367,7 +512,11 @@ impl BaseModel {
             if let Some(m) = Self::cached() {
                 return Ok(m);
             }
-            let m = build_base(&crate::assets::formasaurus_dir(), &dir.join(format!("{}.safetensors", Self::stem())), ctx)?;
+            let m = build_base(
+                &crate::assets::formasaurus_dir(),
+                &dir.join(format!("{}.safetensors", Self::stem())),
+                ctx,
+            )?;
             let json = dir.join(format!("{}.json", Self::stem()));
             let tmp = dir.join(format!(".{}.{}.json.tmp", Self::stem(), std::process::id()));
             std::fs::write(&tmp, serde_json::to_vec_pretty(&m)?)?;
@@ -384,8 +533,13 @@ impl BaseModel {
 pub fn build_base(data_dir: &Path, weights: &Path, ctx: &JobCtx) -> anyhow::Result<BaseModel> {
     let t0 = std::time::Instant::now();
     ctx.set_message("reading Formasaurus");
-    let corpus = formasaurus_fields(data_dir).map_err(|e| anyhow::anyhow!("{e}; {}", crate::assets::SETUP_HINT))?;
-    anyhow::ensure!(!corpus.is_empty(), "no labelled fields found in {}", data_dir.display());
+    let corpus = formasaurus_fields(data_dir)
+        .map_err(|e| anyhow::anyhow!("{e}; {}", crate::assets::SETUP_HINT))?;
+    anyhow::ensure!(
+        !corpus.is_empty(),
+        "no labelled fields found in {}",
+        data_dir.display()
+    );
     let mut cjk_pages: HashMap<&str, bool> = HashMap::new();
     for f in &corpus {
         *cjk_pages.entry(&f.page).or_default() |= f.cjk;
@@ -411,9 +565,20 @@ pub fn build_base(data_dir: &Path, weights: &Path, ctx: &JobCtx) -> anyhow::Resu
     }
     tch::manual_seed(7);
     let net = BagNet::new(NetSpec::new(field_dense_len(), labels.len()), form_device());
-    let task = BagTask { net, examples, labels: labels.clone() };
+    let task = BagTask {
+        net,
+        examples,
+        labels: labels.clone(),
+    };
     let idx: Vec<usize> = (0..targets.len()).collect();
-    let cfg = TrainConfig { epochs: 14, batch_size: 64, learning_rate: 2e-3, weight_decay: 1e-4, holdout: 0.0, seed: 7 };
+    let cfg = TrainConfig {
+        epochs: 14,
+        batch_size: 64,
+        learning_rate: 2e-3,
+        weight_decay: 1e-4,
+        holdout: 0.0,
+        seed: 7,
+    };
     ctx.set_message("training the base field model");
     train::fit(&task, &targets, &idx, &cfg, ctx, |_, _| {})?;
     let eval = |fields: &[&CorpusField]| -> anyhow::Result<Metrics> {
@@ -423,7 +588,11 @@ pub fn build_base(data_dir: &Path, weights: &Path, ctx: &JobCtx) -> anyhow::Resu
         let pred: Vec<usize> = probs.iter().map(|p| train::argmax(p)).collect();
         Ok(Metrics::compute(&labels, &truth, &pred))
     };
-    let latin: Vec<&CorpusField> = hold.iter().copied().filter(|f| !cjk_pages[f.page.as_str()]).collect();
+    let latin: Vec<&CorpusField> = hold
+        .iter()
+        .copied()
+        .filter(|f| !cjk_pages[f.page.as_str()])
+        .collect();
     let cjk: Vec<&CorpusField> = hold.iter().copied().filter(|f| f.cjk).collect();
     let report = BaseReport {
         n_train,
@@ -434,5 +603,31 @@ pub fn build_base(data_dir: &Path, weights: &Path, ctx: &JobCtx) -> anyhow::Resu
         train_seconds: t0.elapsed().as_secs_f64(),
     };
     train::save_var_store_atomic(&task.net.vs, weights)?;
-    Ok(BaseModel { weights: weights.to_path_buf(), labels, spec: task.net.spec, report })
+    Ok(BaseModel {
+        weights: weights.to_path_buf(),
+        labels,
+        spec: task.net.spec,
+        report,
+    })
+}
+
+/// Pre-label a form project: field types (registering the base model first when the project
+/// has no field-type model) and page industries (when an industry model is active). Returns
+/// (label set, items predicted, model version) per set that has a model.
+pub fn prelabel_form_project(
+    store: &mut Store,
+    ctx: &JobCtx,
+) -> anyhow::Result<Vec<(String, usize, i64)>> {
+    let mut out = Vec::new();
+    for set in [sets::FIELD_TYPE, sets::INDUSTRY] {
+        let fam = super::registry::family_for(store, set)?;
+        if set == sets::INDUSTRY && store.active_model(set)?.is_none() {
+            continue;
+        }
+        ctx.set_message(format!("pre-labelling {set}"));
+        let n = super::family::prelabel(store, fam.as_ref(), None, ctx)?;
+        let version = store.active_model(set)?.map(|m| m.version).unwrap_or(0);
+        out.push((set.to_string(), n, version));
+    }
+    Ok(out)
 }

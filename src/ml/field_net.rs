@@ -25,12 +25,20 @@ pub struct NetSpec {
 
 impl NetSpec {
     pub fn new(dense: usize, classes: usize) -> NetSpec {
-        NetSpec { features_version: FEATURES_VERSION, buckets: BUCKETS, dim: 48, dense: dense as i64, hidden: 128, classes: classes as i64 }
+        NetSpec {
+            features_version: FEATURES_VERSION,
+            buckets: BUCKETS,
+            dim: 48,
+            dense: dense as i64,
+            hidden: 128,
+            classes: classes as i64,
+        }
     }
 
     /// Read a spec from a model's spec JSON.
     pub fn from_json(v: &serde_json::Value) -> anyhow::Result<NetSpec> {
-        let s: NetSpec = serde_json::from_value(v.get("net").cloned().unwrap_or_else(|| v.clone()))?;
+        let s: NetSpec =
+            serde_json::from_value(v.get("net").cloned().unwrap_or_else(|| v.clone()))?;
         anyhow::ensure!(
             s.features_version == FEATURES_VERSION && s.buckets == BUCKETS,
             "model features v{} ({} buckets) do not match this build's v{FEATURES_VERSION} ({BUCKETS})",
@@ -54,10 +62,28 @@ impl BagNet {
     pub fn new(spec: NetSpec, device: Device) -> BagNet {
         let vs = nn::VarStore::new(device);
         let root = vs.root();
-        let emb = root.var("emb", &[spec.buckets, spec.dim], nn::Init::Randn { mean: 0.0, stdev: 0.1 });
-        let hidden = nn::linear(&root / "hidden", spec.dim + spec.dense, spec.hidden, Default::default());
+        let emb = root.var(
+            "emb",
+            &[spec.buckets, spec.dim],
+            nn::Init::Randn {
+                mean: 0.0,
+                stdev: 0.1,
+            },
+        );
+        let hidden = nn::linear(
+            &root / "hidden",
+            spec.dim + spec.dense,
+            spec.hidden,
+            Default::default(),
+        );
         let out = nn::linear(&root / "out", spec.hidden, spec.classes, Default::default());
-        BagNet { vs, spec, emb, hidden, out }
+        BagNet {
+            vs,
+            spec,
+            emb,
+            hidden,
+            out,
+        }
     }
 
     /// Load weights saved by [`crate::ml::train::save_var_store_atomic`].
@@ -72,19 +98,27 @@ impl BagNet {
     /// Copy the text representation and hidden layer of `src`, and the output rows of labels
     /// both know (`src_labels` -> `dst_labels`), so a model with other labels starts from it.
     pub fn transfer_from(&mut self, src: &BagNet, src_labels: &[String], dst_labels: &[String]) {
-        if src.spec.dim != self.spec.dim || src.spec.dense != self.spec.dense || src.spec.hidden != self.spec.hidden {
+        if src.spec.dim != self.spec.dim
+            || src.spec.dense != self.spec.dense
+            || src.spec.hidden != self.spec.hidden
+        {
             return;
         }
         tch::no_grad(|| {
             self.emb.copy_(&src.emb.to_device(self.vs.device()));
-            self.hidden.ws.copy_(&src.hidden.ws.to_device(self.vs.device()));
+            self.hidden
+                .ws
+                .copy_(&src.hidden.ws.to_device(self.vs.device()));
             if let (Some(d), Some(s)) = (self.hidden.bs.as_mut(), src.hidden.bs.as_ref()) {
                 d.copy_(&s.to_device(d.device()));
             }
             for (j, l) in dst_labels.iter().enumerate() {
                 if let Some(i) = src_labels.iter().position(|s| s == l) {
                     let (i, j) = (i as i64, j as i64);
-                    self.out.ws.get(j).copy_(&src.out.ws.get(i).to_device(self.vs.device()));
+                    self.out
+                        .ws
+                        .get(j)
+                        .copy_(&src.out.ws.get(i).to_device(self.vs.device()));
                     if let (Some(d), Some(s)) = (self.out.bs.as_ref(), src.out.bs.as_ref()) {
                         d.get(j).copy_(&s.get(i).to_device(d.device()));
                     }
@@ -106,8 +140,11 @@ impl BagNet {
         }
         let ids = Tensor::from_slice(&flat).to(device);
         let offs = Tensor::from_slice(&offsets).to(device);
-        let (bag, _, _, _) = Tensor::embedding_bag::<Tensor>(&self.emb, &ids, &offs, false, 1, false, None, false);
-        let dense = Tensor::from_slice(&dense).view([batch.len() as i64, self.spec.dense]).to(device);
+        let (bag, _, _, _) =
+            Tensor::embedding_bag::<Tensor>(&self.emb, &ids, &offs, false, 1, false, None, false);
+        let dense = Tensor::from_slice(&dense)
+            .view([batch.len() as i64, self.spec.dense])
+            .to(device);
         let x = Tensor::cat(&[bag.dropout(0.2, train), dense], 1);
         let h = self.hidden.forward(&x).relu().dropout(0.3, train);
         self.out.forward(&h)
@@ -119,7 +156,10 @@ impl BagNet {
         let mut out = Vec::with_capacity(examples.len());
         for chunk in examples.chunks(512) {
             let refs: Vec<&Featurized> = chunk.iter().collect();
-            let p = self.forward(&refs, false).softmax(-1, Kind::Float).to_device(Device::Cpu);
+            let p = self
+                .forward(&refs, false)
+                .softmax(-1, Kind::Float)
+                .to_device(Device::Cpu);
             out.extend(Vec::<Vec<f32>>::try_from(&p)?);
         }
         Ok(out)
@@ -137,7 +177,11 @@ impl TrainTask for BagTask {
     fn forward(&self, idx: &[usize], train: bool) -> anyhow::Result<Tensor> {
         let batch: Vec<&Featurized> = idx
             .iter()
-            .map(|&i| self.examples.get(i).ok_or_else(|| anyhow::anyhow!("example {i} out of range")))
+            .map(|&i| {
+                self.examples
+                    .get(i)
+                    .ok_or_else(|| anyhow::anyhow!("example {i} out of range"))
+            })
             .collect::<anyhow::Result<_>>()?;
         Ok(self.net.forward(&batch, train))
     }

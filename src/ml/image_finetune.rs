@@ -34,7 +34,12 @@ struct Net {
 fn build(device: Device, classes: usize, from: Option<&Path>) -> anyhow::Result<Net> {
     let mut vs = nn::VarStore::new(device);
     let blocks = backbone::feature_blocks(&vs.root());
-    let head = nn::linear(vs.root() / "head", EMBED_DIM, classes as i64, Default::default());
+    let head = nn::linear(
+        vs.root() / "head",
+        EMBED_DIM,
+        classes as i64,
+        Default::default(),
+    );
     let pretrained = crate::assets::mobilenet_weights();
     anyhow::ensure!(
         pretrained.is_file(),
@@ -44,7 +49,8 @@ fn build(device: Device, classes: usize, from: Option<&Path>) -> anyhow::Result<
     );
     vs.load_partial(&pretrained)?;
     if let Some(w) = from {
-        vs.load(w).map_err(|e| anyhow::anyhow!("loading model {}: {e}", w.display()))?;
+        vs.load(w)
+            .map_err(|e| anyhow::anyhow!("loading model {}: {e}", w.display()))?;
     }
     // Only the last blocks and the head learn.
     for (name, t) in vs.variables() {
@@ -64,9 +70,15 @@ pub struct FinetuneTask {
 
 impl TrainTask for FinetuneTask {
     fn forward(&self, idx: &[usize], train: bool) -> anyhow::Result<Tensor> {
-        let i = Tensor::from_slice(&idx.iter().map(|&i| i as i64).collect::<Vec<_>>()).to_device(self.prefix.device());
+        let i = Tensor::from_slice(&idx.iter().map(|&i| i as i64).collect::<Vec<_>>())
+            .to_device(self.prefix.device());
         let x = self.prefix.index_select(0, &i);
-        let f = backbone::pool(&backbone::run_blocks(&self.net.blocks, FROZEN_BLOCKS..N_BLOCKS, &x, train));
+        let f = backbone::pool(&backbone::run_blocks(
+            &self.net.blocks,
+            FROZEN_BLOCKS..N_BLOCKS,
+            &x,
+            train,
+        ));
         Ok(self.net.head.forward(&f.dropout(0.2, train)))
     }
     fn var_store(&self) -> &nn::VarStore {
@@ -75,7 +87,12 @@ impl TrainTask for FinetuneTask {
 }
 
 fn item_paths(store: &Store, items: &[i64]) -> anyhow::Result<Vec<(i64, PathBuf)>> {
-    Ok(store.source_paths(items)?.into_iter().zip(items).map(|(p, &id)| (id, PathBuf::from(p.unwrap_or_default()))).collect())
+    Ok(store
+        .source_paths(items)?
+        .into_iter()
+        .zip(items)
+        .map(|(p, &id)| (id, PathBuf::from(p.unwrap_or_default())))
+        .collect())
 }
 
 impl ModelFamily for FinetuneFamily {
@@ -99,14 +116,25 @@ impl ModelFamily for FinetuneFamily {
         let paths = item_paths(store, items)?;
         let mut parts: Vec<(i64, Tensor)> = Vec::with_capacity(items.len());
         let ctx = JobCtx::new("finetune-prefix");
-        let errors = run_pipelined(&paths, &InputSpec::default(), DEFAULT_BATCH, &ctx, |ids, xs| {
-            let _g = tch::no_grad_guard();
-            let p = backbone::run_blocks(&net.blocks, 0..FROZEN_BLOCKS, &xs.to_device(device), false);
-            for (k, id) in ids.iter().enumerate() {
-                parts.push((*id, p.get(k as i64)));
-            }
-            Ok(())
-        })?;
+        let errors = run_pipelined(
+            &paths,
+            &InputSpec::default(),
+            DEFAULT_BATCH,
+            &ctx,
+            |ids, xs| {
+                let _g = tch::no_grad_guard();
+                let p = backbone::run_blocks(
+                    &net.blocks,
+                    0..FROZEN_BLOCKS,
+                    &xs.to_device(device),
+                    false,
+                );
+                for (k, id) in ids.iter().enumerate() {
+                    parts.push((*id, p.get(k as i64)));
+                }
+                Ok(())
+            },
+        )?;
         if let Some((id, e)) = errors.first() {
             anyhow::bail!("labelled item {id} could not be decoded: {e}");
         }
@@ -116,33 +144,67 @@ impl ModelFamily for FinetuneFamily {
         Ok(Box::new(FinetuneTask { net, prefix }))
     }
 
-    fn predict(&self, store: &Store, model: &ModelInfo, items: &[i64], ctx: &JobCtx) -> anyhow::Result<Vec<Vec<f32>>> {
+    fn predict(
+        &self,
+        store: &Store,
+        model: &ModelInfo,
+        items: &[i64],
+        ctx: &JobCtx,
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
         let device = super::device::best_device();
-        let w = family::weights_path(store, model).ok_or_else(|| anyhow::anyhow!("model v{} has no weights", model.version))?;
+        let w = family::weights_path(store, model)
+            .ok_or_else(|| anyhow::anyhow!("model v{} has no weights", model.version))?;
         let net = build(device, model.labels.len(), Some(&w))?;
         let paths = item_paths(store, items)?;
         let mut rows = std::collections::HashMap::new();
-        let errors = run_pipelined(&paths, &InputSpec::default(), DEFAULT_BATCH, ctx, |ids, xs| {
-            let _g = tch::no_grad_guard();
-            let f = backbone::pool(&backbone::run_blocks(&net.blocks, 0..N_BLOCKS, &xs.to_device(device), false));
-            let p = net.head.forward(&f).softmax(-1, Kind::Float).to_device(Device::Cpu);
-            for (id, r) in ids.iter().zip(Vec::<Vec<f32>>::try_from(&p)?) {
-                rows.insert(*id, r);
-            }
-            Ok(())
-        })?;
+        let errors = run_pipelined(
+            &paths,
+            &InputSpec::default(),
+            DEFAULT_BATCH,
+            ctx,
+            |ids, xs| {
+                let _g = tch::no_grad_guard();
+                let f = backbone::pool(&backbone::run_blocks(
+                    &net.blocks,
+                    0..N_BLOCKS,
+                    &xs.to_device(device),
+                    false,
+                ));
+                let p = net
+                    .head
+                    .forward(&f)
+                    .softmax(-1, Kind::Float)
+                    .to_device(Device::Cpu);
+                for (id, r) in ids.iter().zip(Vec::<Vec<f32>>::try_from(&p)?) {
+                    rows.insert(*id, r);
+                }
+                Ok(())
+            },
+        )?;
         if let Some((id, e)) = errors.first() {
             anyhow::bail!("item {id} could not be decoded: {e}");
         }
-        items.iter().map(|id| rows.remove(id).ok_or_else(|| anyhow::anyhow!("no prediction for item {id}"))).collect()
+        items
+            .iter()
+            .map(|id| {
+                rows.remove(id)
+                    .ok_or_else(|| anyhow::anyhow!("no prediction for item {id}"))
+            })
+            .collect()
     }
 
     fn save(&self, task: &dyn TrainTask, path: &Path) -> anyhow::Result<serde_json::Value> {
         task.save(path)?;
-        Ok(serde_json::json!({ "backbone": "mobilenet_v2", "frozen_blocks": FROZEN_BLOCKS, "input": InputSpec::default() }))
+        Ok(
+            serde_json::json!({ "backbone": "mobilenet_v2", "frozen_blocks": FROZEN_BLOCKS, "input": InputSpec::default() }),
+        )
     }
 
     fn candidate_items(&self, store: &Store) -> anyhow::Result<Vec<i64>> {
-        Ok(store.usable_images()?.into_iter().map(|(id, _)| id).collect())
+        Ok(store
+            .usable_images()?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
     }
 }

@@ -25,7 +25,9 @@ pub struct ImageHeadFamily {
 
 impl Default for ImageHeadFamily {
     fn default() -> Self {
-        ImageHeadFamily { backbone: BACKBONE_ID.to_string() }
+        ImageHeadFamily {
+            backbone: BACKBONE_ID.to_string(),
+        }
     }
 }
 
@@ -38,7 +40,8 @@ pub struct HeadTask {
 
 impl TrainTask for HeadTask {
     fn forward(&self, idx: &[usize], train: bool) -> anyhow::Result<Tensor> {
-        let i = Tensor::from_slice(&idx.iter().map(|&i| i as i64).collect::<Vec<_>>()).to_device(self.x.device());
+        let i = Tensor::from_slice(&idx.iter().map(|&i| i as i64).collect::<Vec<_>>())
+            .to_device(self.x.device());
         let x = self.x.index_select(0, &i).dropout(0.2, train);
         Ok(self.lin.forward(&x))
     }
@@ -48,21 +51,37 @@ impl TrainTask for HeadTask {
 }
 
 fn head(vs: &nn::VarStore, classes: usize) -> nn::Linear {
-    nn::linear(vs.root() / "head", EMBED_DIM, classes as i64, Default::default())
+    nn::linear(
+        vs.root() / "head",
+        EMBED_DIM,
+        classes as i64,
+        Default::default(),
+    )
 }
 
 /// Embeddings of `items` as a `[n, 1280]` tensor; every item must have one.
-pub fn embedding_matrix(store: &Store, backbone: &str, items: &[i64], device: Device) -> anyhow::Result<Tensor> {
+pub fn embedding_matrix(
+    store: &Store,
+    backbone: &str,
+    items: &[i64],
+    device: Device,
+) -> anyhow::Result<Tensor> {
     let rows = store.embeddings_for(backbone, items)?;
     let mut flat = Vec::with_capacity(items.len() * EMBED_DIM as usize);
     for (id, r) in items.iter().zip(rows) {
         let v = r.ok_or_else(|| {
             anyhow::anyhow!("item {id} has no {backbone} embedding yet (run `yuxuan prelabel` to compute embeddings)")
         })?;
-        anyhow::ensure!(v.len() == EMBED_DIM as usize, "item {id}: embedding of width {} (expected {EMBED_DIM})", v.len());
+        anyhow::ensure!(
+            v.len() == EMBED_DIM as usize,
+            "item {id}: embedding of width {} (expected {EMBED_DIM})",
+            v.len()
+        );
         flat.extend_from_slice(&v);
     }
-    Ok(Tensor::from_slice(&flat).view([items.len() as i64, EMBED_DIM]).to_device(device))
+    Ok(Tensor::from_slice(&flat)
+        .view([items.len() as i64, EMBED_DIM])
+        .to_device(device))
 }
 
 impl ModelFamily for ImageHeadFamily {
@@ -86,24 +105,41 @@ impl ModelFamily for ImageHeadFamily {
         let lin = head(&vs, labels.len());
         if let Some(p) = parent {
             if let Some(w) = family::weights_path(store, p) {
-                vs.load(&w).map_err(|e| anyhow::anyhow!("loading parent model {}: {e}", w.display()))?;
+                vs.load(&w)
+                    .map_err(|e| anyhow::anyhow!("loading parent model {}: {e}", w.display()))?;
             }
         }
         Ok(Box::new(HeadTask { vs, lin, x }))
     }
 
-    fn predict(&self, store: &Store, model: &ModelInfo, items: &[i64], _ctx: &JobCtx) -> anyhow::Result<Vec<Vec<f32>>> {
+    fn predict(
+        &self,
+        store: &Store,
+        model: &ModelInfo,
+        items: &[i64],
+        _ctx: &JobCtx,
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
         let device = super::device::best_device();
-        let backbone = model.spec.get("backbone").and_then(|b| b.as_str()).unwrap_or(&self.backbone).to_string();
+        let backbone = model
+            .spec
+            .get("backbone")
+            .and_then(|b| b.as_str())
+            .unwrap_or(&self.backbone)
+            .to_string();
         let mut vs = nn::VarStore::new(device);
         let lin = head(&vs, model.labels.len());
-        let w = family::weights_path(store, model).ok_or_else(|| anyhow::anyhow!("model v{} has no weights", model.version))?;
-        vs.load(&w).map_err(|e| anyhow::anyhow!("loading model {}: {e}", w.display()))?;
+        let w = family::weights_path(store, model)
+            .ok_or_else(|| anyhow::anyhow!("model v{} has no weights", model.version))?;
+        vs.load(&w)
+            .map_err(|e| anyhow::anyhow!("loading model {}: {e}", w.display()))?;
         let _g = tch::no_grad_guard();
         let mut out = Vec::with_capacity(items.len());
         for chunk in items.chunks(4096) {
             let x = embedding_matrix(store, &backbone, chunk, device)?;
-            let p = lin.forward(&x).softmax(-1, Kind::Float).to_device(Device::Cpu);
+            let p = lin
+                .forward(&x)
+                .softmax(-1, Kind::Float)
+                .to_device(Device::Cpu);
             out.extend(Vec::<Vec<f32>>::try_from(&p)?);
         }
         Ok(out)
@@ -117,6 +153,11 @@ impl ModelFamily for ImageHeadFamily {
     fn candidate_items(&self, store: &Store) -> anyhow::Result<Vec<i64>> {
         // Images whose embedding could not be computed (decode failed) are not candidates.
         let embedded = store.embedded_item_ids(&self.backbone)?;
-        Ok(store.usable_images()?.into_iter().map(|(id, _)| id).filter(|id| embedded.contains(id)).collect())
+        Ok(store
+            .usable_images()?
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| embedded.contains(id))
+            .collect())
     }
 }

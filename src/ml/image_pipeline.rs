@@ -49,9 +49,18 @@ pub fn run_pipelined(
                 }
                 let decoded: Vec<(i64, Result<Vec<f32>, String>)> = chunk
                     .par_iter()
-                    .map(|(id, p)| (*id, backbone::load_input(p, spec).map_err(|e| e.to_string())))
+                    .map(|(id, p)| {
+                        (
+                            *id,
+                            backbone::load_input(p, spec).map_err(|e| e.to_string()),
+                        )
+                    })
                     .collect();
-                let mut b = Batch { ids: Vec::new(), data: Vec::new(), errors: Vec::new() };
+                let mut b = Batch {
+                    ids: Vec::new(),
+                    data: Vec::new(),
+                    errors: Vec::new(),
+                };
                 for (id, r) in decoded {
                     match r {
                         Ok(v) => {
@@ -84,8 +93,11 @@ pub fn run_pipelined(
 /// Compute and cache the backbone embedding of every usable image that has none. Images
 /// that cannot be decoded any more get an item error. Returns how many were embedded.
 pub fn embed_missing(store: &mut Store, ctx: &JobCtx) -> anyhow::Result<usize> {
-    let todo: Vec<(i64, PathBuf)> =
-        store.images_missing_embedding(BACKBONE_ID)?.into_iter().map(|(id, p)| (id, PathBuf::from(p))).collect();
+    let todo: Vec<(i64, PathBuf)> = store
+        .images_missing_embedding(BACKBONE_ID)?
+        .into_iter()
+        .map(|(id, p)| (id, PathBuf::from(p)))
+        .collect();
     if todo.is_empty() {
         return Ok(0);
     }
@@ -94,13 +106,22 @@ pub fn embed_missing(store: &mut Store, ctx: &JobCtx) -> anyhow::Result<usize> {
     ctx.set_total(todo.len() as u64);
     ctx.set_done(0);
     let mut n = 0;
-    let errors = run_pipelined(&todo, &InputSpec::default(), DEFAULT_BATCH, ctx, |ids, xs| {
-        let emb = net.embed(xs).to_device(tch::Device::Cpu);
-        let rows: Vec<Vec<f32>> = Vec::<Vec<f32>>::try_from(&emb)?;
-        store.put_embeddings(BACKBONE_ID, &ids.iter().copied().zip(rows).collect::<Vec<_>>())?;
-        n += ids.len();
-        Ok(())
-    })?;
+    let errors = run_pipelined(
+        &todo,
+        &InputSpec::default(),
+        DEFAULT_BATCH,
+        ctx,
+        |ids, xs| {
+            let emb = net.embed(xs).to_device(tch::Device::Cpu);
+            let rows: Vec<Vec<f32>> = Vec::<Vec<f32>>::try_from(&emb)?;
+            store.put_embeddings(
+                BACKBONE_ID,
+                &ids.iter().copied().zip(rows).collect::<Vec<_>>(),
+            )?;
+            n += ids.len();
+            Ok(())
+        },
+    )?;
     for (id, e) in errors {
         store.set_item_error(id, Some(&e))?;
     }

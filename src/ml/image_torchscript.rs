@@ -49,7 +49,9 @@ impl TorchScriptSpec {
                     .iter()
                     .position(|o| o == l)
                     .map(|p| p as i64)
-                    .ok_or_else(|| anyhow::anyhow!("label {l:?} is not an output of the TorchScript model"))
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("label {l:?} is not an output of the TorchScript model")
+                    })
             })
             .collect()
     }
@@ -58,7 +60,11 @@ impl TorchScriptSpec {
 fn copy_atomic(src: &Path, dst: &Path) -> anyhow::Result<()> {
     let dir = dst.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.tmp.{}", dst.file_name().and_then(|s| s.to_str()).unwrap_or("model"), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.tmp.{}",
+        dst.file_name().and_then(|s| s.to_str()).unwrap_or("model"),
+        std::process::id()
+    ));
     std::fs::copy(src, &tmp).map_err(|e| anyhow::anyhow!("copying {}: {e}", src.display()))?;
     std::fs::File::open(&tmp)?.sync_all()?;
     std::fs::rename(&tmp, dst)?;
@@ -83,24 +89,49 @@ pub fn register(
 ) -> anyhow::Result<ModelInfo> {
     anyhow::ensure!(labels.len() >= 2, "a classifier needs at least 2 labels");
     anyhow::ensure!(input.size >= 8, "input size {} is too small", input.size);
-    let m = CModule::load_on_device(file, Device::Cpu)
-        .map_err(|e| anyhow::anyhow!("{} is not a loadable TorchScript module: {e}", file.display()))?;
-    let probe = Tensor::zeros([1, 3, input.size as i64, input.size as i64], (Kind::Float, Device::Cpu));
-    let out = tch::no_grad(|| m.forward_ts(&[probe]))
-        .map_err(|e| anyhow::anyhow!("running {} on a {}x{} input failed: {e}", file.display(), input.size, input.size))?;
+    let m = CModule::load_on_device(file, Device::Cpu).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not a loadable TorchScript module: {e}",
+            file.display()
+        )
+    })?;
+    let probe = Tensor::zeros(
+        [1, 3, input.size as i64, input.size as i64],
+        (Kind::Float, Device::Cpu),
+    );
+    let out = tch::no_grad(|| m.forward_ts(&[probe])).map_err(|e| {
+        anyhow::anyhow!(
+            "running {} on a {}x{} input failed: {e}",
+            file.display(),
+            input.size,
+            input.size
+        )
+    })?;
     anyhow::ensure!(
         out.size() == vec![1, labels.len() as i64],
         "the model outputs shape {:?} for one image, but {} labels were given",
         out.size(),
         labels.len()
     );
-    let existing: Vec<String> = store.labels(sets::CLASS)?.into_iter().map(|l| l.name).collect();
-    let new: Vec<NewLabel> = labels.iter().filter(|l| !existing.contains(l)).map(|l| NewLabel::named(l.clone())).collect();
+    let existing: Vec<String> = store
+        .labels(sets::CLASS)?
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    let new: Vec<NewLabel> = labels
+        .iter()
+        .filter(|l| !existing.contains(l))
+        .map(|l| NewLabel::named(l.clone()))
+        .collect();
     store.add_labels(sets::CLASS, &new)?;
     let n = store.models(sets::CLASS)?.len() + 1;
     let dst = family::models_dir(store).join(format!("class-v{n}-registered.pt"));
     copy_atomic(file, &dst)?;
-    let spec = TorchScriptSpec { input: input.clone(), outputs: labels.to_vec(), source: Some(file.to_string_lossy().into_owned()) };
+    let spec = TorchScriptSpec {
+        input: input.clone(),
+        outputs: labels.to_vec(),
+        source: Some(file.to_string_lossy().into_owned()),
+    };
     let model = store.add_model(&NewModel {
         label_set: sets::CLASS.to_string(),
         kind: KIND.to_string(),
@@ -143,12 +174,20 @@ impl TorchScriptTask {
     fn inputs(&self, idx: &[usize]) -> anyhow::Result<Tensor> {
         let missing: Vec<usize> = {
             let cache = self.cache.borrow();
-            idx.iter().copied().filter(|&i| cache[i].is_none()).collect()
+            idx.iter()
+                .copied()
+                .filter(|&i| cache[i].is_none())
+                .collect()
         };
         let (paths, input) = (&self.paths, &self.input);
         let decoded: Vec<(usize, Result<Vec<f32>, String>)> = missing
             .par_iter()
-            .map(|&i| (i, backbone::load_input(&paths[i], input).map_err(|e| e.to_string())))
+            .map(|&i| {
+                (
+                    i,
+                    backbone::load_input(&paths[i], input).map_err(|e| e.to_string()),
+                )
+            })
             .collect();
         let mut fresh = std::collections::HashMap::new();
         for (i, r) in decoded {
@@ -196,8 +235,11 @@ impl TrainTask for TorchScriptTask {
     fn save(&self, path: &Path) -> anyhow::Result<()> {
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
-        let tmp =
-            dir.join(format!(".{}.tmp.{}", path.file_name().and_then(|s| s.to_str()).unwrap_or("m"), std::process::id()));
+        let tmp = dir.join(format!(
+            ".{}.tmp.{}",
+            path.file_name().and_then(|s| s.to_str()).unwrap_or("m"),
+            std::process::id()
+        ));
         self.module.borrow().save(&tmp)?;
         std::fs::File::open(&tmp)?.sync_all()?;
         std::fs::rename(&tmp, path)?;
@@ -224,11 +266,14 @@ impl ModelFamily for TorchScriptFamily {
         parent: Option<&ModelInfo>,
     ) -> anyhow::Result<Box<dyn TrainTask>> {
         let base = parent.or(self.base.as_ref()).ok_or_else(|| {
-            anyhow::anyhow!("no TorchScript model to fine-tune from: register one with `yuxuan register-model`")
+            anyhow::anyhow!(
+                "no TorchScript model to fine-tune from: register one with `yuxuan register-model`"
+            )
         })?;
         let spec = TorchScriptSpec::of(base)?;
         let columns = Tensor::from_slice(&spec.columns(labels)?);
-        let w = family::weights_path(store, base).ok_or_else(|| anyhow::anyhow!("model v{} has no file", base.version))?;
+        let w = family::weights_path(store, base)
+            .ok_or_else(|| anyhow::anyhow!("model v{} has no file", base.version))?;
         let vs = nn::VarStore::new(super::device::best_device());
         let mut module = TrainableCModule::load(&w, vs.root())
             .map_err(|e| anyhow::anyhow!("loading TorchScript model {}: {e}", w.display()))?;
@@ -237,7 +282,10 @@ impl ModelFamily for TorchScriptFamily {
             .source_paths(items)?
             .into_iter()
             .zip(items)
-            .map(|(p, id)| p.map(PathBuf::from).ok_or_else(|| anyhow::anyhow!("no item {id}")))
+            .map(|(p, id)| {
+                p.map(PathBuf::from)
+                    .ok_or_else(|| anyhow::anyhow!("no item {id}"))
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Box::new(TorchScriptTask {
             vs,
@@ -252,10 +300,17 @@ impl ModelFamily for TorchScriptFamily {
         }))
     }
 
-    fn predict(&self, store: &Store, model: &ModelInfo, items: &[i64], ctx: &JobCtx) -> anyhow::Result<Vec<Vec<f32>>> {
+    fn predict(
+        &self,
+        store: &Store,
+        model: &ModelInfo,
+        items: &[i64],
+        ctx: &JobCtx,
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
         let spec = TorchScriptSpec::of(model)?;
         let columns = Tensor::from_slice(&spec.columns(&model.labels)?);
-        let w = family::weights_path(store, model).ok_or_else(|| anyhow::anyhow!("model v{} has no file", model.version))?;
+        let w = family::weights_path(store, model)
+            .ok_or_else(|| anyhow::anyhow!("model v{} has no file", model.version))?;
         let device = super::device::best_device();
         let mut m = CModule::load_on_device(&w, device)
             .map_err(|e| anyhow::anyhow!("loading TorchScript model {}: {e}", w.display()))?;
@@ -270,7 +325,10 @@ impl ModelFamily for TorchScriptFamily {
         let _g = tch::no_grad_guard();
         let errors = run_pipelined(&paths, &spec.input, DEFAULT_BATCH, ctx, |ids, xs| {
             let logits = m.forward_ts(&[xs.to_device(device)])?;
-            let p = logits.index_select(1, &columns.to_device(device)).softmax(-1, Kind::Float).to_device(Device::Cpu);
+            let p = logits
+                .index_select(1, &columns.to_device(device))
+                .softmax(-1, Kind::Float)
+                .to_device(Device::Cpu);
             for (id, r) in ids.iter().zip(Vec::<Vec<f32>>::try_from(&p)?) {
                 rows.insert(*id, r);
             }
@@ -281,7 +339,10 @@ impl ModelFamily for TorchScriptFamily {
         }
         items
             .iter()
-            .map(|id| rows.remove(id).ok_or_else(|| anyhow::anyhow!("no prediction for item {id}")))
+            .map(|id| {
+                rows.remove(id)
+                    .ok_or_else(|| anyhow::anyhow!("no prediction for item {id}"))
+            })
             .collect()
     }
 
@@ -295,6 +356,10 @@ impl ModelFamily for TorchScriptFamily {
     }
 
     fn candidate_items(&self, store: &Store) -> anyhow::Result<Vec<i64>> {
-        Ok(store.usable_images()?.into_iter().map(|(id, _)| id).collect())
+        Ok(store
+            .usable_images()?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
     }
 }

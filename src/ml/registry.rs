@@ -30,7 +30,7 @@ pub fn family_for(store: &Store, label_set: &str) -> anyhow::Result<Box<dyn Mode
 pub fn image_family_for_mode(store: &Store, mode: &str) -> anyhow::Result<Box<dyn ModelFamily>> {
     match mode {
         "head" => Ok(Box::new(super::image_head::ImageHeadFamily::default())),
-        "finetune" => Ok(Box::new(super::image_finetune::FinetuneFamily::default())),
+        "finetune" => Ok(Box::new(super::image_finetune::FinetuneFamily)),
         "torchscript" => {
             // Fine-tuning continues from the newest TorchScript version (the active one first).
             let models = store.models(sets::CLASS)?;
@@ -49,7 +49,7 @@ pub fn image_family_for_mode(store: &Store, mode: &str) -> anyhow::Result<Box<dy
 pub fn image_family_for_kind(kind: &str) -> anyhow::Result<Box<dyn ModelFamily>> {
     match kind {
         super::image_head::KIND => Ok(Box::new(super::image_head::ImageHeadFamily::default())),
-        super::image_finetune::KIND => Ok(Box::new(super::image_finetune::FinetuneFamily::default())),
+        super::image_finetune::KIND => Ok(Box::new(super::image_finetune::FinetuneFamily)),
         super::image_torchscript::KIND => Ok(Box::new(super::image_torchscript::TorchScriptFamily::default())),
         other => anyhow::bail!("no image model family for model kind {other:?}"),
     }

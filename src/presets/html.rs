@@ -35,18 +35,32 @@ fn field_html(i: usize, f: &PresetField) -> String {
     let name = escape(&f.field_type);
     let label = escape(&f.label);
     let req = if f.required { " required" } else { "" };
-    let star = if f.required { "<span class=\"req\">*</span>" } else { "" };
-    let ph = f.placeholder.as_deref().map(|p| format!(" placeholder=\"{}\"", escape(p))).unwrap_or_default();
+    let star = if f.required {
+        "<span class=\"req\">*</span>"
+    } else {
+        ""
+    };
+    let ph = f
+        .placeholder
+        .as_deref()
+        .map(|p| format!(" placeholder=\"{}\"", escape(p)))
+        .unwrap_or_default();
     let it = f.input_type.as_deref().unwrap_or("text");
     match (f.tag.as_str(), it) {
         ("select", _) => {
-            let opts: String = f.options.iter().map(|o| format!("<option>{}</option>", escape(o))).collect();
+            let opts: String = f
+                .options
+                .iter()
+                .map(|o| format!("<option>{}</option>", escape(o)))
+                .collect();
             format!("<div class=\"f\"><label for=\"{id}\">{label}{star}</label><select id=\"{id}\" name=\"{name}\"{req}>{opts}</select></div>")
         }
         ("textarea", _) => {
             format!("<div class=\"f\"><label for=\"{id}\">{label}{star}</label><textarea id=\"{id}\" name=\"{name}\"{ph}{req}></textarea></div>")
         }
-        ("input", "radio") | ("input", "checkbox") if !f.options.is_empty() && f.field_type != "agreement" => {
+        ("input", "radio") | ("input", "checkbox")
+            if !f.options.is_empty() && f.field_type != "agreement" =>
+        {
             let choices: String = f
                 .options
                 .iter()
@@ -60,10 +74,15 @@ fn field_html(i: usize, f: &PresetField) -> String {
         ("button", _) | ("input", "submit" | "button" | "image" | "reset") => String::new(),
         _ => {
             let t = match it {
-                "tel" | "email" | "password" | "date" | "number" | "url" | "time" | "datetime-local" => it,
+                "tel" | "email" | "password" | "date" | "number" | "url" | "time"
+                | "datetime-local" => it,
                 _ => "text",
             };
-            let extra = if f.field_type == "phone" { " maxlength=\"11\" inputmode=\"tel\"" } else { "" };
+            let extra = if f.field_type == "phone" {
+                " maxlength=\"11\" inputmode=\"tel\""
+            } else {
+                ""
+            };
             format!("<div class=\"f\"><label for=\"{id}\">{label}{star}</label><input type=\"{t}\" id=\"{id}\" name=\"{name}\"{ph}{extra}{req}></div>")
         }
     }
@@ -71,7 +90,10 @@ fn field_html(i: usize, f: &PresetField) -> String {
 
 /// One self-contained HTML page rendering the preset's fields as a mobile form.
 pub fn render(p: &Preset) -> String {
-    let title = p.requirement.clone().unwrap_or_else(|| p.industry_display.clone());
+    let title = p
+        .requirement
+        .clone()
+        .unwrap_or_else(|| p.industry_display.clone());
     let submit = p
         .fields
         .iter()
@@ -79,10 +101,24 @@ pub fn render(p: &Preset) -> String {
         .map(|f| f.label.clone())
         .filter(|l| !l.trim().is_empty())
         .unwrap_or_else(|| "提交".to_string());
-    let body: String = p.fields.iter().enumerate().map(|(i, f)| field_html(i, f)).collect::<Vec<_>>().join("\n");
+    let body: String = p
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| field_html(i, f))
+        .collect::<Vec<_>>()
+        .join("\n");
     let sub = match p.source.as_str() {
-        "seed" => format!("{} · 默认字段 (no confirmed pages yet)", escape(&p.industry_display)),
-        _ => format!("{} · 来自 {} 个已确认页面 (from {} confirmed pages)", escape(&p.industry_display), p.n_pages, p.n_pages),
+        "seed" => format!(
+            "{} · 默认字段 (no confirmed pages yet)",
+            escape(&p.industry_display)
+        ),
+        _ => format!(
+            "{} · 来自 {} 个已确认页面 (from {} confirmed pages)",
+            escape(&p.industry_display),
+            p.n_pages,
+            p.n_pages
+        ),
     };
     format!(
         "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n\

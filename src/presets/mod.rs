@@ -84,13 +84,19 @@ struct Acc {
 
 fn mode<K: Clone + Ord + std::hash::Hash>(m: &HashMap<K, usize>) -> Option<K> {
     // Most frequent; ties broken by the smallest key so the result is deterministic.
-    m.iter().max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0))).map(|(k, _)| k.clone())
+    m.iter()
+        .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+        .map(|(k, _)| k.clone())
 }
 
 fn display_names(store: &Store, set: &str) -> HashMap<String, String> {
     store
         .labels(set)
-        .map(|ls| ls.into_iter().map(|l| (l.name.clone(), l.shown().to_string())).collect())
+        .map(|ls| {
+            ls.into_iter()
+                .map(|l| (l.name.clone(), l.shown().to_string()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -103,7 +109,11 @@ fn default_widget(t: &str) -> (&'static str, Option<&'static str>, Vec<String>) 
         "password" | "password_confirm" => ("input", Some("password"), vec![]),
         "gender" => ("input", Some("radio"), opts(&["男", "女"])),
         "birthday" | "datetime" => ("input", Some("date"), vec![]),
-        "region" => ("select", None, opts(&["北京", "上海", "广州", "深圳", "其他"])),
+        "region" => (
+            "select",
+            None,
+            opts(&["北京", "上海", "广州", "深圳", "其他"]),
+        ),
         "message" => ("textarea", None, vec![]),
         "agreement" => ("input", Some("checkbox"), vec![]),
         "submit" => ("button", Some("submit"), vec![]),
@@ -113,11 +123,19 @@ fn default_widget(t: &str) -> (&'static str, Option<&'static str>, Vec<String>) 
 
 /// The preset of `industry` learned from the project's confirmed pages (field types in at
 /// least `min_frequency` of them), or the built-in seed when none is confirmed yet.
-pub fn preset_for_industry(store: &Store, industry: &str, min_frequency: f64) -> anyhow::Result<Preset> {
+pub fn preset_for_industry(
+    store: &Store,
+    industry: &str,
+    min_frequency: f64,
+) -> anyhow::Result<Preset> {
     anyhow::ensure!(
         store.has_label(sets::INDUSTRY, industry)? || taxonomy::industry(industry).is_some(),
         "unknown industry {industry:?}: pick one of {:?}",
-        store.labels(sets::INDUSTRY)?.into_iter().map(|l| l.name).collect::<Vec<_>>()
+        store
+            .labels(sets::INDUSTRY)?
+            .into_iter()
+            .map(|l| l.name)
+            .collect::<Vec<_>>()
     );
     let type_names = display_names(store, sets::FIELD_TYPE);
     let industry_display = display_names(store, sets::INDUSTRY)
@@ -125,8 +143,12 @@ pub fn preset_for_industry(store: &Store, industry: &str, min_frequency: f64) ->
         .cloned()
         .or_else(|| taxonomy::industry(industry).map(|d| format!("{} {}", d.zh, d.en)))
         .unwrap_or_else(|| industry.to_string());
-    let pages: Vec<i64> =
-        store.current_labels(sets::INDUSTRY)?.into_iter().filter(|(_, l)| l == industry).map(|(i, _)| i).collect();
+    let pages: Vec<i64> = store
+        .current_labels(sets::INDUSTRY)?
+        .into_iter()
+        .filter(|(_, l)| l == industry)
+        .map(|(i, _)| i)
+        .collect();
     let mut acc: HashMap<String, Acc> = HashMap::new();
     let mut n_pages = 0;
     for &page in &pages {
@@ -150,20 +172,36 @@ pub fn preset_for_industry(store: &Store, industry: &str, min_frequency: f64) ->
             }
             let a = acc.entry(t.clone()).or_default();
             a.pages += 1;
-            a.pos_sum += if n > 1 { rank as f64 / (n - 1) as f64 } else { 0.0 };
-            let is_button = r.tag == "button" || matches!(r.input_type.as_deref(), Some("submit" | "button" | "image" | "reset"));
+            a.pos_sum += if n > 1 {
+                rank as f64 / (n - 1) as f64
+            } else {
+                0.0
+            };
+            let is_button = r.tag == "button"
+                || matches!(
+                    r.input_type.as_deref(),
+                    Some("submit" | "button" | "image" | "reset")
+                );
             let label = if is_button {
                 r.value.clone().or(r.label.clone()).or(r.aria_label.clone())
             } else {
-                r.label.clone().or(r.aria_label.clone()).or(r.preceding_text.clone())
+                r.label
+                    .clone()
+                    .or(r.aria_label.clone())
+                    .or(r.preceding_text.clone())
             };
-            if let Some(l) = label.map(|l| l.trim_end_matches([':', '：', '*', ' ']).to_string()).filter(|l| !l.is_empty()) {
+            if let Some(l) = label
+                .map(|l| l.trim_end_matches([':', '：', '*', ' ']).to_string())
+                .filter(|l| !l.is_empty())
+            {
                 *a.labels.entry(l).or_default() += 1;
             }
             if let Some(p) = &r.placeholder {
                 *a.placeholders.entry(p.clone()).or_default() += 1;
             }
-            *a.widgets.entry((r.tag.clone(), r.input_type.clone())).or_default() += 1;
+            *a.widgets
+                .entry((r.tag.clone(), r.input_type.clone()))
+                .or_default() += 1;
             a.required += r.required as usize;
             if !r.options.is_empty() {
                 *a.options.entry(r.options.clone()).or_default() += 1;
@@ -177,7 +215,8 @@ pub fn preset_for_industry(store: &Store, industry: &str, min_frequency: f64) ->
         .into_iter()
         .filter(|(_, a)| a.pages as f64 / n_pages as f64 + 1e-9 >= min_frequency)
         .map(|(t, a)| {
-            let (tag, input_type) = mode(&a.widgets).unwrap_or(("input".into(), Some("text".into())));
+            let (tag, input_type) =
+                mode(&a.widgets).unwrap_or(("input".into(), Some("text".into())));
             let display = type_names.get(&t).cloned().unwrap_or_else(|| t.clone());
             PresetField {
                 label: mode(&a.labels).unwrap_or_else(|| display.clone()),
@@ -194,7 +233,11 @@ pub fn preset_for_industry(store: &Store, industry: &str, min_frequency: f64) ->
             }
         })
         .collect();
-    fields.sort_by(|a, b| a.mean_position.total_cmp(&b.mean_position).then_with(|| a.field_type.cmp(&b.field_type)));
+    fields.sort_by(|a, b| {
+        a.mean_position
+            .total_cmp(&b.mean_position)
+            .then_with(|| a.field_type.cmp(&b.field_type))
+    });
     Ok(Preset {
         format: FORMAT.into(),
         industry: industry.to_string(),
@@ -207,8 +250,14 @@ pub fn preset_for_industry(store: &Store, industry: &str, min_frequency: f64) ->
     })
 }
 
-fn seed_preset(industry: &str, industry_display: String, type_names: &HashMap<String, String>) -> Preset {
-    let seed = taxonomy::industry(industry).map(|d| d.seed_fields).unwrap_or(&["name", "phone", "message", "submit"]);
+fn seed_preset(
+    industry: &str,
+    industry_display: String,
+    type_names: &HashMap<String, String>,
+) -> Preset {
+    let seed = taxonomy::industry(industry)
+        .map(|d| d.seed_fields)
+        .unwrap_or(&["name", "phone", "message", "submit"]);
     let n = seed.len().max(2) - 1;
     let fields = seed
         .iter()
@@ -216,16 +265,28 @@ fn seed_preset(industry: &str, industry_display: String, type_names: &HashMap<St
         .map(|(i, t)| {
             let def = taxonomy::field_type(t);
             let (tag, input_type, options) = default_widget(t);
-            let display = type_names.get(*t).cloned().or(def.map(|d| format!("{} {}", d.zh, d.en))).unwrap_or(t.to_string());
-            let zh = def.map(|d| d.zh.to_string()).unwrap_or_else(|| t.to_string());
+            let display = type_names
+                .get(*t)
+                .cloned()
+                .or(def.map(|d| format!("{} {}", d.zh, d.en)))
+                .unwrap_or(t.to_string());
+            let zh = def
+                .map(|d| d.zh.to_string())
+                .unwrap_or_else(|| t.to_string());
             PresetField {
                 field_type: t.to_string(),
                 display,
                 frequency: 1.0,
                 pages: 0,
                 mean_position: i as f64 / n as f64,
-                label: if *t == "submit" { "提交".into() } else { zh.clone() },
-                placeholder: (tag == "input" && matches!(input_type, Some("text" | "tel" | "email")) || tag == "textarea")
+                label: if *t == "submit" {
+                    "提交".into()
+                } else {
+                    zh.clone()
+                },
+                placeholder: (tag == "input"
+                    && matches!(input_type, Some("text" | "tel" | "email"))
+                    || tag == "textarea")
                     .then(|| format!("请输入{zh}")),
                 tag: tag.into(),
                 input_type: input_type.map(str::to_string),
@@ -248,7 +309,11 @@ fn seed_preset(industry: &str, industry_display: String, type_names: &HashMap<St
 
 /// The preset for a one-line requirement: classify it into an industry, then propose that
 /// industry's preset.
-pub fn preset_for_requirement(store: &Store, requirement: &str, min_frequency: f64) -> anyhow::Result<Preset> {
+pub fn preset_for_requirement(
+    store: &Store,
+    requirement: &str,
+    min_frequency: f64,
+) -> anyhow::Result<Preset> {
     let guess = classify_requirement(store, requirement)?;
     let mut p = preset_for_industry(store, &guess.industry, min_frequency)?;
     p.requirement = Some(requirement.to_string());

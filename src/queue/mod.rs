@@ -27,8 +27,13 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 5] =
-        [Strategy::Uncertain, Strategy::Confident, Strategy::Diverse, Strategy::Random, Strategy::FileOrder];
+    pub const ALL: [Strategy; 5] = [
+        Strategy::Uncertain,
+        Strategy::Confident,
+        Strategy::Diverse,
+        Strategy::Random,
+        Strategy::FileOrder,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Strategy::Uncertain => "uncertain",
@@ -39,7 +44,9 @@ impl Strategy {
         }
     }
     pub fn parse(s: &str) -> Option<Strategy> {
-        Strategy::ALL.into_iter().find(|x| x.as_str() == s || x.as_str().replace('-', "_") == s)
+        Strategy::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s || x.as_str().replace('-', "_") == s)
     }
 }
 
@@ -88,9 +95,37 @@ pub fn build(store: &Store, spec: &QueueSpec) -> Result<Vec<i64>> {
             use rand::SeedableRng;
             ids.shuffle(&mut rand::rngs::StdRng::seed_from_u64(spec.seed));
         }
+        // Cold start: nothing predicted yet, so margins and scores say nothing; a diverse
+        // sample makes the first labels cover the data (and all classes, sooner).
+        Strategy::Uncertain | Strategy::Confident
+            if !ids.is_empty() && candidates.iter().all(|c| c.score.is_none()) =>
+        {
+            let labeled: Vec<i64> = store
+                .current_labels(&spec.label_set)?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            ids = diverse_order(
+                store,
+                &ids,
+                &labeled,
+                crate::ml::backbone::BACKBONE_ID,
+                DIVERSE_PICKS,
+            )?;
+        }
         Strategy::Diverse => {
-            let labeled: Vec<i64> = store.current_labels(&spec.label_set)?.into_iter().map(|(id, _)| id).collect();
-            ids = diverse_order(store, &ids, &labeled, crate::ml::backbone::BACKBONE_ID, DIVERSE_PICKS)?;
+            let labeled: Vec<i64> = store
+                .current_labels(&spec.label_set)?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            ids = diverse_order(
+                store,
+                &ids,
+                &labeled,
+                crate::ml::backbone::BACKBONE_ID,
+                DIVERSE_PICKS,
+            )?;
         }
         _ => {}
     }
@@ -107,12 +142,21 @@ fn stride_sample(ids: &[i64], max: usize) -> Vec<i64> {
 /// Greedy k-center (farthest-first traversal) over the embeddings of `ids`: the first `picks`
 /// items each maximise the distance to everything picked or labelled before; the remaining
 /// items follow in their given order, items without an embedding last.
-pub fn diverse_order(store: &Store, ids: &[i64], labeled: &[i64], backbone: &str, picks: usize) -> Result<Vec<i64>> {
+pub fn diverse_order(
+    store: &Store,
+    ids: &[i64],
+    labeled: &[i64],
+    backbone: &str,
+    picks: usize,
+) -> Result<Vec<i64>> {
     use tch::{Kind, Tensor};
     let pool_ids = stride_sample(ids, DIVERSE_POOL);
     let pool_vecs = store.embeddings_for(backbone, &pool_ids)?;
-    let (pool, vecs): (Vec<i64>, Vec<Vec<f32>>) =
-        pool_ids.iter().zip(pool_vecs).filter_map(|(id, v)| v.map(|v| (*id, v))).unzip();
+    let (pool, vecs): (Vec<i64>, Vec<Vec<f32>>) = pool_ids
+        .iter()
+        .zip(pool_vecs)
+        .filter_map(|(id, v)| v.map(|v| (*id, v)))
+        .unzip();
     let dim = vecs.first().map(|v| v.len()).unwrap_or(0);
     if pool.is_empty() || dim == 0 || vecs.iter().any(|v| v.len() != dim) {
         return Ok(ids.to_vec());
@@ -127,14 +171,22 @@ pub fn diverse_order(store: &Store, ids: &[i64], labeled: &[i64], backbone: &str
         (sq.unsqueeze(1) - x.matmul(&c.transpose(0, 1)) * 2.0 + csq.unsqueeze(0)).clamp_min(0.0)
     };
     let lab_ids = stride_sample(labeled, DIVERSE_LABELED);
-    let lab: Vec<f32> =
-        store.embeddings_for(backbone, &lab_ids)?.into_iter().flatten().filter(|v| v.len() == dim).flatten().collect();
+    let lab: Vec<f32> = store
+        .embeddings_for(backbone, &lab_ids)?
+        .into_iter()
+        .flatten()
+        .filter(|v| v.len() == dim)
+        .flatten()
+        .collect();
     let mut order = Vec::with_capacity(picks.min(pool.len()));
     let mut taken = std::collections::HashSet::new();
     let mut min_d = if lab.is_empty() {
         // Cold start: begin next to the centre of the data (a typical item, not an outlier).
         let mean = x.mean_dim(Some([0i64].as_slice()), true, Kind::Float);
-        let first = dist_to(&mean).squeeze_dim(1).argmin(0, false).int64_value(&[]);
+        let first = dist_to(&mean)
+            .squeeze_dim(1)
+            .argmin(0, false)
+            .int64_value(&[]);
         order.push(pool[first as usize]);
         taken.insert(pool[first as usize]);
         dist_to(&x.get(first).unsqueeze(0)).squeeze_dim(1)
@@ -156,7 +208,15 @@ pub fn diverse_order(store: &Store, ids: &[i64], labeled: &[i64], backbone: &str
     let pool_set: std::collections::HashSet<i64> = pool_ids.iter().copied().collect();
     let embedded: std::collections::HashSet<i64> = pool.iter().copied().collect();
     let no_embedding = |id: &i64| pool_set.contains(id) && !embedded.contains(id);
-    order.extend(ids.iter().copied().filter(|id| !taken.contains(id) && !no_embedding(id)));
-    order.extend(ids.iter().copied().filter(|id| !taken.contains(id) && no_embedding(id)));
+    order.extend(
+        ids.iter()
+            .copied()
+            .filter(|id| !taken.contains(id) && !no_embedding(id)),
+    );
+    order.extend(
+        ids.iter()
+            .copied()
+            .filter(|id| !taken.contains(id) && no_embedding(id)),
+    );
     Ok(order)
 }

@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::domain::{ModelInfo, TrainingRun};
+use crate::domain::{sets, ModelInfo, TaskKind, TrainingRun};
 use crate::jobs::{is_cancelled_error, Job, JobCtx, Snapshot};
 use crate::ml::family::{self, Activation, ModelFamily, TrainReport};
+use crate::ml::image_pipeline;
 use crate::ml::train::{EpochStat, TrainConfig};
 use crate::store::Store;
 
@@ -32,8 +33,8 @@ pub struct TrainOptions {
     /// Hold-out share, 0..0.5.
     pub holdout: f64,
     pub activation: Activation,
-    /// Training mode written to the project setting `train_mode` before the family is built
-    /// (e.g. `head`, `finetune`, `torchscript` for images); None keeps the project's setting.
+    /// Image training mode (`head`, `finetune`, `torchscript`); None: the project's
+    /// `image_mode` setting. Ignored for form label sets.
     pub mode: Option<String>,
 }
 
@@ -71,6 +72,8 @@ pub struct TrainingController {
     path: PathBuf,
     pub label_set: String,
     factory: FamilyFactory,
+    /// Images go through `ml::image_pipeline` (embeddings before training and pre-labelling).
+    image_pipeline: bool,
     reader: Option<Store>,
     job: Option<Job<TrainReport>>,
     prelabel_job: Option<Job<usize>>,
@@ -96,6 +99,7 @@ impl TrainingController {
             path: path.to_path_buf(),
             label_set: label_set.to_string(),
             factory,
+            image_pipeline: false,
             reader: None,
             job: None,
             prelabel_job: None,
@@ -111,6 +115,14 @@ impl TrainingController {
             error: None,
         };
         c.refresh();
+        c
+    }
+
+    /// The app's controller: image projects train and pre-label through the image pipeline
+    /// (`ml::image_pipeline`: embeddings first, the picked mode), forms through the registry.
+    pub fn for_app(path: &Path, label_set: &str) -> TrainingController {
+        let mut c = TrainingController::new(path, label_set, default_factory());
+        c.image_pipeline = true;
         c
     }
 
@@ -195,17 +207,25 @@ impl TrainingController {
             self.factory.clone(),
             opts.clone(),
         );
+        let pipeline = self.image_pipeline;
         self.job = Some(Job::spawn(ctx, move |ctx| {
             let mut store = Store::open(&path)?;
-            if let Some(mode) = &opts2.mode {
-                store.set_setting("train_mode", serde_json::Value::String(mode.clone()))?;
-            }
-            let family = factory(&store, &set)?;
             let cfg = TrainConfig {
                 epochs: opts2.epochs.max(1),
                 holdout: opts2.holdout.clamp(0.0, 0.5),
                 ..Default::default()
             };
+            if pipeline && store.project()?.kind == TaskKind::Image && set == sets::CLASS {
+                // Images: embeddings first (cached), mode as picked, then the shared job.
+                return image_pipeline::train_project(
+                    &mut store,
+                    opts2.mode.as_deref(),
+                    &cfg,
+                    opts2.activation,
+                    ctx,
+                );
+            }
+            let family = factory(&store, &set)?;
             family::run_training(&mut store, family.as_ref(), &cfg, opts2.activation, ctx)
         }));
         self.last_poll = None;
@@ -329,8 +349,12 @@ impl TrainingController {
             self.label_set.clone(),
             self.factory.clone(),
         );
+        let pipeline = self.image_pipeline;
         self.prelabel_job = Some(Job::spawn(ctx, move |ctx| {
             let mut store = Store::open(&path)?;
+            if pipeline && store.project()?.kind == TaskKind::Image && set == sets::CLASS {
+                return image_pipeline::prelabel_project(&mut store, ctx);
+            }
             let family = factory(&store, &set)?;
             family::prelabel(&mut store, family.as_ref(), None, ctx)
         }));

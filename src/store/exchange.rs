@@ -192,6 +192,16 @@ impl Store {
         Ok(())
     }
 
+    /// (id, source_path) of every item of a kind, by id (imports index them once instead of
+    /// looking each row up: `source_path` has no index).
+    pub fn item_paths(&self, kind: ItemKind) -> Result<Vec<(i64, String)>> {
+        let mut st = self
+            .conn()
+            .prepare_cached("SELECT id, source_path FROM items WHERE kind = ?1 ORDER BY id")?;
+        let rows = st.query_map([kind.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Items of a kind whose `source_path` is exactly `path` (oldest first).
     pub fn item_ids_by_path(&self, kind: ItemKind, path: &str) -> Result<Vec<i64>> {
         let mut st = self.conn().prepare_cached(
@@ -206,7 +216,10 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                "SELECT id FROM items WHERE kind = ?1 AND content_hash = ?2 ORDER BY id LIMIT 1",
+                "SELECT id FROM items WHERE kind = ?1 AND content_hash = ?2 AND kind IN ('image', 'page')
+                 UNION ALL
+                 SELECT id FROM items WHERE kind = ?1 AND content_hash = ?2 AND kind NOT IN ('image', 'page')
+                 LIMIT 1",
                 params![kind.as_str(), hash],
                 |r| r.get(0),
             )

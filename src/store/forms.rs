@@ -21,14 +21,22 @@ impl Store {
     pub fn page_html(&self, item_id: i64) -> Result<Option<(String, String)>> {
         Ok(self
             .conn()
-            .query_row("SELECT charset, html FROM page_html WHERE item_id = ?1", [item_id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT charset, html FROM page_html WHERE item_id = ?1",
+                [item_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?)
     }
 
     /// Add a form (or a container grouping bare fields) to a page.
-    pub fn add_form(&self, page_id: i64, position: i64, container: &str, meta: &serde_json::Value) -> Result<i64> {
+    pub fn add_form(
+        &self,
+        page_id: i64,
+        position: i64,
+        container: &str,
+        meta: &serde_json::Value,
+    ) -> Result<i64> {
         self.conn().execute(
             "INSERT INTO forms (page_id, position, container, meta_json) VALUES (?1, ?2, ?3, ?4)",
             params![page_id, position, container, meta.to_string()],
@@ -76,12 +84,16 @@ impl Store {
 
     /// Forms of a page in order: (form id, container, meta).
     pub fn page_forms(&self, page_id: i64) -> Result<Vec<(i64, String, serde_json::Value)>> {
-        let mut st = self
-            .conn()
-            .prepare_cached("SELECT id, container, meta_json FROM forms WHERE page_id = ?1 ORDER BY position, id")?;
+        let mut st = self.conn().prepare_cached(
+            "SELECT id, container, meta_json FROM forms WHERE page_id = ?1 ORDER BY position, id",
+        )?;
         let rows = st.query_map([page_id], |r| {
             let meta: String = r.get(2)?;
-            Ok((r.get(0)?, r.get(1)?, serde_json::from_str(&meta).unwrap_or(serde_json::Value::Null)))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                serde_json::from_str(&meta).unwrap_or(serde_json::Value::Null),
+            ))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -98,8 +110,9 @@ impl Store {
 
     /// Ids of pages without an error (the industry model's candidates).
     pub fn ok_page_ids(&self) -> Result<Vec<i64>> {
-        let mut st =
-            self.conn().prepare_cached("SELECT id FROM items WHERE kind = 'page' AND error IS NULL ORDER BY id")?;
+        let mut st = self.conn().prepare_cached(
+            "SELECT id FROM items WHERE kind = 'page' AND error IS NULL ORDER BY id",
+        )?;
         let rows = st.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }

@@ -30,7 +30,9 @@ impl Store {
 
     /// Source paths of items, in the order asked (None for unknown ids).
     pub fn source_paths(&self, ids: &[i64]) -> Result<Vec<Option<String>>> {
-        let mut st = self.conn().prepare_cached("SELECT source_path FROM items WHERE id = ?1")?;
+        let mut st = self
+            .conn()
+            .prepare_cached("SELECT source_path FROM items WHERE id = ?1")?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let mut rows = st.query(params![id])?;
@@ -53,7 +55,11 @@ impl Store {
             out.push(match rows.next()? {
                 Some(r) => {
                     let b: Vec<u8> = r.get(0)?;
-                    Some(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+                    Some(
+                        b.chunks_exact(4)
+                            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                            .collect(),
+                    )
                 }
                 None => None,
             });
@@ -63,9 +69,11 @@ impl Store {
 
     /// Number of embeddings stored for `backbone`.
     pub fn embedding_count(&self, backbone: &str) -> Result<i64> {
-        Ok(self
-            .conn()
-            .query_row("SELECT COUNT(*) FROM embeddings WHERE backbone = ?1", [backbone], |r| r.get(0))?)
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*) FROM embeddings WHERE backbone = ?1",
+            [backbone],
+            |r| r.get(0),
+        )?)
     }
 }
 
@@ -73,7 +81,8 @@ impl Store {
     /// Write a consistent copy of the whole project to `dest` (`VACUUM INTO`), e.g. for the
     /// simulator, which must not touch the real project.
     pub fn copy_to(&self, dest: &std::path::Path) -> Result<()> {
-        self.conn().execute("VACUUM INTO ?1", [dest.to_string_lossy()])?;
+        self.conn()
+            .execute("VACUUM INTO ?1", [dest.to_string_lossy()])?;
         Ok(())
     }
 }

@@ -21,7 +21,8 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     ("Space", "Skip"),
     ("Ctrl+Z", "Undo"),
     ("Ctrl+Shift+Z", "Redo"),
-    ("← / →", "Previous"),
+    ("← / ↑", "Previous"),
+    ("→ / ↓", "Next"),
     ("?", "Shortcuts"),
 ];
 

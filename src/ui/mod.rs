@@ -7,10 +7,12 @@
 
 mod bench;
 mod bulk_ui;
+mod export_ui;
 pub mod fonts;
 pub mod i18n;
 mod insights_ui;
 pub mod keys;
+mod presets_ui;
 mod review_ui;
 mod start_ui;
 mod training_ui;
@@ -24,7 +26,7 @@ pub use bench::{frame_time_bench, FrameBench};
 use i18n::{tr, Lang};
 
 use crate::jobs::Job;
-use crate::review::training::{default_factory, FamilyFactory, TrainingController};
+use crate::review::training::{FamilyFactory, TrainingController};
 use crate::review::{Notice, ReviewSession};
 
 /// UI preferences kept between runs (eframe storage). Never labels.
@@ -54,6 +56,8 @@ pub enum Screen {
     Bulk,
     Training,
     Insights,
+    Export,
+    Presets,
 }
 
 /// An open project: the annotator's review session and the lead's training controller.
@@ -81,7 +85,8 @@ pub struct App {
     pub prefs: Prefs,
     pub screen: Screen,
     pub project: Option<OpenProject>,
-    factory: FamilyFactory,
+    /// None: the app's own training path (`TrainingController::for_app`).
+    factory: Option<FamilyFactory>,
     /// A project to open once the annotator's name is known.
     pending_open: Option<PathBuf>,
     name_input: String,
@@ -89,6 +94,8 @@ pub struct App {
     toasts: Vec<Toast>,
     jobs: Vec<UiJob>,
     start: start_ui::StartState,
+    export_form: export_ui::ExportForm,
+    presets: presets_ui::PresetsState,
 }
 
 impl App {
@@ -100,18 +107,20 @@ impl App {
             prefs,
             screen: Screen::Start,
             project: None,
-            factory: default_factory(),
+            factory: None,
             pending_open: open,
             show_help: false,
             toasts: Vec::new(),
             jobs: Vec::new(),
             start: start_ui::StartState::default(),
+            export_form: Default::default(),
+            presets: Default::default(),
         }
     }
 
     /// Use another source of model families (tests use a tiny one).
     pub fn with_family_factory(mut self, factory: FamilyFactory) -> App {
-        self.factory = factory;
+        self.factory = Some(factory);
         self
     }
 
@@ -172,11 +181,10 @@ impl App {
         let factory = self.factory.clone();
         let p = self.project.as_mut()?;
         if p.training.is_none() {
-            p.training = Some(TrainingController::new(
-                p.review.path(),
-                &p.review.label_set,
-                factory,
-            ));
+            p.training = Some(match factory {
+                Some(f) => TrainingController::new(p.review.path(), &p.review.label_set, f),
+                None => TrainingController::for_app(p.review.path(), &p.review.label_set),
+            });
         }
         p.training.as_mut()
     }
@@ -208,6 +216,8 @@ impl App {
             (Screen::Bulk, true) => bulk_ui::bulk_ui(self, ui),
             (Screen::Training, true) => training_ui::training_ui(self, ui),
             (Screen::Insights, true) => insights_ui::insights_ui(self, ui),
+            (Screen::Export, true) => export_ui::export_ui(self, ui),
+            (Screen::Presets, true) => presets_ui::presets_ui(self, ui),
         }
         if self.show_help {
             self.help_ui(&ctx);
@@ -255,6 +265,10 @@ impl App {
                     ui.selectable_value(&mut screen, Screen::Bulk, tr(lang, "Bulk accept"));
                     ui.selectable_value(&mut screen, Screen::Training, tr(lang, "Training"));
                     ui.selectable_value(&mut screen, Screen::Insights, tr(lang, "Insights"));
+                    ui.selectable_value(&mut screen, Screen::Export, tr(lang, "Export"));
+                    if p.review.kind == crate::domain::TaskKind::Form {
+                        ui.selectable_value(&mut screen, Screen::Presets, tr(lang, "Presets"));
+                    }
                 }
                 if screen != self.screen {
                     self.screen = screen;
@@ -302,9 +316,6 @@ impl App {
                         ui.label(tr(lang, what));
                         ui.end_row();
                     }
-                    ui.monospace("→");
-                    ui.label(tr(lang, "Next"));
-                    ui.end_row();
                 });
             });
         if !open {
@@ -421,7 +432,8 @@ impl eframe::App for App {
 }
 
 /// Open the desktop app (blocks until the window closes).
-pub fn run(open: Option<PathBuf>) -> anyhow::Result<()> {
+/// `annotator` answers the name prompt when the storage has no name yet (scripts, kiosks).
+pub fn run(open: Option<PathBuf>, annotator: Option<String>) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("预选 yuxuan")
@@ -432,7 +444,15 @@ pub fn run(open: Option<PathBuf>) -> anyhow::Result<()> {
     eframe::run_native(
         "yuxuan",
         options,
-        Box::new(move |cc| Ok(Box::new(App::from_creation_context(cc, open)))),
+        Box::new(move |cc| {
+            let mut app = App::from_creation_context(cc, open);
+            if let Some(a) = annotator.filter(|a| !a.trim().is_empty()) {
+                if app.prefs.annotator.trim().is_empty() {
+                    app.prefs.annotator = a.trim().to_string();
+                }
+            }
+            Ok(Box::new(app))
+        }),
     )
     .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
 }

@@ -53,7 +53,13 @@ impl ReviewUi {
 
 pub(crate) fn upload(ctx: &egui::Context, name: &str, img: &DecodedImage) -> egui::TextureHandle {
     let color = egui::ColorImage::from_rgba_unmultiplied([img.width, img.height], &img.rgba);
-    ctx.load_texture(name, color, egui::TextureOptions::LINEAR)
+    // Small images (icons, emoji) stay crisp when enlarged.
+    let options = if img.width.max(img.height) <= 128 {
+        egui::TextureOptions::NEAREST
+    } else {
+        egui::TextureOptions::LINEAR
+    };
+    ctx.load_texture(name, color, options)
 }
 
 pub(crate) fn label_color(l: &Label) -> Color32 {
@@ -420,7 +426,7 @@ fn image_center_ui(ui: &mut egui::Ui, lang: Lang, review: &ReviewSession, rui: &
     ui.separator();
     ui.horizontal(|ui| {
         ui.label(tr(lang, "Up next"));
-        for (id, v) in review.upcoming(10) {
+        for (id, v) in review.upcoming(crate::review::LOOKAHEAD) {
             let size = egui::vec2(64.0, 64.0);
             match rui.textures.get(&id) {
                 Some(tex) => {

@@ -1,0 +1,119 @@
+//! The presets screen of form projects: a one-line requirement (or an industry) becomes the
+//! proposed field list (`presets::preset_for_requirement` / `preset_for_industry`), computed on
+//! a background thread; shown as a table with its JSON.
+
+use std::sync::mpsc;
+
+use egui::{Color32, RichText};
+
+use super::i18n::tr;
+use super::App;
+use crate::presets::{self, Preset};
+
+#[derive(Default)]
+pub struct PresetsState {
+    requirement: String,
+    result: Option<Result<Preset, String>>,
+    rx: Option<mpsc::Receiver<Result<Preset, String>>>,
+}
+
+pub fn presets_ui(app: &mut App, ui: &mut egui::Ui) {
+    let lang = app.prefs.lang;
+    let ctx = ui.ctx().clone();
+    let Some(p) = app.project.as_mut() else {
+        return;
+    };
+    let path = p.review.path().to_path_buf();
+    let industries = p.review.industry_labels.clone();
+    let st = &mut app.presets;
+    if let Some(rx) = &st.rx {
+        if let Ok(r) = rx.try_recv() {
+            st.result = Some(r);
+            st.rx = None;
+        }
+    }
+    let mut ask: Option<(Option<String>, Option<String>)> = None;
+    egui::CentralPanel::default().show(ui, |ui| {
+        ui.heading(tr(lang, "Presets"));
+        ui.horizontal(|ui| {
+            ui.add(
+                egui::TextEdit::singleline(&mut st.requirement)
+                    .desired_width(420.0)
+                    .hint_text("e.g. 做一个贷款申请的H5页面"),
+            );
+            if ui.button("Propose fields").clicked() && !st.requirement.trim().is_empty() {
+                ask = Some((Some(st.requirement.trim().to_string()), None));
+            }
+        });
+        ui.horizontal_wrapped(|ui| {
+            for l in &industries {
+                if ui.small_button(l.shown()).clicked() {
+                    ask = Some((None, Some(l.name.clone())));
+                }
+            }
+        });
+        if st.rx.is_some() {
+            ui.spinner();
+        }
+        match &st.result {
+            Some(Ok(preset)) => {
+                ui.label(
+                    RichText::new(format!(
+                        "{} · {} · {} pages",
+                        preset.industry_display, preset.source, preset.n_pages
+                    ))
+                    .strong(),
+                );
+                egui::Grid::new("preset_fields")
+                    .striped(true)
+                    .show(ui, |ui| {
+                        for h in ["field", "label", "type", "share", "required"] {
+                            ui.label(RichText::new(h).strong());
+                        }
+                        ui.end_row();
+                        for f in &preset.fields {
+                            ui.label(&f.display);
+                            ui.label(&f.label);
+                            ui.label(f.input_type.clone().unwrap_or_else(|| f.tag.clone()));
+                            ui.label(format!("{:.0}%", f.frequency * 100.0));
+                            ui.label(if f.required { "✓" } else { "" });
+                            ui.end_row();
+                        }
+                    });
+                ui.collapsing("JSON", |ui| {
+                    let mut json = preset.to_json();
+                    ui.add(
+                        egui::TextEdit::multiline(&mut json)
+                            .code_editor()
+                            .desired_rows(10),
+                    );
+                });
+            }
+            Some(Err(e)) => {
+                ui.colored_label(Color32::from_rgb(220, 80, 80), e);
+            }
+            None => {}
+        }
+    });
+    if let Some((req, industry)) = ask {
+        let (tx, rx) = mpsc::channel();
+        st.rx = Some(rx);
+        std::thread::spawn(move || {
+            let r = (|| -> anyhow::Result<Preset> {
+                let store = crate::store::Store::open(&path)?;
+                match (req, industry) {
+                    (Some(r), _) => {
+                        presets::preset_for_requirement(&store, &r, presets::DEFAULT_MIN_FREQUENCY)
+                    }
+                    (None, Some(i)) => {
+                        presets::preset_for_industry(&store, &i, presets::DEFAULT_MIN_FREQUENCY)
+                    }
+                    (None, None) => anyhow::bail!("nothing asked"),
+                }
+            })()
+            .map_err(|e| format!("{e:#}"));
+            let _ = tx.send(r);
+            ctx.request_repaint();
+        });
+    }
+}

@@ -1,0 +1,879 @@
+//! Images (issue 3): import errors and labels, embedding cache, queue strategies,
+//! train/activate/rollback, a killed training, TorchScript registration + fine-tune, the
+//! simulator's bookkeeping. Real images: emoji PNGs from the cache and files written here.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use yuxuan::domain::{sets, Action, ItemKind, NewDecision, NewItem, NewLabel, TaskKind};
+use yuxuan::ingest::images::{import_paths, ImageImportOptions, UnknownLabels};
+use yuxuan::jobs::JobCtx;
+use yuxuan::ml::backbone::{BACKBONE_ID, EMBED_DIM};
+use yuxuan::ml::family::Activation;
+use yuxuan::ml::image_pipeline;
+use yuxuan::ml::train::TrainConfig;
+use yuxuan::queue::{self, Filter, QueueSpec, Strategy};
+use yuxuan::store::predictions::NewPrediction;
+use yuxuan::store::Store;
+
+use crate::common;
+
+fn new_project(dir: &Path) -> (PathBuf, Store) {
+    let path = dir.join("p.yuxuan");
+    let store = Store::create(&path, "p", TaskKind::Image).unwrap();
+    (path, store)
+}
+
+fn write_png(path: &Path, w: u32, h: u32, rgb: [u8; 3]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([rgb[0] ^ (x as u8), rgb[1] ^ (y as u8), rgb[2]])
+    });
+    img.save(path).unwrap();
+}
+
+/// A JPEG of `w x h` pixels with EXIF orientation `o` (6 = rotate 90 degrees clockwise).
+fn write_jpeg_with_orientation(path: &Path, w: u32, h: u32, o: u16) {
+    use image::ImageEncoder;
+    let img = image::RgbImage::from_fn(w, h, |x, _| image::Rgb([(x * 4) as u8, 100, 50]));
+    // Big-endian TIFF: header, one IFD with one entry (0x0112 Orientation, SHORT, 1).
+    let mut exif = b"MM\0\x2a\0\0\0\x08".to_vec();
+    exif.extend_from_slice(&[0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1]);
+    exif.extend_from_slice(&o.to_be_bytes());
+    exif.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    let mut buf = Vec::new();
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, 90);
+    enc.set_exif_metadata(exif).unwrap();
+    enc.write_image(img.as_raw(), w, h, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    std::fs::write(path, buf).unwrap();
+}
+
+/// Emoji PNGs of the installed data, `per` per category for `categories`, with their category.
+fn emoji(categories: &[&str], per: usize) -> Vec<(PathBuf, String)> {
+    let dir = yuxuan::assets::emoji_dir();
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("emoji.json"))
+            .expect("emoji data installed (make setup)"),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for e in json.as_array().unwrap() {
+        let cat = e["category"].as_str().unwrap_or_default().to_string();
+        if !categories.contains(&cat.as_str()) {
+            continue;
+        }
+        let p = dir
+            .join("img64")
+            .join(e["image"].as_str().unwrap_or_default());
+        let c = count.entry(cat.clone()).or_default();
+        if *c < per && p.is_file() {
+            *c += 1;
+            out.push((p, cat));
+        }
+    }
+    out
+}
+
+/// Synthetic embeddings: item i of class c is near a class centre (deterministic noise).
+fn cluster_vec(class: usize, i: usize) -> Vec<f32> {
+    (0..EMBED_DIM as usize)
+        .map(|d| {
+            let centre = if d % 3 == class % 3 && (d / 3) % 4 == class / 3 {
+                2.0
+            } else {
+                0.1
+            };
+            let noise = (((i * 7919 + d * 104729) % 1000) as f32 / 1000.0 - 0.5) * 0.6;
+            centre + noise
+        })
+        .collect()
+}
+
+/// A project with `n_per` synthetic items per class, embeddings in clusters; the first
+/// `labelled` of each class get a human label. Returns (project path, store, truth).
+fn embedded_project(
+    dir: &Path,
+    classes: &[&str],
+    n_per: usize,
+    labelled: usize,
+) -> (PathBuf, Store, HashMap<i64, String>) {
+    let (path, mut store) = common::image_project(dir, classes, 0);
+    let items: Vec<NewItem> = (0..n_per * classes.len())
+        .map(|i| {
+            let mut it = NewItem::new(ItemKind::Image, format!("synthetic/{i:05}.png"));
+            it.content_hash = Some(format!("h{i}"));
+            it
+        })
+        .collect();
+    let ids: Vec<i64> = store
+        .insert_items(&items)
+        .unwrap()
+        .into_iter()
+        .map(|x| x.id())
+        .collect();
+    let mut truth = HashMap::new();
+    let mut rows = Vec::new();
+    let mut decisions = Vec::new();
+    for (k, id) in ids.iter().enumerate() {
+        let (c, i) = (k % classes.len(), k / classes.len());
+        rows.push((*id, cluster_vec(c, k)));
+        truth.insert(*id, classes[c].to_string());
+        if i < labelled {
+            decisions.push(NewDecision {
+                item_id: *id,
+                label_set: sets::CLASS.into(),
+                label: Some(classes[c].into()),
+                annotator: "ann".into(),
+                action: Action::Correct,
+                ms_spent: 0,
+                prediction_id: None,
+            });
+        }
+    }
+    store.put_embeddings(BACKBONE_ID, &rows).unwrap();
+    store.record_decisions(&decisions).unwrap();
+    (path, store, truth)
+}
+
+#[test]
+fn import_records_bad_files_dedups_applies_exif_and_reads_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_png(&data.join("cat/a.png"), 20, 10, [10, 20, 30]);
+    write_png(&data.join("dog/b.png"), 16, 16, [200, 20, 30]);
+    std::fs::copy(data.join("cat/a.png"), data.join("dog/copy_of_a.png")).unwrap();
+    write_jpeg_with_orientation(&data.join("cat/rotated.jpg"), 40, 20, 6);
+    std::fs::write(data.join("empty.png"), b"").unwrap();
+    let good = std::fs::read(data.join("dog/b.png")).unwrap();
+    std::fs::write(data.join("truncated.png"), &good[..good.len() / 2]).unwrap();
+    std::fs::write(data.join("notes.jpg"), b"this is not an image at all").unwrap();
+    write_png(&data.join("huge/big.png"), 300, 300, [1, 2, 3]);
+    std::fs::write(data.join("readme.txt"), b"ignored: not an image extension").unwrap();
+    // GIF: first frame.
+    let gif = image::RgbaImage::from_pixel(8, 6, image::Rgba([0, 255, 0, 255]));
+    gif.save(data.join("anim.gif")).unwrap();
+
+    let (_, mut store) = new_project(dir.path());
+    store
+        .add_labels(sets::CLASS, &[NewLabel::named("cat")])
+        .unwrap();
+    let opts = ImageImportOptions {
+        folder_labels: true,
+        max_pixels: 50_000,
+        ..Default::default()
+    };
+    let s = import_paths(&mut store, &[data.clone()], &opts, &JobCtx::new("import")).unwrap();
+    assert_eq!(s.seen, 9, "{s:?}");
+    assert_eq!(s.duplicates, 1, "{s:?}");
+    assert_eq!(s.errors, 4, "{s:?}");
+    assert_eq!(s.added, 4, "{s:?}");
+    let errors = store.items_with_errors().unwrap();
+    let reason = |name: &str| {
+        errors
+            .iter()
+            .find(|i| i.source_path.ends_with(name))
+            .and_then(|i| i.error.clone())
+            .unwrap_or_default()
+    };
+    assert!(reason("empty.png").contains("empty"), "{errors:?}");
+    assert!(reason("truncated.png").contains("truncated"), "{errors:?}");
+    assert!(
+        reason("notes.jpg").contains("not a supported image"),
+        "{errors:?}"
+    );
+    assert!(reason("big.png").contains("pixel limit"), "{errors:?}");
+    // EXIF orientation 6: 40x20 stored as 20x40.
+    let items = store.items_of_kind(ItemKind::Image).unwrap();
+    let rotated = items
+        .iter()
+        .find(|i| i.source_path.ends_with("rotated.jpg"))
+        .unwrap();
+    assert_eq!((rotated.width, rotated.height), (Some(20), Some(40)));
+    assert_eq!(rotated.meta["orientation"], 6);
+    // Folder labels: decisions of annotator "import"; "dog" was added to the label set; the
+    // duplicate in dog/ keeps cat (its first label); huge/ is an error, so no label.
+    let labels = store.current_labels(sets::CLASS).unwrap();
+    let label_of = |name: &str| {
+        let id = items
+            .iter()
+            .find(|i| i.source_path.ends_with(name))
+            .unwrap()
+            .id;
+        labels
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, l)| l.clone())
+    };
+    assert_eq!(label_of("a.png").as_deref(), Some("cat"));
+    assert_eq!(label_of("b.png").as_deref(), Some("dog"));
+    assert_eq!(label_of("anim.gif"), None);
+    let ds = store.all_decisions().unwrap();
+    assert!(ds
+        .iter()
+        .all(|d| d.annotator == "import" && d.action == Action::Correct));
+    assert_eq!(s.labels_imported, 3);
+    // Re-import: everything is a duplicate, error items are not added twice.
+    let again = import_paths(&mut store, &[data.clone()], &opts, &JobCtx::new("import")).unwrap();
+    assert_eq!(
+        (again.added, again.errors, again.duplicates),
+        (0, 0, 9),
+        "{again:?}"
+    );
+    // `yuxuan stats` shows the errors.
+    let out = common::run(&["stats", store.path().to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("items with errors: 4"), "{text}");
+    assert!(text.contains("truncated.png"), "{text}");
+}
+
+#[test]
+fn csv_labels_report_malformed_rows_and_refuse_unknown_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("imgs");
+    write_png(&data.join("x.png"), 8, 8, [1, 1, 1]);
+    write_png(&data.join("y.png"), 8, 8, [90, 1, 1]);
+    write_png(&data.join("z.png"), 8, 8, [1, 90, 1]);
+    let csv = dir.path().join("labels.csv");
+    std::fs::write(
+        &csv,
+        "path,label\nimgs/x.png,ok\nimgs/y.png\nimgs/y.png,ok,extra\nimgs/z.png,weird\n",
+    )
+    .unwrap();
+    let (_, mut store) = new_project(dir.path());
+    store
+        .add_labels(
+            sets::CLASS,
+            &[NewLabel::named("ok"), NewLabel::named("defect")],
+        )
+        .unwrap();
+    let opts = ImageImportOptions {
+        labels_csv: Some(csv),
+        unknown_labels: UnknownLabels::Refuse,
+        ..Default::default()
+    };
+    let s = import_paths(&mut store, &[data], &opts, &JobCtx::new("import")).unwrap();
+    assert_eq!((s.added, s.labels_imported), (3, 1), "{s:?}");
+    assert!(
+        s.problems.iter().any(|p| p.contains(":3:")),
+        "{:?}",
+        s.problems
+    );
+    assert!(
+        s.problems.iter().any(|p| p.contains(":4:")),
+        "{:?}",
+        s.problems
+    );
+    assert!(
+        s.problems.iter().any(|p| p.contains("weird")),
+        "{:?}",
+        s.problems
+    );
+    assert!(!store.has_label(sets::CLASS, "weird").unwrap());
+}
+
+#[test]
+fn embeddings_are_computed_once_and_reused_and_real_emoji_train_a_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = emoji(&["Flags", "Food & Drink", "Smileys & Emotion"], 8);
+    assert_eq!(files.len(), 24);
+    let csv = dir.path().join("truth.csv");
+    let mut w = String::from("path,label\n");
+    for (p, c) in &files {
+        w.push_str(&format!(
+            "{},{}\n",
+            p.display(),
+            c.replace(' ', "_").replace('&', "and")
+        ));
+    }
+    std::fs::write(&csv, w).unwrap();
+    let (_, mut store) = new_project(dir.path());
+    let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
+    let opts = ImageImportOptions {
+        labels_csv: Some(csv),
+        ..Default::default()
+    };
+    let s = import_paths(&mut store, &paths, &opts, &JobCtx::new("import")).unwrap();
+    assert_eq!((s.added, s.labels_imported), (24, 24), "{s:?}");
+    let n = image_pipeline::embed_missing(&mut store, &JobCtx::new("embed")).unwrap();
+    assert_eq!(n, 24);
+    let first = store.embedding(1, BACKBONE_ID).unwrap().unwrap();
+    assert_eq!(first.len(), EMBED_DIM as usize);
+    // Second run: nothing to compute, the cached vectors are untouched.
+    assert_eq!(
+        image_pipeline::embed_missing(&mut store, &JobCtx::new("embed")).unwrap(),
+        0
+    );
+    assert_eq!(store.embedding(1, BACKBONE_ID).unwrap().unwrap(), first);
+    // The head trains on the cached embeddings and separates the three categories.
+    let cfg = TrainConfig {
+        epochs: 60,
+        holdout: 0.25,
+        learning_rate: 5e-3,
+        ..Default::default()
+    };
+    let r = image_pipeline::train_project(
+        &mut store,
+        None,
+        &cfg,
+        Activation::IfNotWorse,
+        &JobCtx::new("train"),
+    )
+    .unwrap();
+    assert!(r.activated && r.model.kind == "image-head");
+    assert!(
+        r.metrics.accuracy >= 0.66,
+        "hold-out accuracy {}",
+        r.metrics.accuracy
+    );
+    let n = image_pipeline::prelabel_project(&mut store, &JobCtx::new("prelabel")).unwrap();
+    assert_eq!(n, 24);
+    let p = store
+        .prediction(1, sets::CLASS, Some(r.model.id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.top.len(), 3);
+    assert!((p.margin - (p.top[0].1 - p.top[1].1)).abs() < 1e-9);
+    // Re-running after no change touches nothing.
+    assert_eq!(
+        image_pipeline::prelabel_project(&mut store, &JobCtx::new("prelabel")).unwrap(),
+        0
+    );
+}
+
+#[test]
+fn each_queue_strategy_and_filter_orders_as_specified() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, mut store, _) = embedded_project(dir.path(), &["a", "b", "c"], 10, 0);
+    let ids: Vec<i64> = store
+        .items_of_kind(ItemKind::Image)
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    let spec = |strategy, filter| QueueSpec {
+        label_set: sets::CLASS.into(),
+        strategy,
+        filter,
+        seed: 7,
+    };
+    // Cold start, no predictions: diverse picks one item of each cluster first.
+    let div = queue::build(&store, &spec(Strategy::Diverse, Filter::Unlabeled)).unwrap();
+    assert_eq!(div.len(), 30);
+    let cls = |id: i64| ((id - ids[0]) as usize) % 3;
+    let first3: std::collections::HashSet<usize> = div[..3].iter().map(|&i| cls(i)).collect();
+    assert_eq!(first3.len(), 3, "first diverse picks {:?}", &div[..3]);
+    assert_eq!(
+        queue::build(&store, &spec(Strategy::Uncertain, Filter::Unlabeled)).unwrap(),
+        div,
+        "cold start falls back to diverse"
+    );
+    let mut sorted = div.clone();
+    sorted.sort();
+    assert_eq!(sorted, ids);
+    assert_eq!(
+        queue::build(&store, &spec(Strategy::FileOrder, Filter::Unlabeled)).unwrap(),
+        ids
+    );
+    let r1 = queue::build(&store, &spec(Strategy::Random, Filter::Unlabeled)).unwrap();
+    assert_eq!(
+        r1,
+        queue::build(&store, &spec(Strategy::Random, Filter::Unlabeled)).unwrap()
+    );
+    assert_ne!(r1, ids);
+    // Predictions with known margins/scores.
+    let preds: Vec<NewPrediction> = ids
+        .iter()
+        .enumerate()
+        .map(|(k, &id)| {
+            let s = 0.4 + (k as f64 * 0.37) % 0.55;
+            let label = ["a", "b", "c"][k % 3].to_string();
+            NewPrediction {
+                item_id: id,
+                top: vec![(label, s), ("c".into(), (1.0 - s) * 0.9)],
+            }
+        })
+        .collect();
+    store.put_predictions(sets::CLASS, None, &preds).unwrap();
+    let unc = queue::build(&store, &spec(Strategy::Uncertain, Filter::Unlabeled)).unwrap();
+    let margin = |id: i64| {
+        store
+            .prediction(id, sets::CLASS, None)
+            .unwrap()
+            .unwrap()
+            .margin
+    };
+    assert!(unc.windows(2).all(|w| margin(w[0]) <= margin(w[1])));
+    let conf = queue::build(&store, &spec(Strategy::Confident, Filter::Unlabeled)).unwrap();
+    let score = |id: i64| {
+        store
+            .prediction(id, sets::CLASS, None)
+            .unwrap()
+            .unwrap()
+            .score
+    };
+    assert!(conf.windows(2).all(|w| score(w[0]) >= score(w[1])));
+    // Filters.
+    let as_b = queue::build(
+        &store,
+        &spec(Strategy::FileOrder, Filter::PredictedAs("b".into())),
+    )
+    .unwrap();
+    assert_eq!(as_b.len(), 10);
+    assert!(as_b.iter().all(|&id| cls(id) == 1));
+    // Label two items: one agreeing with the model, one not.
+    for (id, l) in [(ids[0], "a"), (ids[1], "c")] {
+        store
+            .record_decision(&NewDecision {
+                item_id: id,
+                label_set: sets::CLASS.into(),
+                label: Some(l.into()),
+                annotator: "ann".into(),
+                action: Action::Correct,
+                ms_spent: 5,
+                prediction_id: None,
+            })
+            .unwrap();
+    }
+    assert_eq!(
+        queue::build(&store, &spec(Strategy::Uncertain, Filter::Unlabeled))
+            .unwrap()
+            .len(),
+        28
+    );
+    assert_eq!(
+        queue::build(&store, &spec(Strategy::FileOrder, Filter::Disagreements)).unwrap(),
+        vec![ids[1]]
+    );
+    // Diverse with labels: the labelled clusters count as covered.
+    let div2 = queue::build(&store, &spec(Strategy::Diverse, Filter::Unlabeled)).unwrap();
+    assert_eq!(
+        cls(div2[0]),
+        2,
+        "cluster c has no label yet, so it comes first: {:?}",
+        &div2[..3]
+    );
+    store.set_item_error(ids[5], Some("broken")).unwrap();
+    assert_eq!(
+        queue::build(&store, &spec(Strategy::FileOrder, Filter::Errors)).unwrap(),
+        vec![ids[5]]
+    );
+}
+
+#[test]
+fn train_activate_and_roll_back_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, _) = embedded_project(dir.path(), &["a", "b", "c"], 20, 12);
+    drop(store);
+    let p = path.to_str().unwrap();
+    let out = common::run(&["train", p, "--epochs", "40"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("macro-F1")
+            && text.contains("confusion")
+            && text.contains("v1 is now active"),
+        "{text}"
+    );
+    assert!(text.contains("active model: none"), "{text}");
+    let out = common::run(&["train", p, "--epochs", "5", "--activate", "never"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("v2 registered, not activated") && text.contains("active model:"),
+        "{text}"
+    );
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.active_model(sets::CLASS).unwrap().unwrap().version, 1);
+    let out = common::run(&["activate", p, "2"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(store.active_model(sets::CLASS).unwrap().unwrap().version, 2);
+    let v2 = store.active_model(sets::CLASS).unwrap().unwrap();
+    assert_eq!(
+        store
+            .predicted_item_ids(sets::CLASS, Some(v2.id))
+            .unwrap()
+            .len(),
+        60
+    );
+    // Rollback.
+    let out = common::run(&["activate", p, "1"]);
+    assert!(out.status.success());
+    assert_eq!(store.active_model(sets::CLASS).unwrap().unwrap().version, 1);
+    let out = common::run(&["models", p]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with('*') && l.contains("v1")),
+        "{text}"
+    );
+    assert!(text.contains("v2") && text.contains("image-head"), "{text}");
+    assert!(!common::run(&["activate", p, "9"]).status.success());
+}
+
+#[test]
+fn a_killed_training_leaves_the_active_model_and_its_file_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, mut store, _) = embedded_project(dir.path(), &["a", "b"], 30, 25);
+    let cfg = TrainConfig {
+        epochs: 5,
+        ..Default::default()
+    };
+    let r = image_pipeline::train_project(
+        &mut store,
+        None,
+        &cfg,
+        Activation::Always,
+        &JobCtx::new("t"),
+    )
+    .unwrap();
+    let file = yuxuan::ml::family::weights_path(&store, &r.model).unwrap();
+    let sha = yuxuan::assets::file_checksum(&file).unwrap();
+    let mut child = std::process::Command::new(common::bin())
+        .args([
+            "train",
+            path.to_str().unwrap(),
+            "--epochs",
+            "1000000",
+            "--activate",
+            "always",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the child is inside the epoch loop (its run logs progress), then kill -9.
+    let mut running = false;
+    for _ in 0..600 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if store
+            .training_runs()
+            .unwrap()
+            .iter()
+            .any(|t| t.status == yuxuan::domain::RunStatus::Running && t.progress > 0.0)
+        {
+            running = true;
+            break;
+        }
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    child.wait().unwrap();
+    assert!(running, "the child never started training");
+    let active = store.active_model(sets::CLASS).unwrap().unwrap();
+    assert_eq!(active.id, r.model.id);
+    assert_eq!(store.models(sets::CLASS).unwrap().len(), 1);
+    assert_eq!(yuxuan::assets::file_checksum(&file).unwrap(), sha);
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    assert_eq!(store.fail_stale_training_runs().unwrap(), 1);
+    // The project still trains after the crash.
+    let r2 = image_pipeline::train_project(
+        &mut store,
+        None,
+        &cfg,
+        Activation::Always,
+        &JobCtx::new("t"),
+    )
+    .unwrap();
+    assert_eq!(r2.model.version, 2);
+}
+
+#[test]
+fn a_torchscript_model_registers_prelabels_and_fine_tunes() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny.pt");
+    let script = format!(
+        r#"
+import torch
+torch.manual_seed(0)
+class Tiny(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, stride=2)
+        self.fc = torch.nn.Linear(8, 3)
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).mean(dim=(2, 3)))
+m = Tiny().eval()
+torch.jit.trace(m, torch.zeros(1, 3, 32, 32)).save(r"{}")
+"#,
+        model.display()
+    );
+    let out = std::process::Command::new(yuxuan::assets::venv_python())
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files = emoji(&["Flags", "Food & Drink", "Animals & Nature"], 6);
+    let (path, mut store) = new_project(dir.path());
+    let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
+    import_paths(
+        &mut store,
+        &paths,
+        &ImageImportOptions::default(),
+        &JobCtx::new("i"),
+    )
+    .unwrap();
+    let p = path.to_str().unwrap();
+    // Wrong label count is refused.
+    let bad = common::run(&[
+        "register-model",
+        p,
+        model.to_str().unwrap(),
+        "--labels",
+        "x,y",
+        "--size",
+        "32",
+    ]);
+    assert!(!bad.status.success());
+    let out = common::run(&[
+        "register-model",
+        p,
+        model.to_str().unwrap(),
+        "--labels",
+        "flag,food,animal",
+        "--size",
+        "32",
+        "--mean",
+        "0.5,0.5,0.5",
+        "--std",
+        "0.25,0.25,0.25",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v1 = store.active_model(sets::CLASS).unwrap().unwrap();
+    assert_eq!((v1.kind.as_str(), v1.version), ("torchscript", 1));
+    let out = common::run(&["prelabel", p]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        store
+            .predicted_item_ids(sets::CLASS, Some(v1.id))
+            .unwrap()
+            .len(),
+        18
+    );
+    // Human labels, then fine-tune from the registered model.
+    let items = store.items_of_kind(ItemKind::Image).unwrap();
+    let ds: Vec<NewDecision> = items
+        .iter()
+        .map(|it| {
+            let cat = &files
+                .iter()
+                .find(|(p, _)| p.to_string_lossy() == it.source_path)
+                .unwrap()
+                .1;
+            let label = match cat.as_str() {
+                "Flags" => "flag",
+                "Food & Drink" => "food",
+                _ => "animal",
+            };
+            NewDecision {
+                item_id: it.id,
+                label_set: sets::CLASS.into(),
+                label: Some(label.into()),
+                annotator: "ann".into(),
+                action: Action::Correct,
+                ms_spent: 0,
+                prediction_id: None,
+            }
+        })
+        .collect();
+    store.record_decisions(&ds).unwrap();
+    let out = common::run(&[
+        "train",
+        p,
+        "--mode",
+        "torchscript",
+        "--epochs",
+        "3",
+        "--activate",
+        "always",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v2 = store.active_model(sets::CLASS).unwrap().unwrap();
+    assert_eq!(
+        (v2.kind.as_str(), v2.version, v2.parent_id),
+        ("torchscript", 2, Some(v1.id))
+    );
+    let f2 = yuxuan::ml::family::weights_path(&store, &v2).unwrap();
+    assert_eq!(f2.extension().unwrap(), "pt");
+    let f1 = yuxuan::ml::family::weights_path(&store, &v1).unwrap();
+    assert_ne!(
+        std::fs::read(&f1).unwrap(),
+        std::fs::read(&f2).unwrap(),
+        "fine-tuning changed the weights"
+    );
+    assert_eq!(
+        store
+            .predicted_item_ids(sets::CLASS, Some(v2.id))
+            .unwrap()
+            .len(),
+        18
+    );
+}
+
+#[test]
+fn the_simulator_keeps_its_books() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, mut store, truth) = embedded_project(dir.path(), &["a", "b", "c"], 20, 0);
+    let opts = yuxuan::simulate::SimOptions {
+        batch: 9,
+        strategy: Strategy::Uncertain,
+        max_labels: Some(36),
+        train: TrainConfig {
+            epochs: 20,
+            holdout: 0.1,
+            learning_rate: 5e-3,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let pts = yuxuan::simulate::run(&mut store, &truth, &opts, &JobCtx::new("sim")).unwrap();
+    assert_eq!(
+        pts.iter().map(|p| p.labels).collect::<Vec<_>>(),
+        vec![0, 9, 18, 27, 36]
+    );
+    for p in &pts {
+        assert_eq!(p.corrections + p.accepted, p.labels);
+        assert_eq!(p.rest, 60 - p.labels);
+    }
+    assert_eq!(pts[0].accuracy_rest, None);
+    assert_eq!(
+        pts[1].corrections, 9,
+        "no model yet: every label is a correction"
+    );
+    let decisions = store.all_decisions().unwrap();
+    assert_eq!(decisions.len(), 36);
+    assert_eq!(
+        decisions
+            .iter()
+            .filter(|d| d.action == Action::Accept)
+            .count(),
+        pts.last().unwrap().accepted
+    );
+    assert!(decisions
+        .iter()
+        .all(|d| d.annotator == yuxuan::simulate::SIM_ANNOTATOR
+            && truth[&d.item_id] == *d.label.as_ref().unwrap()));
+    assert!(pts.last().unwrap().accuracy_rest.unwrap() > 0.9, "{pts:?}");
+    let csv = dir.path().join("sim.csv");
+    let png = dir.path().join("sim.png");
+    yuxuan::simulate::write_csv(&pts, &csv).unwrap();
+    yuxuan::simulate::write_plot(&pts, &png).unwrap();
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text.lines().count(), 6);
+    assert!(text.starts_with("round,labels,accuracy_rest,corrections"));
+    let img = image::open(&png).unwrap();
+    assert_eq!((img.width(), img.height()), (800, 480));
+}
+
+/// Not a test: prints the pre-labelling throughput (`cargo test --test integration
+/// images::bench_prelabel -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn bench_prelabel() {
+    let r = yuxuan::bench::prelabel::run(&yuxuan::bench::prelabel::PrelabelBenchOptions::default())
+        .unwrap();
+    println!("{r}");
+}
+
+/// Not a test: prints the head training time on 10k labelled items and the queue opening
+/// times at 100k items (`cargo test --test integration images::bench_head_and_queue --
+/// --ignored --nocapture`).
+#[test]
+#[ignore]
+fn bench_head_and_queue() {
+    let classes = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+    let dir = tempfile::tempdir().unwrap();
+    let (_, mut store, _) = embedded_project(dir.path(), &classes, 1112, 1112);
+    let t = std::time::Instant::now();
+    let r = image_pipeline::train_project(
+        &mut store,
+        Some("head"),
+        &TrainConfig::default(),
+        Activation::Always,
+        &JobCtx::new("t"),
+    )
+    .unwrap();
+    println!(
+        "head mode: {} labelled items ({} train / {} hold-out), {} epochs: {:.2}s, hold-out accuracy {:.3}",
+        r.n_train + r.n_holdout,
+        r.n_train,
+        r.n_holdout,
+        r.epochs.len(),
+        t.elapsed().as_secs_f64(),
+        r.metrics.accuracy
+    );
+    drop(store);
+    let dir = tempfile::tempdir().unwrap();
+    let (_, mut store) = common::image_project(dir.path(), &["a", "b", "c"], 100_000);
+    let ids: Vec<i64> = store
+        .items_of_kind(ItemKind::Image)
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    let preds: Vec<NewPrediction> = ids
+        .iter()
+        .enumerate()
+        .map(|(k, &id)| {
+            let s = 0.34 + (k as f64 * 0.618).fract() * 0.6;
+            NewPrediction {
+                item_id: id,
+                top: vec![
+                    (["a", "b", "c"][k % 3].into(), s),
+                    ("c".into(), (1.0 - s) / 2.0),
+                ],
+            }
+        })
+        .collect();
+    store.put_predictions(sets::CLASS, None, &preds).unwrap();
+    let rows: Vec<(i64, Vec<f32>)> = ids
+        .iter()
+        .step_by(5)
+        .enumerate()
+        .map(|(k, &id)| (id, cluster_vec(k % 9, k)))
+        .collect();
+    store.put_embeddings(BACKBONE_ID, &rows).unwrap();
+    for strategy in Strategy::ALL {
+        let spec = QueueSpec {
+            label_set: sets::CLASS.into(),
+            strategy,
+            filter: Filter::Unlabeled,
+            seed: 1,
+        };
+        let t = std::time::Instant::now();
+        let q = queue::build(&store, &spec).unwrap();
+        println!(
+            "queue {:<10} over {} items: {:.3}s",
+            strategy.as_str(),
+            q.len(),
+            t.elapsed().as_secs_f64()
+        );
+    }
+}
