@@ -807,7 +807,7 @@ fn bench_prelabel() {
 /// --ignored --nocapture`).
 #[test]
 #[ignore]
-fn bench_head_and_queue() {
+fn bench_head_10k() {
     let classes = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
     let dir = tempfile::tempdir().unwrap();
     let (_, mut store, _) = embedded_project(dir.path(), &classes, 1112, 1112);
@@ -829,7 +829,12 @@ fn bench_head_and_queue() {
         t.elapsed().as_secs_f64(),
         r.metrics.accuracy
     );
-    drop(store);
+}
+
+/// Not a test: queue opening times at 100k items.
+#[test]
+#[ignore]
+fn bench_queue_100k() {
     let dir = tempfile::tempdir().unwrap();
     let (_, mut store) = common::image_project(dir.path(), &["a", "b", "c"], 100_000);
     let ids: Vec<i64> = store

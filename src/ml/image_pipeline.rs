@@ -158,5 +158,17 @@ pub fn train_project(
     if fam.kind() != super::image_torchscript::KIND {
         embed_missing(store, ctx)?;
     }
-    family::run_training(store, fam.as_ref(), cfg, activation, ctx)
+    // The head's steps are tiny matrix products: one intra-op thread avoids LibTorch's thread
+    // pool hand-offs (a large share of each step on a small or busy CPU).
+    let threads = tch::get_num_threads();
+    let single =
+        fam.kind() == super::image_head::KIND && super::device::best_device() == tch::Device::Cpu;
+    if single {
+        tch::set_num_threads(1);
+    }
+    let out = family::run_training(store, fam.as_ref(), cfg, activation, ctx);
+    if single {
+        tch::set_num_threads(threads);
+    }
+    out
 }
