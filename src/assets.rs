@@ -8,13 +8,17 @@ pub fn cache_dir() -> PathBuf {
     if let Some(p) = std::env::var_os("YUXUAN_CACHE").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".cache").join("yuxuan")
 }
 
 /// MobileNetV2 ImageNet weights converted to safetensors by `scripts/setup.sh`.
 pub fn mobilenet_weights() -> PathBuf {
-    cache_dir().join("weights-v1").join("mobilenet_v2.safetensors")
+    cache_dir()
+        .join("weights-v1")
+        .join("mobilenet_v2.safetensors")
 }
 
 /// The Formasaurus corpus (`index.json`, `html/`).
@@ -32,7 +36,10 @@ pub fn venv_python() -> PathBuf {
     if let Some(p) = std::env::var_os("YUXUAN_PYTHON").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
-    cache_dir().join("venv-torch-2.13.0").join("bin").join("python")
+    cache_dir()
+        .join("venv-torch-2.13.0")
+        .join("bin")
+        .join("python")
 }
 
 /// The fix to print when an asset is missing.
@@ -40,7 +47,9 @@ pub const SETUP_HINT: &str = "run `make setup` (or `bash scripts/setup.sh`) to i
 
 /// A font that covers CJK: the one shipped in `assets/` first, else the system's Noto CJK.
 pub fn find_cjk_font() -> Option<PathBuf> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets").join("fonts");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets")
+        .join("fonts");
     let candidates = [
         manifest.join("NotoSansSC-Regular.otf"),
         PathBuf::from("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),

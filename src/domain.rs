@@ -76,7 +76,10 @@ pub struct NewLabel {
 
 impl NewLabel {
     pub fn named(name: impl Into<String>) -> Self {
-        NewLabel { name: name.into(), ..Default::default() }
+        NewLabel {
+            name: name.into(),
+            ..Default::default()
+        }
     }
 }
 
@@ -342,11 +345,18 @@ pub struct FieldRecord {
 impl FieldRecord {
     /// The texts of the field, most telling first (for display and for the model).
     pub fn texts(&self) -> Vec<&str> {
-        [&self.label, &self.aria_label, &self.placeholder, &self.preceding_text, &self.title, &self.value]
-            .into_iter()
-            .filter_map(|t| t.as_deref())
-            .filter(|t| !t.trim().is_empty())
-            .collect()
+        [
+            &self.label,
+            &self.aria_label,
+            &self.placeholder,
+            &self.preceding_text,
+            &self.title,
+            &self.value,
+        ]
+        .into_iter()
+        .filter_map(|t| t.as_deref())
+        .filter(|t| !t.trim().is_empty())
+        .collect()
     }
 
     /// The best one-line description of the field.

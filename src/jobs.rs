@@ -57,7 +57,8 @@ impl Snapshot {
     /// Estimated time left, when it can be told.
     pub fn eta(&self) -> Option<Duration> {
         let rate = self.rate();
-        (rate > 0.0 && self.total >= self.done).then(|| Duration::from_secs_f64((self.total - self.done) as f64 / rate))
+        (rate > 0.0 && self.total >= self.done)
+            .then(|| Duration::from_secs_f64((self.total - self.done) as f64 / rate))
     }
 }
 
@@ -72,7 +73,9 @@ pub struct JobCtx {
 
 impl std::fmt::Debug for JobCtx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JobCtx").field("state", &self.state).finish()
+        f.debug_struct("JobCtx")
+            .field("state", &self.state)
+            .finish()
     }
 }
 
@@ -188,7 +191,10 @@ pub struct Job<T> {
 
 impl<T: Send + 'static> Job<T> {
     /// Start `work` on a thread named after the job.
-    pub fn spawn(ctx: JobCtx, work: impl FnOnce(&JobCtx) -> anyhow::Result<T> + Send + 'static) -> Job<T> {
+    pub fn spawn(
+        ctx: JobCtx,
+        work: impl FnOnce(&JobCtx) -> anyhow::Result<T> + Send + 'static,
+    ) -> Job<T> {
         let c = ctx.clone();
         let handle = std::thread::Builder::new()
             .name(format!("job:{}", ctx.state.name))
@@ -198,18 +204,28 @@ impl<T: Send + 'static> Job<T> {
                 out
             })
             .expect("spawning a thread");
-        Job { ctx, handle: Some(handle) }
+        Job {
+            ctx,
+            handle: Some(handle),
+        }
     }
 
     pub fn is_finished(&self) -> bool {
-        self.handle.as_ref().map(|h| h.is_finished()).unwrap_or(true)
+        self.handle
+            .as_ref()
+            .map(|h| h.is_finished())
+            .unwrap_or(true)
     }
 
     /// Take the result once finished (None while running or after it was taken).
     pub fn try_take(&mut self) -> Option<anyhow::Result<T>> {
         if self.handle.as_ref().is_some_and(|h| h.is_finished()) {
             let h = self.handle.take()?;
-            Some(h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("job {} panicked", self.ctx.state.name))))
+            Some(
+                h.join().unwrap_or_else(|_| {
+                    Err(anyhow::anyhow!("job {} panicked", self.ctx.state.name))
+                }),
+            )
         } else {
             None
         }
@@ -218,7 +234,9 @@ impl<T: Send + 'static> Job<T> {
     /// Wait for the result.
     pub fn join(mut self) -> anyhow::Result<T> {
         match self.handle.take() {
-            Some(h) => h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("job {} panicked", self.ctx.state.name))),
+            Some(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("job {} panicked", self.ctx.state.name))),
             None => Err(anyhow::anyhow!("job result already taken")),
         }
     }

@@ -164,7 +164,13 @@ fn import_records_bad_files_dedups_applies_exif_and_reads_labels() {
         max_pixels: 50_000,
         ..Default::default()
     };
-    let s = import_paths(&mut store, &[data.clone()], &opts, &JobCtx::new("import")).unwrap();
+    let s = import_paths(
+        &mut store,
+        std::slice::from_ref(&data),
+        &opts,
+        &JobCtx::new("import"),
+    )
+    .unwrap();
     assert_eq!(s.seen, 9, "{s:?}");
     assert_eq!(s.duplicates, 1, "{s:?}");
     assert_eq!(s.errors, 4, "{s:?}");
@@ -215,7 +221,13 @@ fn import_records_bad_files_dedups_applies_exif_and_reads_labels() {
         .all(|d| d.annotator == "import" && d.action == Action::Correct));
     assert_eq!(s.labels_imported, 3);
     // Re-import: everything is a duplicate, error items are not added twice.
-    let again = import_paths(&mut store, &[data.clone()], &opts, &JobCtx::new("import")).unwrap();
+    let again = import_paths(
+        &mut store,
+        std::slice::from_ref(&data),
+        &opts,
+        &JobCtx::new("import"),
+    )
+    .unwrap();
     assert_eq!(
         (again.added, again.errors, again.duplicates),
         (0, 0, 9),

@@ -29,11 +29,21 @@ fn create_sets_wal_foreign_keys_and_schema_version() {
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
     drop(store);
     let c = Connection::open(&path).unwrap();
-    let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    let mode: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "wal");
     let store = Store::open(&path).unwrap();
     assert_eq!(store.project().unwrap().kind, TaskKind::Image);
-    assert_eq!(store.labels("class").unwrap().iter().map(|l| l.hotkey.clone().unwrap()).collect::<Vec<_>>(), ["1", "2"]);
+    assert_eq!(
+        store
+            .labels("class")
+            .unwrap()
+            .iter()
+            .map(|l| l.hotkey.clone().unwrap())
+            .collect::<Vec<_>>(),
+        ["1", "2"]
+    );
 }
 
 #[test]
@@ -41,10 +51,16 @@ fn newer_schema_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let (path, store) = common::image_project(dir.path(), &["a"], 1);
     drop(store);
-    Connection::open(&path).unwrap().pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
     let err = Store::open(&path).unwrap_err();
     assert!(matches!(err, StoreError::SchemaTooNew { .. }), "{err:?}");
-    assert!(err.to_string().contains("newer than this yuxuan supports"), "{err}");
+    assert!(
+        err.to_string().contains("newer than this yuxuan supports"),
+        "{err}"
+    );
     // The CLI says it in one line and exits non-zero.
     let out = common::run(&["stats", path.to_str().unwrap()]);
     assert!(!out.status.success());
@@ -57,21 +73,40 @@ fn newer_schema_is_refused_with_a_clear_message() {
 #[test]
 fn every_released_schema_version_upgrades_and_keeps_its_data() {
     for v in 1..=SCHEMA_VERSION {
-        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/schema_v{v}.yuxuan"));
-        assert!(fixture.exists(), "missing fixture for schema version {v}: {}", fixture.display());
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("tests/fixtures/schema_v{v}.yuxuan"));
+        assert!(
+            fixture.exists(),
+            "missing fixture for schema version {v}: {}",
+            fixture.display()
+        );
         let dir = tempfile::tempdir().unwrap();
         let copy = dir.path().join("old.yuxuan");
         std::fs::copy(&fixture, &copy).unwrap();
-        let before: i64 = Connection::open(&copy).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let before: i64 = Connection::open(&copy)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(before, v);
         let mut store = Store::open(&copy).unwrap();
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-        assert_eq!(store.current_labels("class").unwrap().len(), 2, "labels survive the upgrade from v{v}");
+        assert_eq!(
+            store.current_labels("class").unwrap().len(),
+            2,
+            "labels survive the upgrade from v{v}"
+        );
         assert_eq!(store.integrity_check().unwrap(), "ok");
         // And the upgraded file is fully usable.
-        store.put_embeddings("test", &[(1, vec![1.0, 2.0])]).unwrap();
-        store.record_decision(&decision(1, "dog", Action::Correct)).unwrap();
-        assert_eq!(store.current_label(1, "class").unwrap().as_deref(), Some("dog"));
+        store
+            .put_embeddings("test", &[(1, vec![1.0, 2.0])])
+            .unwrap();
+        store
+            .record_decision(&decision(1, "dog", Action::Correct))
+            .unwrap();
+        assert_eq!(
+            store.current_label(1, "class").unwrap().as_deref(),
+            Some("dog")
+        );
     }
 }
 
@@ -79,39 +114,66 @@ fn every_released_schema_version_upgrades_and_keeps_its_data() {
 fn undo_appends_history_and_restores_the_previous_label_redo_reapplies() {
     let dir = tempfile::tempdir().unwrap();
     let (_, mut store) = common::image_project(dir.path(), &["cat", "dog"], 2);
-    store.record_decision(&decision(1, "cat", Action::Accept)).unwrap();
-    store.record_decision(&decision(1, "dog", Action::Correct)).unwrap();
-    store.record_decision(&decision(2, "cat", Action::Accept)).unwrap();
-    assert_eq!(store.current_label(1, "class").unwrap().as_deref(), Some("dog"));
+    store
+        .record_decision(&decision(1, "cat", Action::Accept))
+        .unwrap();
+    store
+        .record_decision(&decision(1, "dog", Action::Correct))
+        .unwrap();
+    store
+        .record_decision(&decision(2, "cat", Action::Accept))
+        .unwrap();
+    assert_eq!(
+        store.current_label(1, "class").unwrap().as_deref(),
+        Some("dog")
+    );
 
     // Undo crosses items: first the decision on item 2, then item 1's correction.
     assert_eq!(store.undo("ann").unwrap().item_id, 2);
     assert_eq!(store.current_label(2, "class").unwrap(), None);
     assert_eq!(store.undo("ann").unwrap().item_id, 1);
-    assert_eq!(store.current_label(1, "class").unwrap().as_deref(), Some("cat"));
+    assert_eq!(
+        store.current_label(1, "class").unwrap().as_deref(),
+        Some("cat")
+    );
     // Nothing was deleted: 3 decisions + 2 undo rows.
     assert_eq!(store.decision_count().unwrap(), 5);
 
     let redone = store.redo("ann").unwrap();
     assert_eq!((redone.item_id, redone.label.as_deref()), (1, Some("dog")));
-    assert_eq!(store.current_label(1, "class").unwrap().as_deref(), Some("dog"));
+    assert_eq!(
+        store.current_label(1, "class").unwrap().as_deref(),
+        Some("dog")
+    );
 
     // Undo survives a reopen (another session).
     let path = store.path().to_path_buf();
     drop(store);
     let mut store = Store::open(&path).unwrap();
     assert_eq!(store.undo("ann").unwrap().item_id, 1);
-    assert_eq!(store.current_label(1, "class").unwrap().as_deref(), Some("cat"));
+    assert_eq!(
+        store.current_label(1, "class").unwrap().as_deref(),
+        Some("cat")
+    );
     // Other annotators' history is theirs.
-    assert!(matches!(store.undo("someone-else"), Err(StoreError::NothingTo("undo"))));
+    assert!(matches!(
+        store.undo("someone-else"),
+        Err(StoreError::NothingTo("undo"))
+    ));
 }
 
 #[test]
 fn decisions_are_validated() {
     let dir = tempfile::tempdir().unwrap();
     let (_, mut store) = common::image_project(dir.path(), &["cat"], 1);
-    assert!(matches!(store.record_decision(&decision(1, "zebra", Action::Correct)), Err(StoreError::UnknownLabel { .. })));
-    assert!(matches!(store.record_decision(&decision(99, "cat", Action::Correct)), Err(StoreError::UnknownItem(99))));
+    assert!(matches!(
+        store.record_decision(&decision(1, "zebra", Action::Correct)),
+        Err(StoreError::UnknownLabel { .. })
+    ));
+    assert!(matches!(
+        store.record_decision(&decision(99, "cat", Action::Correct)),
+        Err(StoreError::UnknownItem(99))
+    ));
     assert_eq!(store.decision_count().unwrap(), 0);
 }
 
@@ -119,14 +181,22 @@ fn decisions_are_validated() {
 fn a_full_disk_is_a_clear_error_and_nothing_saved_is_lost() {
     let dir = tempfile::tempdir().unwrap();
     let (path, mut store) = common::image_project(dir.path(), &["cat", "dog"], 50);
-    store.record_decision(&decision(1, "cat", Action::Accept)).unwrap();
-    let pages: i64 = Connection::open(&path).unwrap().query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+    store
+        .record_decision(&decision(1, "cat", Action::Accept))
+        .unwrap();
+    let pages: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
     store.set_max_page_count(pages).unwrap();
     let big: Vec<(i64, Vec<f32>)> = (1..=50).map(|i| (i, vec![0.5; 4096])).collect();
     let err = store.put_embeddings("big", &big).unwrap_err();
     assert!(matches!(err, StoreError::Full(_)), "{err:?}");
     assert!(err.to_string().contains("full"));
-    assert_eq!(store.current_label(1, "class").unwrap().as_deref(), Some("cat"));
+    assert_eq!(
+        store.current_label(1, "class").unwrap().as_deref(),
+        Some("cat")
+    );
     assert_eq!(store.integrity_check().unwrap(), "ok");
 }
 
@@ -134,24 +204,35 @@ fn a_full_disk_is_a_clear_error_and_nothing_saved_is_lost() {
 fn a_read_only_project_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let (path, mut store) = common::image_project(dir.path(), &["cat"], 2);
-    store.record_decision(&decision(1, "cat", Action::Accept)).unwrap();
+    store
+        .record_decision(&decision(1, "cat", Action::Accept))
+        .unwrap();
     drop(store);
     // Checkpoint the WAL so the main file holds everything, then make it read-only.
-    Connection::open(&path).unwrap().execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;").unwrap();
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;")
+        .unwrap();
     let mut perms = std::fs::metadata(&path).unwrap().permissions();
     perms.set_readonly(true);
     std::fs::set_permissions(&path, perms).unwrap();
     if unsafe { libc::geteuid() } == 0 {
         // root ignores file permissions; use SQLite's read-only open instead.
-        let c = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let c =
+            Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
         let e = c.execute("INSERT INTO decisions (item_id, label_set_id, annotator, action, decided_at) VALUES (1,1,'x','skip','t')", []).unwrap_err();
         assert!(matches!(StoreError::from(e), StoreError::ReadOnly(_)));
         return;
     }
     let mut store = Store::open(&path).unwrap();
-    let err = store.record_decision(&decision(2, "cat", Action::Accept)).unwrap_err();
+    let err = store
+        .record_decision(&decision(2, "cat", Action::Accept))
+        .unwrap_err();
     assert!(matches!(err, StoreError::ReadOnly(_)), "{err:?}");
-    assert_eq!(store.current_label(1, "class").unwrap().as_deref(), Some("cat"));
+    assert_eq!(
+        store.current_label(1, "class").unwrap().as_deref(),
+        Some("cat")
+    );
 }
 
 /// Two processes writing decisions to one project at the same time: none lost, no corruption.
@@ -162,7 +243,14 @@ fn two_writer_processes_lose_nothing() {
     drop(store);
     let spawn = |who: &str| {
         Command::new(common::bin())
-            .args(["debug-writer", path.to_str().unwrap(), "--count", "300", "--annotator", who])
+            .args([
+                "debug-writer",
+                path.to_str().unwrap(),
+                "--count",
+                "300",
+                "--annotator",
+                who,
+            ])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap()
@@ -170,7 +258,8 @@ fn two_writer_processes_lose_nothing() {
     let (a, b) = (spawn("a"), spawn("b"));
     let (oa, ob) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     assert!(oa.status.success() && ob.status.success());
-    let acked = String::from_utf8_lossy(&oa.stdout).lines().count() + String::from_utf8_lossy(&ob.stdout).lines().count();
+    let acked = String::from_utf8_lossy(&oa.stdout).lines().count()
+        + String::from_utf8_lossy(&ob.stdout).lines().count();
     assert_eq!(acked, 600);
     let store = Store::open(&path).unwrap();
     assert_eq!(store.decision_count().unwrap(), 600);
@@ -187,7 +276,12 @@ fn acknowledged_decisions_survive_kill_9() {
     let mut total_acked = Vec::new();
     for (round, kill_after) in [1usize, 7, 40, 113].into_iter().enumerate() {
         let mut child = Command::new(common::bin())
-            .args(["debug-writer", path.to_str().unwrap(), "--annotator", &format!("k{round}")])
+            .args([
+                "debug-writer",
+                path.to_str().unwrap(),
+                "--annotator",
+                &format!("k{round}"),
+            ])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -196,8 +290,17 @@ fn acknowledged_decisions_survive_kill_9() {
         let mut acked = Vec::new();
         while acked.len() < kill_after {
             line.clear();
-            assert!(reader.read_line(&mut line).unwrap() > 0, "writer ended early");
-            acked.push(line.trim().strip_prefix("saved ").unwrap().parse::<i64>().unwrap());
+            assert!(
+                reader.read_line(&mut line).unwrap() > 0,
+                "writer ended early"
+            );
+            acked.push(
+                line.trim()
+                    .strip_prefix("saved ")
+                    .unwrap()
+                    .parse::<i64>()
+                    .unwrap(),
+            );
         }
         // Kill right after the acknowledgement, mid-stream.
         unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
@@ -208,7 +311,10 @@ fn acknowledged_decisions_survive_kill_9() {
     let store = Store::open(&path).unwrap();
     assert_eq!(store.integrity_check().unwrap(), "ok");
     for id in &total_acked {
-        assert!(store.decision(*id).unwrap().is_some(), "acknowledged decision {id} was lost");
+        assert!(
+            store.decision(*id).unwrap().is_some(),
+            "acknowledged decision {id} was lost"
+        );
     }
     assert!(store.decision_count().unwrap() as usize >= total_acked.len());
 }

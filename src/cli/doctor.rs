@@ -30,8 +30,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             required: true,
             detail: format!(
                 "{} at {}",
-                info.version.clone().unwrap_or_else(|| "version unknown".into()),
-                info.lib_dir.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "?".into())
+                info.version
+                    .clone()
+                    .unwrap_or_else(|| "version unknown".into()),
+                info.lib_dir
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "?".into())
             ),
         },
         Check {
@@ -39,7 +44,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             ok: true,
             required: false,
             detail: if info.cuda_available {
-                format!("available: {} device(s): {}", info.cuda_device_count, info.cuda_device_names.join(", "))
+                format!(
+                    "available: {} device(s): {}",
+                    info.cuda_device_count,
+                    info.cuda_device_names.join(", ")
+                )
             } else {
                 "not available (CPU will be used)".into()
             },
@@ -48,9 +57,18 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             what: "cudnn",
             ok: true,
             required: false,
-            detail: if info.cudnn_available { "available".into() } else { "not available".into() },
+            detail: if info.cudnn_available {
+                "available".into()
+            } else {
+                "not available".into()
+            },
         },
-        Check { what: "cpu threads", ok: true, required: false, detail: info.threads.to_string() },
+        Check {
+            what: "cpu threads",
+            ok: true,
+            required: false,
+            detail: info.threads.to_string(),
+        },
         Check {
             what: "cache dir",
             ok: assets::cache_dir().is_dir(),
@@ -60,9 +78,22 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     ];
     let weights = assets::mobilenet_weights();
     checks.push(asset_check("MobileNetV2 weights", &weights, true));
-    checks.push(asset_check("Formasaurus corpus", &assets::formasaurus_dir().join("index.json"), false));
-    checks.push(asset_check("Noto emoji images", &assets::emoji_dir().join("emoji.json"), false));
-    checks.push(Check { what: "sqlite", ok: true, required: true, detail: Store::sqlite_version().to_string() });
+    checks.push(asset_check(
+        "Formasaurus corpus",
+        &assets::formasaurus_dir().join("index.json"),
+        false,
+    ));
+    checks.push(asset_check(
+        "Noto emoji images",
+        &assets::emoji_dir().join("emoji.json"),
+        false,
+    ));
+    checks.push(Check {
+        what: "sqlite",
+        ok: true,
+        required: true,
+        detail: Store::sqlite_version().to_string(),
+    });
     let font = assets::find_cjk_font();
     checks.push(Check {
         what: "CJK font",
@@ -70,7 +101,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         required: false,
         detail: match font {
             Some(p) => p.display().to_string(),
-            None => "not found: Chinese text will show as boxes (apt-get install fonts-noto-cjk)".into(),
+            None => {
+                "not found: Chinese text will show as boxes (apt-get install fonts-noto-cjk)".into()
+            }
         },
     });
 
@@ -78,18 +111,35 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.json {
         let v: serde_json::Value = checks
             .iter()
-            .map(|c| (c.what.to_string(), serde_json::json!({"ok": c.ok, "required": c.required, "detail": c.detail})))
+            .map(|c| {
+                (
+                    c.what.to_string(),
+                    serde_json::json!({"ok": c.ok, "required": c.required, "detail": c.detail}),
+                )
+            })
             .collect::<serde_json::Map<_, _>>()
             .into();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"checks": v, "torch": info}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"checks": v, "torch": info}))?
+        );
     } else {
         for c in &checks {
-            let mark = if c.ok { "ok  " } else if c.required { "FAIL" } else { "warn" };
+            let mark = if c.ok {
+                "ok  "
+            } else if c.required {
+                "FAIL"
+            } else {
+                "warn"
+            };
             println!("[{mark}] {:<20} {}", c.what, c.detail);
         }
     }
     if failed {
-        eprintln!("error: something required is missing; {}", assets::SETUP_HINT);
+        eprintln!(
+            "error: something required is missing; {}",
+            assets::SETUP_HINT
+        );
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
@@ -97,7 +147,17 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 
 fn asset_check(what: &'static str, path: &std::path::Path, required: bool) -> Check {
     match assets::file_checksum(path) {
-        Ok(sum) => Check { what, ok: true, required, detail: format!("{} (blake3 {})", path.display(), &sum[..16]) },
-        Err(e) => Check { what, ok: false, required, detail: format!("{} missing ({e}); {}", path.display(), assets::SETUP_HINT) },
+        Ok(sum) => Check {
+            what,
+            ok: true,
+            required,
+            detail: format!("{} (blake3 {})", path.display(), &sum[..16]),
+        },
+        Err(e) => Check {
+            what,
+            ok: false,
+            required,
+            detail: format!("{} missing ({e}); {}", path.display(), assets::SETUP_HINT),
+        },
     }
 }

@@ -44,7 +44,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         TaskKind::Form => pages::import_paths(
             &mut store,
             &a.paths,
-            &pages::PageImportOptions { include_hidden: a.include_hidden },
+            &pages::PageImportOptions {
+                include_hidden: a.include_hidden,
+            },
             &ctx,
         )?,
     };

@@ -7,16 +7,16 @@ mod debug_writer;
 mod demo;
 mod doctor;
 mod export;
+mod forms;
 mod gui;
 mod import;
 mod import_labels;
 mod models;
 mod new;
 mod prelabel;
+mod presets;
 mod register_model;
 mod simulate;
-mod forms;
-mod presets;
 mod stats;
 mod train;
 
@@ -76,7 +76,10 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        None => gui::run(gui::Args { project: None, annotator: None }),
+        None => gui::run(gui::Args {
+            project: None,
+            annotator: None,
+        }),
         Some(Command::Gui(a)) => gui::run(a),
         Some(Command::Demo(a)) => demo::run(a),
         Some(Command::New(a)) => new::run(a),

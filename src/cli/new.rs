@@ -24,12 +24,20 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let kind = TaskKind::parse(&a.kind).expect("clap checked the value");
-    let name = a
-        .name
-        .clone()
-        .unwrap_or_else(|| a.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
-    let mut store = Store::create(&a.path, &name, kind).with_context(|| format!("creating {}", a.path.display()))?;
-    let labels: Vec<NewLabel> = a.labels.iter().filter(|l| !l.trim().is_empty()).map(NewLabel::named).collect();
+    let name = a.name.clone().unwrap_or_else(|| {
+        a.path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    let mut store = Store::create(&a.path, &name, kind)
+        .with_context(|| format!("creating {}", a.path.display()))?;
+    let labels: Vec<NewLabel> = a
+        .labels
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(NewLabel::named)
+        .collect();
     if !labels.is_empty() {
         let set = match kind {
             TaskKind::Image => sets::CLASS,
@@ -42,6 +50,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         store.add_labels(sets::FIELD_TYPE, &yuxuan::taxonomy::default_field_types())?;
         store.add_labels(sets::INDUSTRY, &yuxuan::taxonomy::default_industries())?;
     }
-    println!("created {} ({} project \"{}\")", a.path.display(), kind.as_str(), name);
+    println!(
+        "created {} ({} project \"{}\")",
+        a.path.display(),
+        kind.as_str(),
+        name
+    );
     Ok(ExitCode::SUCCESS)
 }

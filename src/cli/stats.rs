@@ -32,7 +32,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             *dist.entry(l).or_default() += 1;
         }
         for l in store.labels(&set)? {
-            println!("  {:<24} {:>6}", l.shown(), dist.get(&l.name).copied().unwrap_or(0));
+            println!(
+                "  {:<24} {:>6}",
+                l.shown(),
+                dist.get(&l.name).copied().unwrap_or(0)
+            );
         }
         if let Some(m) = store.active_model(&set)? {
             println!("  active model: v{} ({})", m.version, m.kind);
@@ -42,7 +46,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if !errors.is_empty() {
         println!("items with errors: {}", errors.len());
         for it in errors.iter().take(a.errors) {
-            println!("  {}: {}", it.source_path, it.error.as_deref().unwrap_or(""));
+            println!(
+                "  {}: {}",
+                it.source_path,
+                it.error.as_deref().unwrap_or("")
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -52,7 +52,9 @@ fn libtorch_version(lib_dir: &std::path::Path) -> Option<String> {
             }
         }
     }
-    std::fs::read_to_string(root.join("build-version")).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(root.join("build-version"))
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 /// Query LibTorch (CUDA, cuDNN, threads). Touching CUDA initialises it, so this takes a moment
@@ -83,7 +85,11 @@ pub fn torch_info() -> TorchInfo {
 /// The GPU's name as the driver reports it (nvidia-smi), when it can be asked.
 fn cuda_device_name(index: i64) -> Option<String> {
     let out = std::process::Command::new("nvidia-smi")
-        .args(["--query-gpu=name", "--format=csv,noheader", &format!("--id={index}")])
+        .args([
+            "--query-gpu=name",
+            "--format=csv,noheader",
+            &format!("--id={index}"),
+        ])
         .output()
         .ok()?;
     let s = String::from_utf8_lossy(&out.stdout).trim().to_string();

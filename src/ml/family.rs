@@ -34,7 +34,13 @@ pub trait ModelFamily {
         parent: Option<&ModelInfo>,
     ) -> anyhow::Result<Box<dyn TrainTask>>;
     /// Class probabilities of a registered model for `items` (columns in `model.labels` order).
-    fn predict(&self, store: &Store, model: &ModelInfo, items: &[i64], ctx: &JobCtx) -> anyhow::Result<Vec<Vec<f32>>>;
+    fn predict(
+        &self,
+        store: &Store,
+        model: &ModelInfo,
+        items: &[i64],
+        ctx: &JobCtx,
+    ) -> anyhow::Result<Vec<Vec<f32>>>;
     /// Save the trained task to `path` (atomically); returns the spec JSON to record.
     fn save(&self, task: &dyn TrainTask, path: &Path) -> anyhow::Result<serde_json::Value>;
     /// Items this family pre-labels (e.g. all images, all fields of non-error pages).
@@ -91,7 +97,11 @@ pub fn models_dir(store: &Store) -> PathBuf {
 pub fn weights_path(store: &Store, model: &ModelInfo) -> Option<PathBuf> {
     let rel = model.weights_path.as_ref()?;
     let p = Path::new(rel);
-    Some(if p.is_absolute() { p.to_path_buf() } else { store.path().parent().unwrap_or(Path::new(".")).join(p) })
+    Some(if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        store.path().parent().unwrap_or(Path::new(".")).join(p)
+    })
 }
 
 /// Train a new model version of `family` on the project's human labels.
@@ -106,7 +116,11 @@ pub fn run_training(
     let labelled = store.current_labels(&set)?;
     let label_names: Vec<String> = store.labels(&set)?.into_iter().map(|l| l.name).collect();
     // Only labels that occur are trained; the model's label list is recorded with it.
-    let mut used: Vec<String> = label_names.iter().filter(|n| labelled.iter().any(|(_, l)| l == *n)).cloned().collect();
+    let mut used: Vec<String> = label_names
+        .iter()
+        .filter(|n| labelled.iter().any(|(_, l)| l == *n))
+        .cloned()
+        .collect();
     if used.len() < 2 {
         anyhow::bail!(
             "training needs human labels of at least 2 classes in {set:?}; found {} labelled items in {} class(es)",
@@ -116,8 +130,10 @@ pub fn run_training(
     }
     used.sort_by_key(|n| label_names.iter().position(|x| x == n));
     let items: Vec<i64> = labelled.iter().map(|(i, _)| *i).collect();
-    let targets: Vec<usize> =
-        labelled.iter().map(|(_, l)| used.iter().position(|u| u == l).expect("label in used")).collect();
+    let targets: Vec<usize> = labelled
+        .iter()
+        .map(|(_, l)| used.iter().position(|u| u == l).expect("label in used"))
+        .collect();
     let (train_idx, hold_idx) = stratified_split(&targets, cfg.holdout, cfg.seed);
     let params = serde_json::json!({
         "config": cfg, "activation": activation, "kind": family.kind(), "labels": used,
@@ -128,7 +144,9 @@ pub fn run_training(
     let active = store.active_model(&set)?;
     let result = (|| -> anyhow::Result<TrainReport> {
         ctx.set_message("preparing");
-        let parent = active.as_ref().filter(|m| m.kind == family.kind() && m.labels == used);
+        let parent = active
+            .as_ref()
+            .filter(|m| m.kind == family.kind() && m.labels == used);
         let task = family.prepare(store, &items, &used, parent)?;
         let mut last_log = std::time::Instant::now();
         let epochs = train::fit(task.as_ref(), &targets, &train_idx, cfg, ctx, |s, total| {
@@ -143,7 +161,11 @@ pub fn run_training(
         })?;
         ctx.check()?;
         // Evaluate the new model and the active one on the same hold-out.
-        let eval_idx: Vec<usize> = if hold_idx.is_empty() { train_idx.clone() } else { hold_idx.clone() };
+        let eval_idx: Vec<usize> = if hold_idx.is_empty() {
+            train_idx.clone()
+        } else {
+            hold_idx.clone()
+        };
         let probs = train::predict_proba(task.as_ref(), &eval_idx, 256)?;
         let truth: Vec<usize> = eval_idx.iter().map(|&i| targets[i]).collect();
         let pred: Vec<usize> = probs.iter().map(|p| train::argmax(p)).collect();
@@ -171,7 +193,10 @@ pub fn run_training(
         // Write weights atomically, then register.
         let version_hint = store.models(&set)?.len() + 1;
         let dir = models_dir(store);
-        let file = dir.join(format!("{set}-v{version_hint}-run{run_id}.{}", family.file_extension()));
+        let file = dir.join(format!(
+            "{set}-v{version_hint}-run{run_id}.{}",
+            family.file_extension()
+        ));
         let spec = family.save(task.as_ref(), &file)?;
         let sha = crate::assets::file_checksum(&file)?;
         let rel = file
@@ -213,9 +238,18 @@ pub fn run_training(
         })
     })();
     match &result {
-        Ok(r) => store.finish_training_run(run_id, RunStatus::Succeeded, Some(&r.metrics.to_json()), None)?,
-        Err(e) if is_cancelled_error(e) => store.finish_training_run(run_id, RunStatus::Cancelled, None, None)?,
-        Err(e) => store.finish_training_run(run_id, RunStatus::Failed, None, Some(&format!("{e:#}")))?,
+        Ok(r) => store.finish_training_run(
+            run_id,
+            RunStatus::Succeeded,
+            Some(&r.metrics.to_json()),
+            None,
+        )?,
+        Err(e) if is_cancelled_error(e) => {
+            store.finish_training_run(run_id, RunStatus::Cancelled, None, None)?
+        }
+        Err(e) => {
+            store.finish_training_run(run_id, RunStatus::Failed, None, Some(&format!("{e:#}")))?
+        }
     }
     result
 }
@@ -227,24 +261,38 @@ fn active_family_predict(
     items: &[i64],
     ctx: &JobCtx,
 ) -> anyhow::Result<Vec<Vec<f32>>> {
-    family.predict(store, model, items, &JobCtx::new(format!("{}-eval", ctx.snapshot().name)))
+    family.predict(
+        store,
+        model,
+        items,
+        &JobCtx::new(format!("{}-eval", ctx.snapshot().name)),
+    )
 }
 
 /// Pre-label with `model` (default: the active model) every candidate item that has no
 /// prediction from it yet. Returns how many items were predicted.
-pub fn prelabel(store: &mut Store, family: &dyn ModelFamily, model: Option<&ModelInfo>, ctx: &JobCtx) -> anyhow::Result<usize> {
+pub fn prelabel(
+    store: &mut Store,
+    family: &dyn ModelFamily,
+    model: Option<&ModelInfo>,
+    ctx: &JobCtx,
+) -> anyhow::Result<usize> {
     let set = family.label_set().to_string();
     let model = match model {
         Some(m) => m.clone(),
         None => match store.active_model(&set)? {
             Some(m) => m,
-            None => family
-                .bootstrap(store, ctx)?
-                .ok_or_else(|| anyhow::anyhow!("no active model for {set:?}: train one or register one first"))?,
+            None => family.bootstrap(store, ctx)?.ok_or_else(|| {
+                anyhow::anyhow!("no active model for {set:?}: train one or register one first")
+            })?,
         },
     };
     let done = store.predicted_item_ids(&set, Some(model.id))?;
-    let todo: Vec<i64> = family.candidate_items(store)?.into_iter().filter(|i| !done.contains(i)).collect();
+    let todo: Vec<i64> = family
+        .candidate_items(store)?
+        .into_iter()
+        .filter(|i| !done.contains(i))
+        .collect();
     ctx.set_total(todo.len() as u64);
     ctx.set_done(0);
     let mut n = 0;
@@ -254,7 +302,10 @@ pub fn prelabel(store: &mut Store, family: &dyn ModelFamily, model: Option<&Mode
         let preds: Vec<NewPrediction> = chunk
             .iter()
             .zip(&probs)
-            .map(|(&item_id, p)| NewPrediction { item_id, top: train::top_k(&model.labels, p, 5) })
+            .map(|(&item_id, p)| NewPrediction {
+                item_id,
+                top: train::top_k(&model.labels, p, 5),
+            })
             .collect();
         n += store.put_predictions(&set, Some(model.id), &preds)?;
         ctx.inc(chunk.len() as u64);

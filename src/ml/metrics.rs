@@ -26,7 +26,11 @@ pub struct Metrics {
 impl Metrics {
     /// Metrics from true and predicted class indices into `labels`.
     pub fn compute(labels: &[String], truth: &[usize], pred: &[usize]) -> Metrics {
-        assert_eq!(truth.len(), pred.len(), "truth and predictions differ in length");
+        assert_eq!(
+            truth.len(),
+            pred.len(),
+            "truth and predictions differ in length"
+        );
         let k = labels.len();
         let mut confusion = vec![vec![0usize; k]; k];
         for (&t, &p) in truth.iter().zip(pred) {
@@ -43,19 +47,45 @@ impl Metrics {
             let tp = confusion[i][i] as f64;
             let support: usize = confusion[i].iter().sum();
             let predicted: usize = (0..k).map(|j| confusion[j][i]).sum();
-            let precision = if predicted > 0 { tp / predicted as f64 } else { 0.0 };
-            let recall = if support > 0 { tp / support as f64 } else { 0.0 };
-            let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+            let precision = if predicted > 0 {
+                tp / predicted as f64
+            } else {
+                0.0
+            };
+            let recall = if support > 0 {
+                tp / support as f64
+            } else {
+                0.0
+            };
+            let f1 = if precision + recall > 0.0 {
+                2.0 * precision * recall / (precision + recall)
+            } else {
+                0.0
+            };
             if support > 0 || predicted > 0 {
                 f1_sum += f1;
                 present += 1;
             }
-            per_class.push(ClassMetrics { label: labels[i].clone(), precision, recall, f1, support });
+            per_class.push(ClassMetrics {
+                label: labels[i].clone(),
+                precision,
+                recall,
+                f1,
+                support,
+            });
         }
         Metrics {
             n,
-            accuracy: if n > 0 { correct as f64 / n as f64 } else { 0.0 },
-            macro_f1: if present > 0 { f1_sum / present as f64 } else { 0.0 },
+            accuracy: if n > 0 {
+                correct as f64 / n as f64
+            } else {
+                0.0
+            },
+            macro_f1: if present > 0 {
+                f1_sum / present as f64
+            } else {
+                0.0
+            },
             per_class,
             confusion,
             labels: labels.to_vec(),
@@ -77,7 +107,10 @@ mod tests {
         // truth a a a b b c ; pred a a b b c c
         let m = Metrics::compute(&labels, &[0, 0, 0, 1, 1, 2], &[0, 0, 1, 1, 2, 2]);
         assert!((m.accuracy - 4.0 / 6.0).abs() < 1e-9);
-        assert_eq!(m.confusion, vec![vec![2, 1, 0], vec![0, 1, 1], vec![0, 0, 1]]);
+        assert_eq!(
+            m.confusion,
+            vec![vec![2, 1, 0], vec![0, 1, 1], vec![0, 0, 1]]
+        );
         assert!((m.per_class[0].precision - 1.0).abs() < 1e-9);
         assert!((m.per_class[0].recall - 2.0 / 3.0).abs() < 1e-9);
         assert!((m.per_class[1].precision - 0.5).abs() < 1e-9);

@@ -20,9 +20,16 @@ pub fn family_for(store: &Store, label_set: &str) -> anyhow::Result<Box<dyn Mode
                 .unwrap_or_else(|| "head".to_string());
             image_family_for_mode(store, &mode)
         }
-        (TaskKind::Form, sets::FIELD_TYPE) => Ok(Box::new(super::field_model::FieldTypeFamily::default())),
-        (TaskKind::Form, sets::INDUSTRY) => Ok(Box::new(super::field_industry::IndustryFamily::default())),
-        _ => anyhow::bail!("no model family for label set {label_set:?} in {} projects yet", kind.as_str()),
+        (TaskKind::Form, sets::FIELD_TYPE) => {
+            Ok(Box::new(super::field_model::FieldTypeFamily::default()))
+        }
+        (TaskKind::Form, sets::INDUSTRY) => {
+            Ok(Box::new(super::field_industry::IndustryFamily::default()))
+        }
+        _ => anyhow::bail!(
+            "no model family for label set {label_set:?} in {} projects yet",
+            kind.as_str()
+        ),
     }
 }
 
@@ -37,11 +44,20 @@ pub fn image_family_for_mode(store: &Store, mode: &str) -> anyhow::Result<Box<dy
             let base = models
                 .iter()
                 .find(|m| m.active && m.kind == super::image_torchscript::KIND)
-                .or_else(|| models.iter().rev().find(|m| m.kind == super::image_torchscript::KIND))
+                .or_else(|| {
+                    models
+                        .iter()
+                        .rev()
+                        .find(|m| m.kind == super::image_torchscript::KIND)
+                })
                 .cloned();
-            Ok(Box::new(super::image_torchscript::TorchScriptFamily { base }))
+            Ok(Box::new(super::image_torchscript::TorchScriptFamily {
+                base,
+            }))
         }
-        other => anyhow::bail!("unknown image mode {other:?} (expected head, finetune or torchscript)"),
+        other => {
+            anyhow::bail!("unknown image mode {other:?} (expected head, finetune or torchscript)")
+        }
     }
 }
 
@@ -50,7 +66,9 @@ pub fn image_family_for_kind(kind: &str) -> anyhow::Result<Box<dyn ModelFamily>>
     match kind {
         super::image_head::KIND => Ok(Box::new(super::image_head::ImageHeadFamily::default())),
         super::image_finetune::KIND => Ok(Box::new(super::image_finetune::FinetuneFamily)),
-        super::image_torchscript::KIND => Ok(Box::new(super::image_torchscript::TorchScriptFamily::default())),
+        super::image_torchscript::KIND => Ok(Box::new(
+            super::image_torchscript::TorchScriptFamily::default(),
+        )),
         other => anyhow::bail!("no image model family for model kind {other:?}"),
     }
 }

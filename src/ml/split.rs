@@ -16,7 +16,11 @@ pub fn stratified_split(labels: &[usize], fraction: f64, seed: u64) -> (Vec<usiz
     let (mut train, mut hold) = (Vec::new(), Vec::new());
     for mut idx in by_class {
         idx.shuffle(&mut rng);
-        let n_hold = if idx.len() < 2 { 0 } else { ((idx.len() as f64 * fraction).round() as usize).clamp(1, idx.len() - 1) };
+        let n_hold = if idx.len() < 2 {
+            0
+        } else {
+            ((idx.len() as f64 * fraction).round() as usize).clamp(1, idx.len() - 1)
+        };
         hold.extend_from_slice(&idx[..n_hold]);
         train.extend_from_slice(&idx[n_hold..]);
     }
@@ -31,12 +35,18 @@ mod tests {
 
     #[test]
     fn split_is_stratified_deterministic_and_disjoint() {
-        let labels: Vec<usize> = (0..100).map(|i| if i < 80 { 0 } else { 1 }).chain([2]).collect();
+        let labels: Vec<usize> = (0..100)
+            .map(|i| if i < 80 { 0 } else { 1 })
+            .chain([2])
+            .collect();
         let (tr, ho) = stratified_split(&labels, 0.2, 7);
         assert_eq!(tr.len() + ho.len(), labels.len());
         assert_eq!(ho.iter().filter(|&&i| labels[i] == 0).count(), 16);
         assert_eq!(ho.iter().filter(|&&i| labels[i] == 1).count(), 4);
-        assert!(ho.iter().all(|&i| labels[i] != 2), "a singleton class stays in training");
+        assert!(
+            ho.iter().all(|&i| labels[i] != 2),
+            "a singleton class stays in training"
+        );
         assert_eq!(stratified_split(&labels, 0.2, 7), (tr.clone(), ho.clone()));
         let mut all: Vec<usize> = tr.into_iter().chain(ho).collect();
         all.sort_unstable();

@@ -42,7 +42,14 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        TrainConfig { epochs: 30, batch_size: 64, learning_rate: 1e-3, weight_decay: 1e-4, holdout: 0.2, seed: 42 }
+        TrainConfig {
+            epochs: 30,
+            batch_size: 64,
+            learning_rate: 1e-3,
+            weight_decay: 1e-4,
+            holdout: 0.2,
+            seed: 42,
+        }
     }
 }
 
@@ -69,7 +76,9 @@ pub fn fit(
     anyhow::ensure!(!train_idx.is_empty(), "nothing to train on");
     let vs = task.var_store();
     let device = vs.device();
-    let mut opt = nn::AdamW::default().wd(cfg.weight_decay).build(vs, cfg.learning_rate)?;
+    let mut opt = nn::AdamW::default()
+        .wd(cfg.weight_decay)
+        .build(vs, cfg.learning_rate)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
     let mut order = train_idx.to_vec();
     let batches_per_epoch = train_idx.len().div_ceil(cfg.batch_size.max(1));
@@ -85,28 +94,48 @@ pub fn fit(
         for chunk in order.chunks(cfg.batch_size.max(1)) {
             ctx.check().map_err(anyhow::Error::from)?;
             let logits = task.forward(chunk, true)?;
-            let y = Tensor::from_slice(&chunk.iter().map(|&i| targets[i] as i64).collect::<Vec<_>>()).to(device);
+            let y =
+                Tensor::from_slice(&chunk.iter().map(|&i| targets[i] as i64).collect::<Vec<_>>())
+                    .to(device);
             let loss = logits.cross_entropy_for_logits(&y);
             opt.backward_step(&loss);
             sum += loss.double_value(&[]) * chunk.len() as f64;
             n += chunk.len();
             ctx.inc(1);
         }
-        let stat = EpochStat { epoch, loss: sum / n.max(1) as f64, seconds: t0.elapsed().as_secs_f64() };
-        ctx.set_message(format!("epoch {epoch}/{} loss {:.4}", cfg.epochs, stat.loss));
+        let stat = EpochStat {
+            epoch,
+            loss: sum / n.max(1) as f64,
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        ctx.set_message(format!(
+            "epoch {epoch}/{} loss {:.4}",
+            cfg.epochs, stat.loss
+        ));
         on_epoch(&stat, cfg.epochs);
         stats.push(stat);
     }
-    ctx.set_message(format!("trained {} epochs in {:.1}s", cfg.epochs, start.elapsed().as_secs_f64()));
+    ctx.set_message(format!(
+        "trained {} epochs in {:.1}s",
+        cfg.epochs,
+        start.elapsed().as_secs_f64()
+    ));
     Ok(stats)
 }
 
 /// Softmax probabilities `[n, classes]` for the examples `idx`, in batches, without gradients.
-pub fn predict_proba(task: &dyn TrainTask, idx: &[usize], batch_size: usize) -> anyhow::Result<Vec<Vec<f32>>> {
+pub fn predict_proba(
+    task: &dyn TrainTask,
+    idx: &[usize],
+    batch_size: usize,
+) -> anyhow::Result<Vec<Vec<f32>>> {
     let _guard = tch::no_grad_guard();
     let mut out = Vec::with_capacity(idx.len());
     for chunk in idx.chunks(batch_size.max(1)) {
-        let p = task.forward(chunk, false)?.softmax(-1, Kind::Float).to_device(tch::Device::Cpu);
+        let p = task
+            .forward(chunk, false)?
+            .softmax(-1, Kind::Float)
+            .to_device(tch::Device::Cpu);
         let rows: Vec<Vec<f32>> = Vec::<Vec<f32>>::try_from(&p)?;
         out.extend(rows);
     }
@@ -115,14 +144,21 @@ pub fn predict_proba(task: &dyn TrainTask, idx: &[usize], batch_size: usize) -> 
 
 /// Index of the largest value.
 pub fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0)
+    v.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i)
+        .unwrap_or(0)
 }
 
 /// The top-k (label, score) of a probability row, best first.
 pub fn top_k(labels: &[String], probs: &[f32], k: usize) -> Vec<(String, f64)> {
     let mut idx: Vec<usize> = (0..probs.len()).collect();
     idx.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
-    idx.into_iter().take(k).map(|i| (labels[i].clone(), probs[i] as f64)).collect()
+    idx.into_iter()
+        .take(k)
+        .map(|i| (labels[i].clone(), probs[i] as f64))
+        .collect()
 }
 
 /// Save a VarStore so that a crash never leaves a half-written file at `path`: write a temp
@@ -130,7 +166,10 @@ pub fn top_k(labels: &[String], probs: &[f32], k: usize) -> Vec<(String, f64)> {
 pub fn save_var_store_atomic(vs: &nn::VarStore, path: &Path) -> anyhow::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("safetensors");
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("safetensors");
     let tmp = dir.join(format!(
         ".{}.{}.tmp.{ext}",
         path.file_stem().and_then(|s| s.to_str()).unwrap_or("model"),
@@ -150,7 +189,10 @@ pub fn save_var_store_atomic(vs: &nn::VarStore, path: &Path) -> anyhow::Result<(
 pub fn not_worse(new: &super::metrics::Metrics, active: Option<&super::metrics::Metrics>) -> bool {
     match active {
         None => true,
-        Some(a) => new.macro_f1 + 1e-9 >= a.macro_f1 || (new.macro_f1 + 0.005 >= a.macro_f1 && new.accuracy > a.accuracy),
+        Some(a) => {
+            new.macro_f1 + 1e-9 >= a.macro_f1
+                || (new.macro_f1 + 0.005 >= a.macro_f1 && new.accuracy > a.accuracy)
+        }
     }
 }
 
@@ -184,22 +226,46 @@ mod tests {
     fn fit_learns_a_separable_problem_and_saves_atomically() {
         tch::manual_seed(0);
         let n = 200;
-        let xs: Vec<f32> = (0..n).flat_map(|i| if i % 2 == 0 { [1.0f32, 0.0] } else { [0.0, 1.0] }).collect();
+        let xs: Vec<f32> = (0..n)
+            .flat_map(|i| {
+                if i % 2 == 0 {
+                    [1.0f32, 0.0]
+                } else {
+                    [0.0, 1.0]
+                }
+            })
+            .collect();
         let targets: Vec<usize> = (0..n).map(|i| i % 2).collect();
         let vs = nn::VarStore::new(tch::Device::Cpu);
         let lin = nn::linear(vs.root() / "fc", 2, 2, Default::default());
-        let task = Linear { vs, lin, x: Tensor::from_slice(&xs).view([n as i64, 2]) };
+        let task = Linear {
+            vs,
+            lin,
+            x: Tensor::from_slice(&xs).view([n as i64, 2]),
+        };
         let idx: Vec<usize> = (0..n).collect();
-        let cfg = TrainConfig { epochs: 20, learning_rate: 0.05, ..Default::default() };
+        let cfg = TrainConfig {
+            epochs: 20,
+            learning_rate: 0.05,
+            ..Default::default()
+        };
         let stats = fit(&task, &targets, &idx, &cfg, &JobCtx::new("t"), |_, _| {}).unwrap();
         assert!(stats.last().unwrap().loss < stats[0].loss);
         let probs = predict_proba(&task, &idx, 32).unwrap();
-        let acc = probs.iter().zip(&targets).filter(|(p, &t)| argmax(p) == t).count();
+        let acc = probs
+            .iter()
+            .zip(&targets)
+            .filter(|(p, &t)| argmax(p) == t)
+            .count();
         assert_eq!(acc, n);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.safetensors");
         save_var_store_atomic(task.var_store(), &path).unwrap();
         assert!(path.exists());
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
     }
 }

@@ -10,7 +10,8 @@ use rusqlite::{params, OptionalExtension, Row};
 use super::{now, Result, Store, StoreError};
 use crate::domain::{Action, Decision, NewDecision};
 
-const COLS: &str = "d.id, d.item_id, s.name, d.label, d.annotator, d.action, d.ms_spent, d.decided_at, \
+const COLS: &str =
+    "d.id, d.item_id, s.name, d.label, d.annotator, d.action, d.ms_spent, d.decided_at, \
                     d.prediction_id, d.supersedes";
 
 fn row_to_decision(r: &Row<'_>) -> rusqlite::Result<Decision> {
@@ -52,13 +53,21 @@ fn refresh_item_label(tx: &rusqlite::Transaction<'_>, item_id: i64, set_id: i64)
             )?;
         }
         None => {
-            tx.execute("DELETE FROM item_labels WHERE item_id = ?1 AND label_set_id = ?2", params![item_id, set_id])?;
+            tx.execute(
+                "DELETE FROM item_labels WHERE item_id = ?1 AND label_set_id = ?2",
+                params![item_id, set_id],
+            )?;
         }
     }
     Ok(())
 }
 
-fn insert_decision(tx: &rusqlite::Transaction<'_>, set_id: i64, d: &NewDecision, supersedes: Option<i64>) -> Result<i64> {
+fn insert_decision(
+    tx: &rusqlite::Transaction<'_>,
+    set_id: i64,
+    d: &NewDecision,
+    supersedes: Option<i64>,
+) -> Result<i64> {
     tx.execute(
         "INSERT INTO decisions (item_id, label_set_id, label, annotator, action, ms_spent, decided_at, prediction_id, supersedes)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -81,7 +90,8 @@ impl Store {
     /// Record one decision in its own durable transaction. When this returns `Ok`, the
     /// decision is on disk (WAL + synchronous=FULL) and may be reported as saved.
     pub fn record_decision(&mut self, d: &NewDecision) -> Result<i64> {
-        self.record_decisions(std::slice::from_ref(d)).map(|ids| ids[0])
+        self.record_decisions(std::slice::from_ref(d))
+            .map(|ids| ids[0])
     }
 
     /// Record several decisions in one transaction (bulk accept, imports): all or none.
@@ -93,14 +103,22 @@ impl Store {
         for d in ds {
             let set_id = self.label_set_id(&d.label_set)?;
             if d.action == Action::Undo {
-                return Err(StoreError::Invalid("use Store::undo to undo a decision".into()));
+                return Err(StoreError::Invalid(
+                    "use Store::undo to undo a decision".into(),
+                ));
             }
             if d.action.sets_label() {
                 let Some(label) = &d.label else {
-                    return Err(StoreError::Invalid(format!("a decision with action {} needs a label", d.action.as_str())));
+                    return Err(StoreError::Invalid(format!(
+                        "a decision with action {} needs a label",
+                        d.action.as_str()
+                    )));
                 };
                 if !self.has_label(&d.label_set, label)? {
-                    return Err(StoreError::UnknownLabel { set: d.label_set.clone(), label: label.clone() });
+                    return Err(StoreError::UnknownLabel {
+                        set: d.label_set.clone(),
+                        label: label.clone(),
+                    });
                 }
             }
             checked.push(set_id);
@@ -147,9 +165,13 @@ impl Store {
 
     /// Undo a specific decision.
     pub fn undo_decision(&mut self, decision_id: i64, annotator: &str) -> Result<Decision> {
-        let d = self.decision(decision_id)?.ok_or(StoreError::NothingTo("undo"))?;
+        let d = self
+            .decision(decision_id)?
+            .ok_or(StoreError::NothingTo("undo"))?;
         if d.action == Action::Undo {
-            return Err(StoreError::Invalid("an undo cannot be undone; use redo".into()));
+            return Err(StoreError::Invalid(
+                "an undo cannot be undone; use redo".into(),
+            ));
         }
         let set_id = self.label_set_id(&d.label_set)?;
         self.write(|tx| {
@@ -192,7 +214,9 @@ impl Store {
             Some((a, Some(t))) if a == "undo" => t,
             _ => return Err(StoreError::NothingTo("redo")),
         };
-        let d = self.decision(target)?.ok_or(StoreError::NothingTo("redo"))?;
+        let d = self
+            .decision(target)?
+            .ok_or(StoreError::NothingTo("redo"))?;
         let copy = NewDecision {
             item_id: d.item_id,
             label_set: d.label_set.clone(),
@@ -256,15 +280,17 @@ impl Store {
     /// All current human labels of a set: (item id, label), by item id.
     pub fn current_labels(&self, set: &str) -> Result<Vec<(i64, String)>> {
         let set_id = self.label_set_id(set)?;
-        let mut st = self
-            .conn()
-            .prepare_cached("SELECT item_id, label FROM item_labels WHERE label_set_id = ?1 ORDER BY item_id")?;
+        let mut st = self.conn().prepare_cached(
+            "SELECT item_id, label FROM item_labels WHERE label_set_id = ?1 ORDER BY item_id",
+        )?;
         let rows = st.query_map([set_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Number of decisions recorded (all actions, undo rows included).
     pub fn decision_count(&self) -> Result<i64> {
-        Ok(self.conn().query_row("SELECT COUNT(*) FROM decisions", [], |r| r.get(0))?)
+        Ok(self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM decisions", [], |r| r.get(0))?)
     }
 }

@@ -10,9 +10,13 @@ fn to_blob(v: &[f32]) -> Vec<u8> {
 
 fn from_blob(b: &[u8]) -> Result<Vec<f32>> {
     if b.len() % 4 != 0 {
-        return Err(StoreError::Invalid("embedding blob length is not a multiple of 4".into()));
+        return Err(StoreError::Invalid(
+            "embedding blob length is not a multiple of 4".into(),
+        ));
     }
-    Ok(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    Ok(b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
 }
 
 impl Store {
@@ -43,10 +47,12 @@ impl Store {
 
     /// All embeddings of a backbone: (item id, vector), by item id.
     pub fn embeddings(&self, backbone: &str) -> Result<Vec<(i64, Vec<f32>)>> {
-        let mut st = self
-            .conn()
-            .prepare_cached("SELECT item_id, vector FROM embeddings WHERE backbone = ?1 ORDER BY item_id")?;
-        let rows = st.query_map([backbone], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+        let mut st = self.conn().prepare_cached(
+            "SELECT item_id, vector FROM embeddings WHERE backbone = ?1 ORDER BY item_id",
+        )?;
+        let rows = st.query_map([backbone], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
         let mut out = Vec::new();
         for row in rows {
             let (id, b) = row?;
@@ -57,7 +63,9 @@ impl Store {
 
     /// Item ids that have an embedding for `backbone`.
     pub fn embedded_item_ids(&self, backbone: &str) -> Result<std::collections::HashSet<i64>> {
-        let mut st = self.conn().prepare_cached("SELECT item_id FROM embeddings WHERE backbone = ?1")?;
+        let mut st = self
+            .conn()
+            .prepare_cached("SELECT item_id FROM embeddings WHERE backbone = ?1")?;
         let rows = st.query_map([backbone], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }

@@ -5,7 +5,8 @@ use rusqlite::{params, OptionalExtension, Row};
 use super::{now, Result, Store};
 use crate::domain::{Item, ItemKind, NewItem};
 
-pub(crate) const ITEM_COLS: &str = "id, kind, parent_id, form_id, source_path, content_hash, size_bytes, width, height, \
+pub(crate) const ITEM_COLS: &str =
+    "id, kind, parent_id, form_id, source_path, content_hash, size_bytes, width, height, \
                                     position, meta_json, error, added_at";
 
 pub(crate) fn row_to_item(r: &Row<'_>) -> rusqlite::Result<Item> {
@@ -44,7 +45,11 @@ impl Inserted {
     }
 }
 
-pub(crate) fn insert_item_tx(tx: &rusqlite::Transaction<'_>, it: &NewItem, added_at: &str) -> Result<Inserted> {
+pub(crate) fn insert_item_tx(
+    tx: &rusqlite::Transaction<'_>,
+    it: &NewItem,
+    added_at: &str,
+) -> Result<Inserted> {
     if let (Some(hash), ItemKind::Image | ItemKind::Page) = (&it.content_hash, it.kind) {
         let existing: Option<i64> = tx
             .query_row(
@@ -100,15 +105,19 @@ impl Store {
     pub fn item(&self, id: i64) -> Result<Option<Item>> {
         Ok(self
             .conn()
-            .query_row(&format!("SELECT {ITEM_COLS} FROM items WHERE id = ?1"), [id], row_to_item)
+            .query_row(
+                &format!("SELECT {ITEM_COLS} FROM items WHERE id = ?1"),
+                [id],
+                row_to_item,
+            )
             .optional()?)
     }
 
     /// Items of a kind, in insertion (file) order.
     pub fn items_of_kind(&self, kind: ItemKind) -> Result<Vec<Item>> {
-        let mut st = self
-            .conn()
-            .prepare_cached(&format!("SELECT {ITEM_COLS} FROM items WHERE kind = ?1 ORDER BY id"))?;
+        let mut st = self.conn().prepare_cached(&format!(
+            "SELECT {ITEM_COLS} FROM items WHERE kind = ?1 ORDER BY id"
+        ))?;
         let rows = st.query_map([kind.as_str()], row_to_item)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -124,23 +133,28 @@ impl Store {
 
     /// Items that could not be read, with the reason.
     pub fn items_with_errors(&self) -> Result<Vec<Item>> {
-        let mut st = self
-            .conn()
-            .prepare_cached(&format!("SELECT {ITEM_COLS} FROM items WHERE error IS NOT NULL ORDER BY id"))?;
+        let mut st = self.conn().prepare_cached(&format!(
+            "SELECT {ITEM_COLS} FROM items WHERE error IS NOT NULL ORDER BY id"
+        ))?;
         let rows = st.query_map([], row_to_item)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Record (or clear) an item's error.
     pub fn set_item_error(&self, id: i64, error: Option<&str>) -> Result<()> {
-        self.conn().execute("UPDATE items SET error = ?2 WHERE id = ?1", params![id, error])?;
+        self.conn().execute(
+            "UPDATE items SET error = ?2 WHERE id = ?1",
+            params![id, error],
+        )?;
         Ok(())
     }
 
     /// Replace an item's metadata JSON.
     pub fn set_item_meta(&self, id: i64, meta: &serde_json::Value) -> Result<()> {
-        self.conn()
-            .execute("UPDATE items SET meta_json = ?2 WHERE id = ?1", params![id, meta.to_string()])?;
+        self.conn().execute(
+            "UPDATE items SET meta_json = ?2 WHERE id = ?1",
+            params![id, meta.to_string()],
+        )?;
         Ok(())
     }
 

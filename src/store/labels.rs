@@ -6,22 +6,27 @@ use super::{Result, Store, StoreError};
 use crate::domain::{Label, NewLabel};
 
 const PALETTE: &[&str] = &[
-    "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45", "#fabed4",
-    "#469990", "#dcbeff", "#9a6324", "#800000", "#aaffc3", "#808000", "#000075", "#a9a9a9",
+    "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45",
+    "#fabed4", "#469990", "#dcbeff", "#9a6324", "#800000", "#aaffc3", "#808000", "#000075",
+    "#a9a9a9",
 ];
 
 impl Store {
     /// Id of a label set by name.
     pub fn label_set_id(&self, set: &str) -> Result<i64> {
         self.conn()
-            .query_row("SELECT id FROM label_sets WHERE name = ?1", [set], |r| r.get(0))
+            .query_row("SELECT id FROM label_sets WHERE name = ?1", [set], |r| {
+                r.get(0)
+            })
             .optional()?
             .ok_or_else(|| StoreError::UnknownLabelSet(set.to_string()))
     }
 
     /// Names of all label sets, with what they apply to.
     pub fn label_sets(&self) -> Result<Vec<(String, String)>> {
-        let mut st = self.conn().prepare("SELECT name, target FROM label_sets ORDER BY id")?;
+        let mut st = self
+            .conn()
+            .prepare("SELECT name, target FROM label_sets ORDER BY id")?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }

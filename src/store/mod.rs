@@ -33,7 +33,10 @@ use crate::domain::{ProjectInfo, TaskKind};
 /// Embedded migrations, in order. Index + 1 is the schema version they bring the file to.
 pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../../migrations/0001_init.sql")),
-    ("0002_embeddings", include_str!("../../migrations/0002_embeddings.sql")),
+    (
+        "0002_embeddings",
+        include_str!("../../migrations/0002_embeddings.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
@@ -53,7 +56,11 @@ pub enum StoreError {
         "project {path} has schema version {found}, newer than this yuxuan supports ({supported}); \
          upgrade yuxuan to open it"
     )]
-    SchemaTooNew { path: PathBuf, found: i64, supported: i64 },
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
     #[error("{0} is not a yuxuan project (no project row)")]
     NotAProject(PathBuf),
     #[error("migration {name} failed")]
@@ -127,7 +134,10 @@ impl Store {
             return Err(StoreError::AlreadyExists(path.to_path_buf()));
         }
         let conn = Connection::open(path)?;
-        let mut store = Store { conn, path: path.to_path_buf() };
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
         store.configure()?;
         store.migrate()?;
         let tx = store.conn.transaction()?;
@@ -137,7 +147,10 @@ impl Store {
         )?;
         match kind {
             TaskKind::Image => {
-                tx.execute("INSERT INTO label_sets (name, target) VALUES ('class', 'image')", [])?;
+                tx.execute(
+                    "INSERT INTO label_sets (name, target) VALUES ('class', 'image')",
+                    [],
+                )?;
             }
             TaskKind::Form => {
                 tx.execute(
@@ -157,14 +170,21 @@ impl Store {
         }
         let conn = Connection::open_with_flags(
             path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
         )
         .or_else(|_| Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY))?;
-        let mut store = Store { conn, path: path.to_path_buf() };
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
         store.configure()?;
         store.migrate()?;
         store.project().map_err(|e| match e {
-            StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows) => StoreError::NotAProject(path.to_path_buf()),
+            StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows) => {
+                StoreError::NotAProject(path.to_path_buf())
+            }
             e => e,
         })?;
         // Training runs of a process that is gone become "interrupted" (a read-only file keeps them).
@@ -184,19 +204,26 @@ impl Store {
             .conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .unwrap_or_else(|_| "unchanged".into());
-        self.conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")?;
+        self.conn
+            .execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")?;
         Ok(())
     }
 
     /// Schema version recorded in the file.
     pub fn schema_version(&self) -> Result<i64> {
-        Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
     }
 
     fn migrate(&mut self) -> Result<()> {
         let found = self.schema_version()?;
         if found > SCHEMA_VERSION {
-            return Err(StoreError::SchemaTooNew { path: self.path.clone(), found, supported: SCHEMA_VERSION });
+            return Err(StoreError::SchemaTooNew {
+                path: self.path.clone(),
+                found,
+                supported: SCHEMA_VERSION,
+            });
         }
         if found == SCHEMA_VERSION {
             return Ok(());
@@ -212,7 +239,10 @@ impl Store {
                 continue;
             }
             tx.execute_batch(sql)
-                .map_err(|source| StoreError::Migration { name: name.to_string(), source })?;
+                .map_err(|source| StoreError::Migration {
+                    name: name.to_string(),
+                    source,
+                })?;
             tx.pragma_update(None, "user_version", version)?;
         }
         tx.commit()?;
@@ -229,14 +259,21 @@ impl Store {
     }
 
     pub fn project(&self) -> Result<ProjectInfo> {
-        let (name, kind, created_at, settings): (String, String, String, String) = self.conn.query_row(
-            "SELECT name, kind, created_at, settings_json FROM project WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )?;
-        let kind = TaskKind::parse(&kind).ok_or_else(|| StoreError::Invalid(format!("task kind {kind:?}")))?;
+        let (name, kind, created_at, settings): (String, String, String, String) =
+            self.conn.query_row(
+                "SELECT name, kind, created_at, settings_json FROM project WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?;
+        let kind = TaskKind::parse(&kind)
+            .ok_or_else(|| StoreError::Invalid(format!("task kind {kind:?}")))?;
         let settings = serde_json::from_str(&settings).unwrap_or_default();
-        Ok(ProjectInfo { name, kind, created_at, settings })
+        Ok(ProjectInfo {
+            name,
+            kind,
+            created_at,
+            settings,
+        })
     }
 
     /// Read one project setting (JSON value) by key.
@@ -257,12 +294,18 @@ impl Store {
 
     /// `PRAGMA integrity_check` result ("ok" when healthy).
     pub fn integrity_check(&self) -> Result<String> {
-        Ok(self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
     }
 
     /// Limit the file's size in pages (for tests that simulate a full disk).
     pub fn set_max_page_count(&self, pages: i64) -> Result<i64> {
-        Ok(self.conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
+                r.get(0)
+            })?)
     }
 
     /// The SQLite library version linked in.
@@ -272,7 +315,10 @@ impl Store {
 
     /// Run `f` in one IMMEDIATE transaction (taking the write lock up front avoids
     /// deadlock-style SQLITE_BUSY between two writers upgrading read locks).
-    pub(crate) fn write<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>) -> Result<T> {
+    pub(crate) fn write<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;

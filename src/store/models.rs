@@ -19,7 +19,8 @@ pub struct NewModel {
     pub weights_sha256: Option<String>,
 }
 
-const COLS: &str = "m.id, s.name, m.version, m.kind, m.parent_id, m.training_run_id, m.labels_json, m.spec_json, \
+const COLS: &str =
+    "m.id, s.name, m.version, m.kind, m.parent_id, m.training_run_id, m.labels_json, m.spec_json, \
                     m.metrics_json, m.weights_path, m.weights_sha256, m.active, m.created_at";
 
 fn row_to_model(r: &Row<'_>) -> rusqlite::Result<ModelInfo> {
@@ -73,7 +74,8 @@ impl Store {
             )?;
             Ok(tx.last_insert_rowid())
         })?;
-        self.model(id)?.ok_or(StoreError::Invalid("model vanished".into()))
+        self.model(id)?
+            .ok_or(StoreError::Invalid("model vanished".into()))
     }
 
     pub fn model(&self, id: i64) -> Result<Option<ModelInfo>> {
@@ -114,10 +116,17 @@ impl Store {
     pub fn activate_model(&mut self, model_id: i64) -> Result<()> {
         self.write(|tx| {
             let set_id: i64 = tx
-                .query_row("SELECT label_set_id FROM models WHERE id = ?1", [model_id], |r| r.get(0))
+                .query_row(
+                    "SELECT label_set_id FROM models WHERE id = ?1",
+                    [model_id],
+                    |r| r.get(0),
+                )
                 .optional()?
                 .ok_or_else(|| StoreError::Invalid(format!("no model with id {model_id}")))?;
-            tx.execute("UPDATE models SET active = 0 WHERE label_set_id = ?1 AND active = 1", [set_id])?;
+            tx.execute(
+                "UPDATE models SET active = 0 WHERE label_set_id = ?1 AND active = 1",
+                [set_id],
+            )?;
             tx.execute("UPDATE models SET active = 1 WHERE id = ?1", [model_id])?;
             Ok(())
         })
@@ -125,8 +134,10 @@ impl Store {
 
     /// Update the stored metrics of a model (e.g. the active model re-evaluated on a hold-out).
     pub fn set_model_metrics(&self, model_id: i64, metrics: &serde_json::Value) -> Result<()> {
-        self.conn()
-            .execute("UPDATE models SET metrics_json = ?2 WHERE id = ?1", params![model_id, metrics.to_string()])?;
+        self.conn().execute(
+            "UPDATE models SET metrics_json = ?2 WHERE id = ?1",
+            params![model_id, metrics.to_string()],
+        )?;
         Ok(())
     }
 }

@@ -29,7 +29,12 @@ fn row_to_prediction(r: &Row<'_>) -> rusqlite::Result<Prediction> {
 impl Store {
     /// Store predictions of one model (replacing that model's earlier predictions for the same
     /// items), in one transaction.
-    pub fn put_predictions(&mut self, set: &str, model_id: Option<i64>, preds: &[NewPrediction]) -> Result<usize> {
+    pub fn put_predictions(
+        &mut self,
+        set: &str,
+        model_id: Option<i64>,
+        preds: &[NewPrediction],
+    ) -> Result<usize> {
         let set_id = self.label_set_id(set)?;
         let t = now();
         self.write(|tx| {
@@ -62,7 +67,12 @@ impl Store {
     }
 
     /// The newest prediction for an item in a set: from the given model, or else from any.
-    pub fn prediction(&self, item_id: i64, set: &str, model_id: Option<i64>) -> Result<Option<Prediction>> {
+    pub fn prediction(
+        &self,
+        item_id: i64,
+        set: &str,
+        model_id: Option<i64>,
+    ) -> Result<Option<Prediction>> {
         let set_id = self.label_set_id(set)?;
         let sql = "SELECT id, item_id, model_id, label, score, margin, top_json, created_at FROM predictions
                    WHERE item_id = ?1 AND label_set_id = ?2 AND (?3 IS NULL OR model_id IS ?3)
@@ -74,17 +84,25 @@ impl Store {
     }
 
     /// Item ids that already have a prediction from `model_id`.
-    pub fn predicted_item_ids(&self, set: &str, model_id: Option<i64>) -> Result<std::collections::HashSet<i64>> {
+    pub fn predicted_item_ids(
+        &self,
+        set: &str,
+        model_id: Option<i64>,
+    ) -> Result<std::collections::HashSet<i64>> {
         let set_id = self.label_set_id(set)?;
-        let mut st = self
-            .conn()
-            .prepare_cached("SELECT item_id FROM predictions WHERE label_set_id = ?1 AND model_id IS ?2")?;
+        let mut st = self.conn().prepare_cached(
+            "SELECT item_id FROM predictions WHERE label_set_id = ?1 AND model_id IS ?2",
+        )?;
         let rows = st.query_map(params![set_id, model_id], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// All predictions of one model in a set.
-    pub fn predictions_of_model(&self, set: &str, model_id: Option<i64>) -> Result<Vec<Prediction>> {
+    pub fn predictions_of_model(
+        &self,
+        set: &str,
+        model_id: Option<i64>,
+    ) -> Result<Vec<Prediction>> {
         let set_id = self.label_set_id(set)?;
         let mut st = self.conn().prepare_cached(
             "SELECT id, item_id, model_id, label, score, margin, top_json, created_at FROM predictions

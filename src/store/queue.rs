@@ -20,7 +20,11 @@ impl Store {
     /// uncertain/confident strategies). Predictions are the active model's, or the newest.
     pub fn queue_candidates(&self, spec: &QueueSpec) -> Result<Vec<Candidate>> {
         let set_id = self.label_set_id(&spec.label_set)?;
-        let target: String = self.conn().query_row("SELECT target FROM label_sets WHERE id = ?1", [set_id], |r| r.get(0))?;
+        let target: String = self.conn().query_row(
+            "SELECT target FROM label_sets WHERE id = ?1",
+            [set_id],
+            |r| r.get(0),
+        )?;
         let active: Option<i64> = self.active_model(&spec.label_set)?.map(|m| m.id);
         // p: the prediction shown (the active model's, else the newest of any model).
         let pred = "LEFT JOIN predictions p ON p.id = (
@@ -30,7 +34,9 @@ impl Store {
         let filter = match &spec.filter {
             Filter::Unlabeled => "i.error IS NULL AND l.item_id IS NULL",
             Filter::PredictedAs(_) => "i.error IS NULL AND l.item_id IS NULL AND p.label = ?4",
-            Filter::Disagreements => "l.item_id IS NOT NULL AND p.label IS NOT NULL AND p.label != l.label",
+            Filter::Disagreements => {
+                "l.item_id IS NOT NULL AND p.label IS NOT NULL AND p.label != l.label"
+            }
             Filter::Errors => "i.error IS NOT NULL",
             Filter::All => "1",
         };
@@ -48,14 +54,20 @@ impl Store {
         };
         let mut st = self.conn().prepare_cached(&sql)?;
         let rows = if matches!(spec.filter, Filter::PredictedAs(_)) {
-            st.query_map(params![target, set_id, active, label], row)?.collect::<rusqlite::Result<Vec<_>>>()?
+            st.query_map(params![target, set_id, active, label], row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?
         } else {
-            st.query_map(params![target, set_id, active], row)?.collect::<rusqlite::Result<Vec<_>>>()?
+            st.query_map(params![target, set_id, active], row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?
         };
         Ok(rows)
     }
 }
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Candidate> {
-    Ok(Candidate { item_id: r.get(0)?, score: r.get(1)?, margin: r.get(2)? })
+    Ok(Candidate {
+        item_id: r.get(0)?,
+        score: r.get(1)?,
+        margin: r.get(2)?,
+    })
 }

@@ -57,7 +57,13 @@ impl Store {
             "UPDATE training_runs SET status = ?2, metrics_json = ?3, error = ?4, finished_at = ?5,
                     progress = CASE WHEN ?2 = 'succeeded' THEN 1.0 ELSE progress END
              WHERE id = ?1",
-            params![run_id, status.as_str(), metrics.map(|m| m.to_string()), error, now()],
+            params![
+                run_id,
+                status.as_str(),
+                metrics.map(|m| m.to_string()),
+                error,
+                now()
+            ],
         )?;
         Ok(())
     }

@@ -15,7 +15,10 @@ pub fn bin() -> PathBuf {
 
 /// Run the binary with args; returns the output (does not assert success).
 pub fn run(args: &[&str]) -> Output {
-    Command::new(bin()).args(args).output().expect("running yuxuan")
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("running yuxuan")
 }
 
 /// A fresh image project with `labels` and `n` synthetic items (no files behind them).
@@ -23,7 +26,13 @@ pub fn image_project(dir: &Path, labels: &[&str], n: usize) -> (PathBuf, Store) 
     let path = dir.join("test.yuxuan");
     let mut store = Store::create(&path, "test", TaskKind::Image).unwrap();
     store
-        .add_labels("class", &labels.iter().map(|l| NewLabel::named(*l)).collect::<Vec<_>>())
+        .add_labels(
+            "class",
+            &labels
+                .iter()
+                .map(|l| NewLabel::named(*l))
+                .collect::<Vec<_>>(),
+        )
         .unwrap();
     let items: Vec<NewItem> = (0..n)
         .map(|i| {
