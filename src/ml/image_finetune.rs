@@ -52,10 +52,15 @@ fn build(device: Device, classes: usize, from: Option<&Path>) -> anyhow::Result<
         vs.load(w)
             .map_err(|e| anyhow::anyhow!("loading model {}: {e}", w.display()))?;
     }
-    // Only the last blocks and the head learn.
+    // Only the last blocks and the head learn. Batch-norm running statistics are buffers, never
+    // parameters: cuDNN refuses a running_mean that requires grad (CPU silently accepts it).
     for (name, t) in vs.variables() {
-        let trainable = name.starts_with("head.")
-            || (FROZEN_BLOCKS..N_BLOCKS).any(|b| name.starts_with(&format!("features.{b}.")));
+        let is_buffer = name.ends_with("running_mean")
+            || name.ends_with("running_var")
+            || name.ends_with("num_batches_tracked");
+        let trainable = !is_buffer
+            && (name.starts_with("head.")
+                || (FROZEN_BLOCKS..N_BLOCKS).any(|b| name.starts_with(&format!("features.{b}."))));
         let mut t = t;
         let _ = t.requires_grad_(trainable);
     }
