@@ -42,7 +42,8 @@ bench: setup
 	cargo build --release
 	./target/release/yuxuan bench --all --out BENCH-RESULTS.json
 
-screenshots: setup-gui
+screenshots:
+	@bash scripts/setup.sh --with-screenshot-tools
 	cargo build --release
 	bash scripts/screenshots.sh
 

@@ -7,7 +7,7 @@
 # Everything heavy lives in ${YUXUAN_CACHE:-$HOME/.cache/yuxuan}, keyed by version, so that
 # later clones and CI reuse it. A second run only checks stamps and takes a second or two.
 #
-# Usage: scripts/setup.sh [--with-gui-runtime]
+# Usage: scripts/setup.sh [--with-gui-runtime] [--with-screenshot-tools]
 set -euo pipefail
 
 CACHE="${YUXUAN_CACHE:-$HOME/.cache/yuxuan}"
@@ -17,9 +17,11 @@ WEIGHTS="$CACHE/weights-v1"
 DATA="$CACHE/data-v1"
 MOBILENET_SHA256_PREFIX=b0353104
 WITH_GUI=0
+WITH_SHOTS=0
 for a in "$@"; do
   case "$a" in
     --with-gui-runtime) WITH_GUI=1 ;;
+    --with-screenshot-tools) WITH_GUI=1; WITH_SHOTS=1 ;;
     *) echo "setup.sh: unknown option $a" >&2; exit 2 ;;
   esac
 done
@@ -33,6 +35,9 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 need_pkgs=(gcc g++ libc6-dev make pkg-config python3 python3-venv nodejs npm fonts-noto-cjk)
 if [ "$WITH_GUI" = 1 ]; then
   need_pkgs+=(libxcursor1 libxi6 libxrandr2 libxkbcommon-x11-0 libegl1 libgl1 libgl1-mesa-dri)
+fi
+if [ "$WITH_SHOTS" = 1 ]; then
+  need_pkgs+=(xvfb xauth xdotool imagemagick)
 fi
 missing=()
 for p in "${need_pkgs[@]}"; do
