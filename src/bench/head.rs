@@ -234,14 +234,18 @@ pub fn run_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
     let fam = ImageHeadFamily::default();
     let tcfg = TrainConfig::default();
 
+    // The product's thread policy for head training (`image_pipeline::train_project`), for
+    // the job and the bare loop alike.
     let t = Instant::now();
-    let report = family::run_training(
-        &mut store,
-        &fam,
-        &tcfg,
-        Activation::IfNotWorse,
-        &JobCtx::new("bench-train"),
-    )?;
+    let report = crate::ml::image_pipeline::with_head_threads(device, || {
+        family::run_training(
+            &mut store,
+            &fam,
+            &tcfg,
+            Activation::IfNotWorse,
+            &JobCtx::new("bench-train"),
+        )
+    })?;
     let job_s = t.elapsed().as_secs_f64();
 
     // Reference: the same steps on in-memory tensors.
@@ -255,7 +259,9 @@ pub fn run_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
             .collect::<Vec<_>>(),
     )
     .to(device);
-    let bare_s = bare_loop(&x, &y, report.n_train, classes as i64, &tcfg, device)?;
+    let bare_s = crate::ml::image_pipeline::with_head_threads(device, || {
+        bare_loop(&x, &y, report.n_train, classes as i64, &tcfg, device)
+    })?;
 
     Ok(Measured {
         metrics: vec![
