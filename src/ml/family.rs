@@ -150,7 +150,7 @@ pub fn run_training(
         let task = family.prepare(store, &items, &used, parent)?;
         let mut last_log = std::time::Instant::now();
         let epochs = train::fit(task.as_ref(), &targets, &train_idx, cfg, ctx, |s, total| {
-            if last_log.elapsed().as_millis() > 200 || s.epoch == total {
+            if s.epoch == 1 || last_log.elapsed().as_millis() > 200 || s.epoch == total {
                 last_log = std::time::Instant::now();
                 let _ = store.training_progress(
                     run_id,
