@@ -118,8 +118,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         (0.0..0.9).contains(&a.holdout),
         "--holdout must be in [0, 0.9)"
     );
+    // `Store::open` already marks runs whose owning process is gone as failed; runs of a live
+    // process (the app training in the background) are left alone.
     let mut store = Store::open(&a.project)?;
-    store.fail_stale_training_runs()?;
     let mode = a.mode.map(|m| match m {
         Mode::Head => "head",
         Mode::Finetune => "finetune",

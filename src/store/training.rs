@@ -87,7 +87,9 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Runs left 'running' by a process that died are marked failed (called at open by jobs).
+    /// Marks every 'running' run failed, whoever owns it. Only for a caller that knows no other
+    /// process trains this project; `Store::open` does the safe version
+    /// (`recover_interrupted_runs`, which checks the owning process).
     pub fn fail_stale_training_runs(&self) -> Result<usize> {
         Ok(self.conn().execute(
             "UPDATE training_runs SET status = 'failed', error = 'interrupted (the process ended during training)',
