@@ -3,7 +3,8 @@
 #   - Debian packages for building and for the window (only the missing ones),
 #   - the LibTorch venv (PyPI torch==2.13.0) used by tch via LIBTORCH_USE_PYTORCH=1,
 #   - the pretrained MobileNetV2 weights (checksum-verified, converted to safetensors),
-#   - the Formasaurus corpus and the Noto emoji images (demo data and tests).
+#   - the Formasaurus corpus, the Noto emoji images and scikit-image's sample photos (demo
+#     data and tests).
 # Everything heavy lives in ${YUXUAN_CACHE:-$HOME/.cache/yuxuan}, keyed by version, so that
 # later clones and CI reuse it. A second run only checks stamps and takes a second or two.
 #
@@ -108,6 +109,31 @@ if [ ! -f "$DATA/emoji/.yuxuan-ok" ]; then
   mv "$src/emoji.json" "$DATA/emoji/emoji.json"
   rm -rf "$DATA/emoji/npm"
   touch "$DATA/emoji/.yuxuan-ok"
+fi
+
+if [ ! -f "$DATA/photos/.yuxuan-ok" ]; then
+  # ~30 real photos and scans (chelsea, coffee, astronaut, a stereo pair, a multipage TIFF, a
+  # GIF) shipped inside scikit-image's wheel: a "folder of real photos" for tests and trials.
+  log "installing scikit-image's sample photos into $DATA/photos"
+  rm -rf "$DATA/photos"; mkdir -p "$DATA/photos/whl"
+  "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+    --dest "$DATA/photos/whl" scikit-image==0.26.0
+  "$PY" - "$DATA/photos" <<'PYEOF'
+import pathlib, sys, zipfile
+out = pathlib.Path(sys.argv[1])
+whl = next((out / "whl").glob("scikit_image-*.whl"))
+n = 0
+with zipfile.ZipFile(whl) as z:
+    for name in z.namelist():
+        p = pathlib.PurePosixPath(name)
+        if p.parent.as_posix() == "skimage/data" and p.suffix.lower() in {".png", ".jpg", ".tif", ".gif"}:
+            (out / p.name).write_bytes(z.read(name))
+            n += 1
+if n < 25:
+    sys.exit(f"expected ~30 sample images in {whl.name}, found {n}")
+PYEOF
+  rm -rf "$DATA/photos/whl"
+  touch "$DATA/photos/.yuxuan-ok"
 fi
 
 log "ready (cache: $CACHE)"

@@ -31,6 +31,11 @@ pub fn emoji_dir() -> PathBuf {
     cache_dir().join("data-v1").join("emoji")
 }
 
+/// scikit-image's sample photos (`chelsea.png`, `coffee.png`, `motorcycle_left.png`, ...).
+pub fn photos_dir() -> PathBuf {
+    cache_dir().join("data-v1").join("photos")
+}
+
 /// The Python interpreter of the LibTorch venv (used by tests that export TorchScript).
 pub fn venv_python() -> PathBuf {
     if let Some(p) = std::env::var_os("YUXUAN_PYTHON").filter(|p| !p.is_empty()) {

@@ -894,3 +894,188 @@ fn bench_queue_100k() {
         );
     }
 }
+
+#[test]
+fn near_duplicates_group_real_photo_variants_and_similar_ranks_them_first() {
+    let photos = yuxuan::assets::photos_dir();
+    assert!(
+        photos.join("chelsea.png").is_file(),
+        "sample photos installed (make setup)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // A near duplicate no hash can catch: the cat photo at 60 % size, re-encoded as JPEG.
+    let cat = image::open(photos.join("chelsea.png")).unwrap();
+    let small = cat.resize(
+        cat.width() * 6 / 10,
+        cat.height() * 6 / 10,
+        image::imageops::FilterType::Triangle,
+    );
+    let variant = dir.path().join("extra").join("chelsea-small.jpg");
+    std::fs::create_dir_all(variant.parent().unwrap()).unwrap();
+    small.to_rgb8().save(&variant).unwrap();
+
+    let (project, mut store) = new_project(dir.path());
+    let s = import_paths(
+        &mut store,
+        &[photos.clone(), dir.path().join("extra")],
+        &ImageImportOptions::default(),
+        &JobCtx::new("import"),
+    )
+    .unwrap();
+    // The folder of real photos imports whole; its 64-bit float TIFF is an item error.
+    assert_eq!((s.added, s.errors), (s.seen - 1, 1), "{s:?}");
+    let errors = store.items_with_errors().unwrap();
+    assert!(
+        errors[0].source_path.ends_with("multipage_rgb.tif"),
+        "{errors:?}"
+    );
+    let n = image_pipeline::embed_missing(&mut store, &JobCtx::new("embed")).unwrap();
+    assert_eq!(n, s.added);
+
+    let id_of = |name: &str| {
+        store
+            .items_of_kind(ItemKind::Image)
+            .unwrap()
+            .into_iter()
+            .find(|i| i.source_path.ends_with(name))
+            .unwrap_or_else(|| panic!("{name} imported"))
+            .id
+    };
+    let (chelsea, small_id) = (id_of("chelsea.png"), id_of("chelsea-small.jpg"));
+    let (left, right) = (id_of("motorcycle_left.png"), id_of("motorcycle_right.png"));
+    let coffee = id_of("coffee.png");
+
+    let report = yuxuan::ml::similarity::near_duplicates(
+        &store,
+        BACKBONE_ID,
+        yuxuan::ml::similarity::DEFAULT_THRESHOLD,
+        &JobCtx::new("dups"),
+    )
+    .unwrap();
+    assert_eq!(report.items_searched, s.added);
+    let group_of = |id: i64| report.groups.iter().find(|g| g.items.contains(&id));
+    let g = group_of(chelsea).expect("the cat and its re-encode are near duplicates");
+    assert!(
+        g.items.contains(&small_id) && g.min_similarity >= 0.95,
+        "{g:?}"
+    );
+    let g = group_of(left).expect("the stereo pair is a near duplicate");
+    assert!(g.items.contains(&right), "{g:?}");
+    assert!(group_of(coffee).is_none(), "{:?}", report.groups);
+    assert!(report.groups.iter().all(|g| g.items.len() <= 3));
+    assert_eq!(
+        report.pairs,
+        report
+            .groups
+            .iter()
+            .map(|g| g.items.len() - 1)
+            .sum::<usize>(),
+        "pairs within groups of this set are trees"
+    );
+
+    // `--like`: the re-encode is the nearest item to the original, far above the rest.
+    let near = yuxuan::ml::similarity::similar_to(&store, BACKBONE_ID, chelsea, 3).unwrap();
+    assert_eq!(near[0].item_id, small_id);
+    assert!(near[0].similarity > near[1].similarity + 0.2, "{near:?}");
+    assert!(near.iter().all(|n| n.item_id != chelsea));
+    drop(store);
+
+    // The CLI prints the same groups as JSON, and says what to do without embeddings.
+    let out = common::run(&["duplicates", project.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["groups"].as_array().unwrap().len(),
+        report.groups.len()
+    );
+    let (empty, _) = common::image_project(dir.path(), &["a", "b"], 2);
+    let out = common::run(&["duplicates", empty.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("yuxuan prelabel"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn finetune_mode_trains_only_the_last_blocks_on_the_cpu_and_prelabels() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = emoji(&["Flags", "Food & Drink", "Smileys & Emotion"], 6);
+    let csv = dir.path().join("truth.csv");
+    let mut w = String::from("path,label\n");
+    for (p, c) in &files {
+        w.push_str(&format!("{},{}\n", p.display(), c.replace(" & ", "-")));
+    }
+    std::fs::write(&csv, w).unwrap();
+    let (_, mut store) = new_project(dir.path());
+    let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
+    let opts = ImageImportOptions {
+        labels_csv: Some(csv),
+        ..Default::default()
+    };
+    import_paths(&mut store, &paths, &opts, &JobCtx::new("import")).unwrap();
+    // A head first (the usual start), then the lead switches to fine-tuning the backbone.
+    let cfg = TrainConfig {
+        epochs: 20,
+        holdout: 0.34,
+        learning_rate: 5e-3,
+        ..Default::default()
+    };
+    let head = image_pipeline::train_project(
+        &mut store,
+        None,
+        &cfg,
+        Activation::Always,
+        &JobCtx::new("train"),
+    )
+    .unwrap();
+    assert_eq!(head.model.kind, "image-head");
+    let cfg = TrainConfig { epochs: 3, ..cfg };
+    let ft = image_pipeline::train_project(
+        &mut store,
+        Some("finetune"),
+        &cfg,
+        Activation::Never,
+        &JobCtx::new("train"),
+    )
+    .unwrap();
+    assert_eq!(ft.model.kind, "image-finetune");
+    assert!(!ft.activated);
+    assert_eq!(ft.epochs.len(), 3);
+    assert!(ft.epochs.iter().all(|e| e.loss.is_finite()));
+    // Compared with the active head on the same hold-out.
+    let active = ft
+        .active_metrics
+        .as_ref()
+        .expect("head scored on the hold-out");
+    assert_eq!(active.n, ft.metrics.n);
+    assert_eq!(ft.n_holdout, ft.metrics.n);
+
+    // The frozen prefix is byte-for-byte the pretrained one; the last block learned.
+    let saved = yuxuan::ml::family::weights_path(&store, &ft.model).unwrap();
+    let saved: HashMap<String, tch::Tensor> = tch::Tensor::read_safetensors(&saved)
+        .unwrap()
+        .into_iter()
+        .collect();
+    let pre: HashMap<String, tch::Tensor> =
+        tch::Tensor::read_safetensors(yuxuan::assets::mobilenet_weights())
+            .unwrap()
+            .into_iter()
+            .collect();
+    let same = |k: &str| saved[k].equal(&pre[k]);
+    assert!(same("features.0.0.weight") && same("features.16.conv.0.0.weight"));
+    assert!(!same("features.18.0.weight"), "block 18 was trained");
+    assert!(saved.contains_key("head.weight"));
+
+    // Activated, it pre-labels every image by running the whole network.
+    store.activate_model(ft.model.id).unwrap();
+    let n = image_pipeline::prelabel_project(&mut store, &JobCtx::new("prelabel")).unwrap();
+    assert_eq!(n, files.len());
+    let p = store
+        .prediction(1, sets::CLASS, Some(ft.model.id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.top.len(), 3);
+    let total: f64 = p.top.iter().map(|(_, s)| s).sum();
+    assert!((total - 1.0).abs() < 1e-3, "{p:?}");
+}

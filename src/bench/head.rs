@@ -20,7 +20,9 @@ use crate::domain::{ItemKind, ModelInfo};
 use crate::jobs::JobCtx;
 use crate::ml::backbone::BACKBONE_ID;
 use crate::ml::family::{self, Activation, ModelFamily};
-use crate::ml::image_head::{embedding_matrix, ImageHeadFamily};
+use crate::ml::image_head::{
+    embedding_matrix, DropoutBank, ImageHeadFamily, DROPOUT, MASK_BANK_ROWS,
+};
 use crate::ml::train::{self, TrainConfig, TrainTask};
 use crate::store::Store;
 
@@ -190,14 +192,15 @@ fn bare_loop(
         .wd(cfg.weight_decay)
         .build(&vs, cfg.learning_rate)?;
     let n = n_train as i64;
+    let bank = DropoutBank::new(MASK_BANK_ROWS, x.size()[1], DROPOUT, device);
     for _ in 0..cfg.epochs {
         let perm = Tensor::randperm(n, (Kind::Int64, device));
         let mut start = 0;
         while start < n {
-            let len = (cfg.batch_size as i64).min(n - start);
+            let len = (cfg.batch() as i64).min(n - start);
             let idx = perm.narrow(0, start, len);
             let loss = lin
-                .forward(&x.index_select(0, &idx).dropout(0.2, true))
+                .forward(&bank.apply(&x.index_select(0, &idx)))
                 .cross_entropy_for_logits(&y.index_select(0, &idx));
             opt.backward_step(&loss);
             // The job reads the loss back every batch (for the curve); so does the reference.
@@ -259,6 +262,8 @@ pub fn run_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
             .collect::<Vec<_>>(),
     )
     .to(device);
+    // The job's config as the family resolved it (batch size), so both loops take the same steps.
+    let tcfg = tcfg.for_family(fam.default_batch_size(report.n_train));
     let bare_s = crate::ml::image_pipeline::with_head_threads(device, || {
         bare_loop(&x, &y, report.n_train, classes as i64, &tcfg, device)
     })?;

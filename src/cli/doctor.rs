@@ -88,6 +88,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         &assets::emoji_dir().join("emoji.json"),
         false,
     ));
+    checks.push(asset_check(
+        "sample photos",
+        &assets::photos_dir().join("chelsea.png"),
+        false,
+    ));
     checks.push(Check {
         what: "sqlite",
         ok: true,

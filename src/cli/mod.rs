@@ -6,6 +6,7 @@ mod debug_train;
 mod debug_writer;
 mod demo;
 mod doctor;
+mod duplicates;
 mod export;
 mod forms;
 mod gui;
@@ -61,6 +62,8 @@ enum Command {
     RegisterModel(register_model::Args),
     /// Replay a truth-knowing annotator; write the learning curve (CSV + PNG).
     Simulate(simulate::Args),
+    /// Near-duplicate groups of images, or the items most similar to one (cached embeddings).
+    Duplicates(duplicates::Args),
     /// Form projects: propose an industry's field list (JSON or a standalone H5 page).
     Presets(presets::Args),
     /// Record decisions in a loop, printing each acknowledged id (fault-tolerance tests).
@@ -91,6 +94,7 @@ pub fn main() -> ExitCode {
         Some(Command::Prelabel(a)) => prelabel::run(a),
         Some(Command::Train(a)) => train::run(a),
         Some(Command::Models(a)) => models::run(a),
+        Some(Command::Duplicates(a)) => duplicates::run(a),
         Some(Command::Activate(a)) => models::activate(a),
         Some(Command::RegisterModel(a)) => register_model::run(a),
         Some(Command::Simulate(a)) => simulate::run(a),

@@ -45,6 +45,11 @@ pub trait ModelFamily {
     fn save(&self, task: &dyn TrainTask, path: &Path) -> anyhow::Result<serde_json::Value>;
     /// Items this family pre-labels (e.g. all images, all fields of non-error pages).
     fn candidate_items(&self, store: &Store) -> anyhow::Result<Vec<i64>>;
+    /// Batch size for `n_train` examples when the config leaves it to the family
+    /// (`TrainConfig::batch_size == 0`).
+    fn default_batch_size(&self, _n_train: usize) -> usize {
+        train::DEFAULT_BATCH
+    }
     /// Extension of the model files it writes.
     fn file_extension(&self) -> &'static str {
         "safetensors"
@@ -135,6 +140,7 @@ pub fn run_training(
         .map(|(_, l)| used.iter().position(|u| u == l).expect("label in used"))
         .collect();
     let (train_idx, hold_idx) = stratified_split(&targets, cfg.holdout, cfg.seed);
+    let cfg = &cfg.for_family(family.default_batch_size(train_idx.len()));
     let params = serde_json::json!({
         "config": cfg, "activation": activation, "kind": family.kind(), "labels": used,
         "n_train": train_idx.len(), "n_holdout": hold_idx.len(), "split_seed": cfg.seed,
@@ -261,12 +267,13 @@ fn active_family_predict(
     items: &[i64],
     ctx: &JobCtx,
 ) -> anyhow::Result<Vec<Vec<f32>>> {
-    family.predict(
-        store,
-        model,
-        items,
-        &JobCtx::new(format!("{}-eval", ctx.snapshot().name)),
-    )
+    let eval = JobCtx::new(format!("{}-eval", ctx.snapshot().name));
+    if model.kind == family.kind() {
+        return family.predict(store, model, items, &eval);
+    }
+    // The lead switched modes (e.g. head -> backbone fine-tune): the active model is scored by
+    // the family that can run it, so the comparison on the same hold-out is still shown.
+    super::registry::image_family_for_kind(&model.kind)?.predict(store, model, items, &eval)
 }
 
 /// Pre-label with `model` (default: the active model) every candidate item that has no

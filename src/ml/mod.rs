@@ -15,5 +15,6 @@ pub mod image_pipeline;
 pub mod image_torchscript;
 pub mod metrics;
 pub mod registry;
+pub mod similarity;
 pub mod split;
 pub mod train;

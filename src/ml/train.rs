@@ -32,6 +32,7 @@ pub trait TrainTask {
 #[serde(default)]
 pub struct TrainConfig {
     pub epochs: usize,
+    /// Examples per optimizer step; 0 = the model family's default (recorded resolved).
     pub batch_size: usize,
     pub learning_rate: f64,
     pub weight_decay: f64,
@@ -44,11 +45,34 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             epochs: 30,
-            batch_size: 64,
+            batch_size: 0,
             learning_rate: 1e-3,
             weight_decay: 1e-4,
             holdout: 0.2,
             seed: 42,
+        }
+    }
+}
+
+/// Batch size of a config that leaves it to a family without its own default.
+pub const DEFAULT_BATCH: usize = 64;
+
+impl TrainConfig {
+    /// This config with `batch_size` resolved (0 -> `family_default`).
+    pub fn for_family(&self, family_default: usize) -> TrainConfig {
+        let mut c = self.clone();
+        if c.batch_size == 0 {
+            c.batch_size = family_default.max(1);
+        }
+        c
+    }
+
+    /// The batch size in effect (0 -> [`DEFAULT_BATCH`]).
+    pub fn batch(&self) -> usize {
+        if self.batch_size == 0 {
+            DEFAULT_BATCH
+        } else {
+            self.batch_size
         }
     }
 }
@@ -81,7 +105,8 @@ pub fn fit(
         .build(vs, cfg.learning_rate)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
     let mut order = train_idx.to_vec();
-    let batches_per_epoch = train_idx.len().div_ceil(cfg.batch_size.max(1));
+    let batch = cfg.batch();
+    let batches_per_epoch = train_idx.len().div_ceil(batch);
     ctx.set_total((cfg.epochs * batches_per_epoch) as u64);
     ctx.set_done(0);
     let mut stats = Vec::with_capacity(cfg.epochs);
@@ -91,7 +116,7 @@ pub fn fit(
         order.shuffle(&mut rng);
         let mut sum = 0.0;
         let mut n = 0usize;
-        for chunk in order.chunks(cfg.batch_size.max(1)) {
+        for chunk in order.chunks(batch) {
             ctx.check().map_err(anyhow::Error::from)?;
             let logits = task.forward(chunk, true)?;
             let y =
