@@ -14,13 +14,19 @@ done
 # A throwaway eframe storage dir, so the annotator name prompt shows once and is answered here.
 export XDG_DATA_HOME="$(mktemp -d)"
 export YUXUAN_CACHE="${YUXUAN_CACHE:-$HOME/.cache/yuxuan}"
-"$BIN" demo --no-train >/dev/null
+# The demo with its first models (trained once, ~1 min on 2 cores; then cached), so the
+# screenshots show suggestions as a new user sees them after `make run`.
+"$BIN" demo >/dev/null
 DEMO="$YUXUAN_CACHE/demo-v1"
 
-# Work on a copy, so the screenshots never add decisions to the cached demo.
+# Work on a copy (projects and their model files), so the screenshots never add decisions
+# to the cached demo.
 WORK="$(mktemp -d)"
-cp "$DEMO/emoji.yuxuan" "$WORK/emoji.yuxuan"
-[ -f "$DEMO/forms.yuxuan" ] && cp "$DEMO/forms.yuxuan" "$WORK/forms.yuxuan"
+for p in emoji forms; do
+  [ -f "$DEMO/$p.yuxuan" ] || continue
+  cp "$DEMO/$p.yuxuan" "$WORK/$p.yuxuan"
+  [ -d "$DEMO/$p.yuxuan.models" ] && cp -r "$DEMO/$p.yuxuan.models" "$WORK/"
+done
 
 shoot() { # shoot NAME PROJECT STEPS...   (a step: an xdotool key name, click:X,Y or sleep:S)
   local name=$1 project=$2; shift 2

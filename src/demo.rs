@@ -344,28 +344,36 @@ pub fn first_model(path: &Path, ctx: &JobCtx) -> anyhow::Result<String> {
     if store.active_model(set)?.is_some() {
         return Ok("a model is already active".into());
     }
+    if set != sets::CLASS {
+        // Forms: the base field-type model (trained on Formasaurus, registered on first use)
+        // pre-labels every field; no human labels are needed for it.
+        let done = crate::ml::field_model::prelabel_form_project(&mut store, ctx)?;
+        return Ok(done
+            .iter()
+            .map(|(set, n, v)| format!("{set}: model v{v} pre-labelled {n} items"))
+            .collect::<Vec<_>>()
+            .join("; "));
+    }
     let cfg = crate::ml::train::TrainConfig {
         epochs: 40,
         ..Default::default()
     };
     let act = crate::ml::family::Activation::Always;
-    let (report, n) = if set == sets::CLASS {
-        // Images: cached embeddings first, then the project's image mode.
-        let report = crate::ml::image_pipeline::train_project(&mut store, None, &cfg, act, ctx)?;
-        (
-            report,
-            crate::ml::image_pipeline::prelabel_project(&mut store, ctx)?,
-        )
-    } else {
-        let family = crate::ml::registry::family_for(&store, set)?;
-        let report = crate::ml::family::run_training(&mut store, family.as_ref(), &cfg, act, ctx)?;
-        (
-            report,
-            crate::ml::family::prelabel(&mut store, family.as_ref(), None, ctx)?,
-        )
-    };
+    // Images: cached embeddings first, then the project's image mode.
+    let report = crate::ml::image_pipeline::train_project(&mut store, None, &cfg, act, ctx)?;
+    let n = crate::ml::image_pipeline::prelabel_project(&mut store, ctx)?;
     Ok(format!(
         "model v{} (hold-out accuracy {:.2}) pre-labelled {n} items",
         report.model.version, report.metrics.accuracy
     ))
+}
+
+/// [`first_model`] for both demo projects (the form project when it was built); one line
+/// per project.
+pub fn first_models(demo: &Demo, ctx: &JobCtx) -> anyhow::Result<String> {
+    let mut lines = vec![format!("images: {}", first_model(&demo.images, ctx)?)];
+    if let Ok(forms) = &demo.forms {
+        lines.push(format!("forms: {}", first_model(forms, ctx)?));
+    }
+    Ok(lines.join("\n"))
 }

@@ -808,3 +808,57 @@ fn the_presets_screen_proposes_fields_for_an_industry() {
     h.get_by_label_contains(" pages");
     h.get_by_label("JSON");
 }
+
+#[test]
+fn a_startup_job_runs_behind_a_window_that_is_already_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = project(dir.path(), 6);
+    // The job (in `make run`: the demo's first model) holds until the test lets it go.
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let p2 = path.clone();
+    let app = app_on(&path).with_startup_job(yuxuan::ui::StartupJob {
+        name: "first model".into(),
+        work: Box::new(move |ctx| {
+            ctx.set_message("training");
+            wait.recv_timeout(Duration::from_secs(60))?;
+            // What it writes shows in the queue once it ends (the queue refreshes).
+            let mut store = Store::open(&p2)?;
+            store.put_predictions(
+                "class",
+                None,
+                &[NewPrediction {
+                    item_id: 6,
+                    top: vec![("bird".into(), 0.99), ("cat".into(), 0.01)],
+                }],
+            )?;
+            Ok("v1 is active".into())
+        }),
+    });
+    let mut h = harness(app);
+    settle(&mut h);
+    // The review screen is up and takes keys while the job runs.
+    assert_eq!(h.state().running_jobs(), vec!["first model".to_string()]);
+    let first = current(&h);
+    h.key_press(Key::Enter);
+    settle(&mut h);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.decisions_for_item(first).unwrap().len(), 1);
+    assert_ne!(current(&h), first);
+    release.send(()).unwrap();
+    for _ in 0..200 {
+        h.run_ok();
+        if h.state().running_jobs().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(h.state().running_jobs().is_empty(), "the job ended");
+    assert!(
+        h.state()
+            .notices()
+            .iter()
+            .any(|n| n == "first model: v1 is active"),
+        "{:?}",
+        h.state().notices()
+    );
+}

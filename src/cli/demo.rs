@@ -1,6 +1,6 @@
-//! `yuxuan demo [--open]`: build the demo projects in the cache dir if missing (idempotent),
-//! train a first model on the seed labels when a model family is available, then open the app
-//! on the emoji project (`make run` calls `yuxuan demo --open`).
+//! `yuxuan demo [--open]`: build the demo projects in the cache dir if missing (idempotent) and
+//! train a first model on the seed labels; with `--open` the app opens on the emoji project at
+//! once and that training runs as its background job (`make run` calls `yuxuan demo --open`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,15 +24,25 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let dir = a.dir.unwrap_or_else(yuxuan::demo::demo_dir);
     let demo = yuxuan::demo::ensure(&dir, &JobCtx::new("demo").with_cli_bar())?;
     println!("demo: {}", demo.summary());
+    if a.open {
+        // The window opens at once; the first model (embeddings + training + pre-labelling,
+        // ~45 s on 2 CPU cores the first time) runs as a background job in the app, whose
+        // queue refreshes when it ends. Without a model the annotator labels from scratch.
+        let startup = (!a.no_train).then(|| {
+            let d = demo.clone();
+            yuxuan::ui::StartupJob {
+                name: "first model".into(),
+                work: Box::new(move |ctx| yuxuan::demo::first_models(&d, ctx)),
+            }
+        });
+        yuxuan::ui::run_with(Some(demo.images), None, startup)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if !a.no_train {
-        // Without a model the app still works (the annotator labels from scratch).
-        match yuxuan::demo::first_model(&demo.images, &JobCtx::new("train").with_cli_bar()) {
-            Ok(s) => println!("demo: {s}"),
+        match yuxuan::demo::first_models(&demo, &JobCtx::new("train").with_cli_bar()) {
+            Ok(s) => println!("demo: {}", s.replace('\n', "\ndemo: ")),
             Err(e) => eprintln!("demo: no first model ({e:#}); label a few items and train from the Training screen"),
         }
-    }
-    if a.open {
-        yuxuan::ui::run(Some(demo.images), None)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,9 +4,12 @@
 //!
 //! Training and pre-labelling run as [`Job`]s, each on its own connection to the project; the
 //! model family comes from a [`FamilyFactory`] (by default `ml::registry::family_for`; tests
-//! pass a tiny family of their own).
+//! pass a tiny family of their own). The screen's own reads (counts, model history, the live
+//! loss curve) and activation go through a store thread of the controller: the UI thread never
+//! waits for SQLite, whatever the project's size or another writer's lock.
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -67,6 +70,125 @@ pub enum PrelabelOutcome {
 
 type Repaint = Arc<dyn Fn() + Send + Sync>;
 
+/// What the store thread is asked.
+enum ReadRequest {
+    Refresh,
+    /// The log of the newest run of the set started at or after this time.
+    Epochs {
+        since: String,
+    },
+    Activate(i64),
+}
+
+type Overview = (Vec<(String, usize)>, Vec<ModelInfo>, Vec<TrainingRun>);
+
+/// What it answers.
+enum ReadReply {
+    Refreshed(Result<Overview, String>),
+    Epochs(Vec<EpochStat>),
+    Activated(i64, Result<(), String>),
+}
+
+/// The controller's store thread: one connection, requests answered in order.
+struct StoreThread {
+    tx: mpsc::Sender<ReadRequest>,
+    rx: mpsc::Receiver<ReadReply>,
+    /// Requests sent and not answered yet.
+    pending: usize,
+}
+
+impl StoreThread {
+    fn spawn(path: PathBuf, set: String) -> StoreThread {
+        let (tx, req_rx) = mpsc::channel::<ReadRequest>();
+        let (reply_tx, rx) = mpsc::channel::<ReadReply>();
+        std::thread::Builder::new()
+            .name("training-store".into())
+            .spawn(move || {
+                let mut store: Option<Store> = None;
+                for req in req_rx {
+                    if store.is_none() {
+                        match Store::open(&path) {
+                            Ok(s) => store = Some(s),
+                            Err(e) => {
+                                let e = format!("{e:#}");
+                                let reply = match req {
+                                    ReadRequest::Refresh => ReadReply::Refreshed(Err(e)),
+                                    ReadRequest::Epochs { .. } => ReadReply::Epochs(vec![]),
+                                    ReadRequest::Activate(id) => ReadReply::Activated(id, Err(e)),
+                                };
+                                if reply_tx.send(reply).is_err() {
+                                    return;
+                                }
+                                continue;
+                            }
+                        }
+                    }
+                    let st = store.as_mut().expect("opened above");
+                    let reply = match req {
+                        ReadRequest::Refresh => {
+                            ReadReply::Refreshed(overview(st, &set).map_err(|e| format!("{e:#}")))
+                        }
+                        ReadRequest::Epochs { since } => {
+                            ReadReply::Epochs(run_epochs(st, &set, &since).unwrap_or_default())
+                        }
+                        ReadRequest::Activate(id) => ReadReply::Activated(
+                            id,
+                            st.activate_model(id)
+                                .map_err(|e| format!("could not activate: {e:#}")),
+                        ),
+                    };
+                    if reply_tx.send(reply).is_err() {
+                        return;
+                    }
+                }
+            })
+            .expect("spawning the training store thread");
+        StoreThread { tx, rx, pending: 0 }
+    }
+
+    fn ask(&mut self, req: ReadRequest) {
+        if self.tx.send(req).is_ok() {
+            self.pending += 1;
+        }
+    }
+}
+
+/// Counts per label, model versions and runs of `set`.
+fn overview(store: &Store, set: &str) -> anyhow::Result<Overview> {
+    let labels = store.labels(set)?;
+    let mut per: std::collections::HashMap<String, usize> = Default::default();
+    for (_, l) in store.current_labels(set)? {
+        *per.entry(l).or_default() += 1;
+    }
+    let counts = labels
+        .iter()
+        .map(|l| (l.name.clone(), per.get(&l.name).copied().unwrap_or(0)))
+        .collect();
+    let runs = store
+        .training_runs()?
+        .into_iter()
+        .filter(|r| r.label_set == set)
+        .collect();
+    Ok((counts, store.models(set)?, runs))
+}
+
+/// The epochs logged so far by the newest run of `set` started at or after `since`.
+fn run_epochs(store: &Store, set: &str, since: &str) -> anyhow::Result<Vec<EpochStat>> {
+    let run = store
+        .training_runs()?
+        .into_iter()
+        .rev()
+        .find(|r| r.label_set == set && r.started_at.as_str() >= since);
+    Ok(run
+        .map(|run| {
+            run.log
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 /// State of the training screen for one label set.
 pub struct TrainingController {
     path: PathBuf,
@@ -74,7 +196,7 @@ pub struct TrainingController {
     factory: FamilyFactory,
     /// Images go through `ml::image_pipeline` (embeddings before training and pre-labelling).
     image_pipeline: bool,
-    reader: Option<Store>,
+    store: StoreThread,
     job: Option<Job<TrainReport>>,
     prelabel_job: Option<Job<usize>>,
     started_utc: Option<String>,
@@ -100,7 +222,7 @@ impl TrainingController {
             label_set: label_set.to_string(),
             factory,
             image_pipeline: false,
-            reader: None,
+            store: StoreThread::spawn(path.to_path_buf(), label_set.to_string()),
             job: None,
             prelabel_job: None,
             started_utc: None,
@@ -126,44 +248,45 @@ impl TrainingController {
         c
     }
 
-    fn reader(&mut self) -> anyhow::Result<&Store> {
-        if self.reader.is_none() {
-            self.reader = Some(Store::open(&self.path)?);
-        }
-        Ok(self.reader.as_ref().expect("just opened"))
+    /// Read counts, model versions and runs again, in the background (on opening the screen
+    /// and after a job ends); [`poll`](Self::poll) takes the answer.
+    pub fn refresh(&mut self) {
+        self.store.ask(ReadRequest::Refresh);
     }
 
-    /// Read counts, model versions and runs again (small queries; on opening the screen and
-    /// after a job ends).
-    pub fn refresh(&mut self) {
-        let set = self.label_set.clone();
-        let r = (|| -> anyhow::Result<_> {
-            let store = self.reader()?;
-            let labels = store.labels(&set)?;
-            let current = store.current_labels(&set)?;
-            let counts = labels
-                .iter()
-                .map(|l| {
-                    (
-                        l.name.clone(),
-                        current.iter().filter(|(_, x)| *x == l.name).count(),
-                    )
-                })
-                .collect();
-            let runs = store
-                .training_runs()?
-                .into_iter()
-                .filter(|r| r.label_set == set)
-                .collect();
-            Ok((counts, store.models(&set)?, runs))
-        })();
-        match r {
-            Ok((counts, models, runs)) => {
-                self.counts = counts;
-                self.models = models;
-                self.runs = runs;
+    /// Whether the store thread still owes answers (the UI keeps repainting until it does not).
+    pub fn is_reading(&self) -> bool {
+        self.store.pending > 0
+    }
+
+    /// Take the store thread's answers.
+    fn take_replies(&mut self, repaint: &(impl Fn() + Send + Sync + Clone + 'static)) {
+        while let Ok(reply) = self.store.rx.try_recv() {
+            self.store.pending = self.store.pending.saturating_sub(1);
+            match reply {
+                ReadReply::Refreshed(Ok((counts, models, runs))) => {
+                    self.counts = counts;
+                    self.models = models;
+                    self.runs = runs;
+                }
+                ReadReply::Refreshed(Err(e)) => self.error = Some(e),
+                ReadReply::Epochs(epochs) => {
+                    if epochs.len() >= self.epochs.len() {
+                        self.epochs = epochs;
+                    }
+                }
+                ReadReply::Activated(model_id, Ok(())) => {
+                    if let Some(TrainOutcome::Done(rep)) = &mut self.outcome {
+                        if rep.model.id == model_id {
+                            rep.activated = true;
+                        }
+                    }
+                    self.model_changed = true;
+                    self.refresh();
+                    self.start_prelabel(repaint.clone());
+                }
+                ReadReply::Activated(_, Err(e)) => self.error = Some(e),
             }
-            Err(e) => self.error = Some(format!("{e:#}")),
         }
     }
 
@@ -244,6 +367,7 @@ impl TrainingController {
     /// Poll the jobs (once per frame). The loss curve is read from the run's log at most four
     /// times a second.
     pub fn poll(&mut self, repaint: impl Fn() + Send + Sync + Clone + 'static) {
+        self.take_replies(&repaint);
         if self.job.is_some()
             && self
                 .last_poll
@@ -285,51 +409,16 @@ impl TrainingController {
     }
 
     fn read_epochs(&mut self) {
-        let set = self.label_set.clone();
-        let Some(since) = self.started_utc.clone() else {
-            return;
-        };
-        let Ok(store) = self.reader() else { return };
-        let Ok(runs) = store.training_runs() else {
-            return;
-        };
-        // The run this controller started: the newest of the set started after the click.
-        let run = runs
-            .into_iter()
-            .rev()
-            .find(|r| r.label_set == set && r.started_at >= since);
-        if let Some(run) = run {
-            let epochs: Vec<EpochStat> = run
-                .log
-                .lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect();
-            if epochs.len() >= self.epochs.len() {
-                self.epochs = epochs;
-            }
+        if let Some(since) = self.started_utc.clone() {
+            self.store.ask(ReadRequest::Epochs { since });
         }
     }
 
-    /// Make a model version active and re-pre-label with it in the background.
-    pub fn activate(&mut self, model_id: i64, repaint: impl Fn() + Send + Sync + Clone + 'static) {
-        let r = (|| -> anyhow::Result<()> {
-            let mut store = Store::open(&self.path)?;
-            store.activate_model(model_id)?;
-            Ok(())
-        })();
-        match r {
-            Ok(()) => {
-                if let Some(TrainOutcome::Done(rep)) = &mut self.outcome {
-                    if rep.model.id == model_id {
-                        rep.activated = true;
-                    }
-                }
-                self.model_changed = true;
-                self.refresh();
-                self.start_prelabel(repaint);
-            }
-            Err(e) => self.error = Some(format!("could not activate: {e:#}")),
-        }
+    /// Make a model version active (on the store thread) and then re-pre-label with it in the
+    /// background; [`poll`](Self::poll) sees it through.
+    pub fn activate(&mut self, model_id: i64) {
+        self.error = None;
+        self.store.ask(ReadRequest::Activate(model_id));
     }
 
     /// Dismiss a result that was not activated (the version stays in the history, inactive).
@@ -363,7 +452,7 @@ impl TrainingController {
     /// Block until no job runs (tests and the CLI; the UI polls instead).
     pub fn wait(&mut self, timeout: Duration) -> bool {
         let end = Instant::now() + timeout;
-        while self.job.is_some() || self.prelabel_job.is_some() {
+        while self.job.is_some() || self.prelabel_job.is_some() || self.is_reading() {
             if Instant::now() > end {
                 return false;
             }

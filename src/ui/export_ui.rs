@@ -80,19 +80,22 @@ pub fn export_ui(app: &mut App, ui: &mut egui::Ui) {
                 ui.label("");
                 ui.checkbox(
                     &mut f.include_predictions,
-                    "add machine labels (marked) for unlabeled items",
+                    tr(lang, "add machine labels (marked) for unlabeled items"),
                 );
                 ui.end_row();
                 if f.include_predictions {
-                    ui.label("min score");
+                    ui.label(tr(lang, "min score"));
                     ui.add(egui::Slider::new(&mut f.min_score, 0.0..=1.0));
                     ui.end_row();
                 }
                 ui.label("");
-                ui.checkbox(&mut f.overwrite, "replace an existing folder");
+                ui.checkbox(&mut f.overwrite, tr(lang, "replace an existing folder"));
                 ui.end_row();
             });
-        if ui.button(RichText::new("Start export").strong()).clicked() {
+        if ui
+            .button(RichText::new(tr(lang, "Start export")).strong())
+            .clicked()
+        {
             start = true;
         }
         ui.separator();

@@ -116,6 +116,51 @@ const ZH: &[(&str, &str)] = &[
     ("Annotator", "标注员"),
     ("Close", "关闭"),
     ("Presets", "预设"),
+    (
+        "the machine preselects, the human decides",
+        "机器预选，人来决定",
+    ),
+    ("project default", "项目默认"),
+    ("head on cached embeddings", "在缓存特征上训练分类头"),
+    ("fine-tune backbone", "微调骨干网络"),
+    ("TorchScript model", "TorchScript 模型"),
+    ("activate if not worse", "不差于当前模型则启用"),
+    ("always activate", "总是启用"),
+    ("let me decide", "由我决定"),
+    ("cancelling…", "正在取消…"),
+    (
+        "training cancelled; nothing was registered",
+        "训练已取消，未登记任何模型",
+    ),
+    ("training failed", "训练失败"),
+    ("train", "训练集"),
+    ("hold-out", "留出集"),
+    ("active", "已启用"),
+    ("not active", "未启用"),
+    (
+        "add machine labels (marked) for unlabeled items",
+        "为未标注条目加入机器标签（带标记）",
+    ),
+    ("min score", "最低置信度"),
+    ("replace an existing folder", "覆盖已有文件夹"),
+    ("Start export", "开始导出"),
+    ("Save in", "保存到"),
+    ("Propose fields", "推荐字段"),
+    ("accept", "接受"),
+    ("correct", "更正"),
+    ("skip", "跳过"),
+    ("undo", "撤销"),
+    ("median s/item", "每条中位秒数"),
+    ("label", "标签文字"),
+    ("placeholder", "占位提示"),
+    ("text", "文字"),
+    (
+        "emoji images in 9 categories + Chinese and English form pages",
+        "9 类表情图片 + 中英文表单页面",
+    ),
+    ("first model", "首个模型"),
+    ("import", "导入"),
+    ("export", "导出"),
 ];
 
 /// Translate `s` into `lang` (English strings are the keys).
@@ -146,5 +191,53 @@ mod tests {
         assert!(ZH
             .iter()
             .all(|(e, z)| e != z && z.chars().any(|c| c as u32 > 0x2e80)));
+    }
+
+    /// The string literals the UI passes to `tr(lang, "…")` / `self.t("…")`, from its sources.
+    fn ui_keys() -> Vec<(String, String)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ui");
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let path = e.unwrap().path();
+            if path.extension().is_none_or(|x| x != "rs") || path.ends_with("i18n.rs") {
+                continue;
+            }
+            let src = std::fs::read_to_string(&path).unwrap();
+            let file = path.file_name().unwrap().to_string_lossy().to_string();
+            for (start, pat) in src
+                .match_indices("tr(")
+                .map(|(i, _)| (i, "tr("))
+                .chain(src.match_indices(".t(").map(|(i, _)| (i, ".t(")))
+            {
+                let rest = &src[start + pat.len()..];
+                // `tr(lang, "…")`: the literal after the first comma; `.t("…")`: right away.
+                let rest = if pat == "tr(" {
+                    match rest.find(',') {
+                        Some(c) if !rest[..c].contains(['(', '"', ')']) => &rest[c + 1..],
+                        _ => continue,
+                    }
+                } else {
+                    rest
+                };
+                let rest = rest.trim_start();
+                if let Some(lit) = rest.strip_prefix('"') {
+                    if let Some(end) = lit.find('"') {
+                        out.push((lit[..end].to_string(), file.clone()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_literal_the_ui_translates_has_a_chinese_entry() {
+        let keys = ui_keys();
+        assert!(keys.len() > 80, "found only {} keys", keys.len());
+        let missing: Vec<_> = keys
+            .iter()
+            .filter(|(k, _)| !ZH.iter().any(|(e, _)| e == k))
+            .collect();
+        assert!(missing.is_empty(), "no 简体中文 for: {missing:?}");
     }
 }

@@ -110,11 +110,11 @@ pub fn insights_ui(app: &mut App, ui: &mut egui::Ui) {
                     .include_y(1.0)
                     .allow_scroll(false)
                     .show(ui, |p| {
-                        p.line(Line::new("accept rate", PlotPoints::from(pts)))
+                        p.line(Line::new(tr(lang, "accept rate"), PlotPoints::from(pts)))
                     });
                 for r in d.accept_rate_by_day.iter().rev().take(5) {
                     ui.label(format!(
-                        "{}: {:.0}% of {}",
+                        "{}: {:.0}% / {}",
                         r.day,
                         r.accept_rate * 100.0,
                         r.decisions
@@ -133,7 +133,7 @@ pub fn insights_ui(app: &mut App, ui: &mut egui::Ui) {
                     "undo",
                     "median s/item",
                 ] {
-                    ui.label(RichText::new(h).strong());
+                    ui.label(RichText::new(tr(lang, h)).strong());
                 }
                 ui.end_row();
                 for a in &d.annotators {

@@ -96,6 +96,17 @@ pub struct App {
     start: start_ui::StartState,
     export_form: export_ui::ExportForm,
     presets: presets_ui::PresetsState,
+    /// Work to start as a background job on the first frame (e.g. the demo's first model).
+    startup_job: Option<StartupJob>,
+}
+
+/// The work of a background job: returns a one-line summary for the toast.
+pub type JobWork = Box<dyn FnOnce(&crate::jobs::JobCtx) -> anyhow::Result<String> + Send>;
+
+/// A named background job handed to the app before its window exists.
+pub struct StartupJob {
+    pub name: String,
+    pub work: JobWork,
 }
 
 impl App {
@@ -115,7 +126,15 @@ impl App {
             start: start_ui::StartState::default(),
             export_form: Default::default(),
             presets: Default::default(),
+            startup_job: None,
         }
+    }
+
+    /// Run `job` in the background from the first frame on (progress in the top bar; when it
+    /// ends, the open project's queue is refreshed).
+    pub fn with_startup_job(mut self, job: StartupJob) -> App {
+        self.startup_job = Some(job);
+        self
     }
 
     /// Use another source of model families (tests use a tiny one).
@@ -192,6 +211,10 @@ impl App {
     /// Draw one frame (what `eframe::App::ui` calls; tests call it through kittest).
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
+        // Startup work begins with the first frame, even while the name prompt shows.
+        if let Some(job) = self.startup_job.take() {
+            self.spawn_job(&job.name, &ctx, None, job.work);
+        }
         if self.prefs.annotator.trim().is_empty() {
             self.name_prompt_ui(ui);
             return;
@@ -238,8 +261,12 @@ impl App {
                         .hint_text("e.g. 小王")
                         .desired_width(220.0),
                 );
-                if self.name_input.is_empty() && !r.has_focus() {
+                // Focus the field once, when the prompt first shows (asking every frame would
+                // keep the window repainting).
+                let asked = egui::Id::unique("name_prompt_focused");
+                if !ui.data(|d| d.get_temp::<bool>(asked).unwrap_or(false)) {
                     r.request_focus();
+                    ui.data_mut(|d| d.insert_temp(asked, true));
                 }
                 let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
                 if (ui.button(self.t("Continue")).clicked() || enter)
@@ -279,6 +306,7 @@ impl App {
                     }
                 }
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    self.jobs_indicator_ui(ui);
                     egui::ComboBox::from_id_salt("lang")
                         .selected_text(self.prefs.lang.name())
                         .show_ui(ui, |ui| {
@@ -398,11 +426,55 @@ impl App {
         }
     }
 
+    /// Names of the app-level background jobs still running (import, export, the demo's first
+    /// model, ...).
+    pub fn running_jobs(&self) -> Vec<String> {
+        self.jobs
+            .iter()
+            .map(|j| j.job.ctx.snapshot().name)
+            .collect()
+    }
+
+    /// Messages shown right now (newest last).
+    pub fn notices(&self) -> Vec<String> {
+        self.toasts.iter().map(|t| t.notice.text.clone()).collect()
+    }
+
+    /// The running app-level jobs, compact, in the top bar of every screen (name, progress,
+    /// cancel), so work started on one screen stays visible on the others.
+    fn jobs_indicator_ui(&mut self, ui: &mut egui::Ui) {
+        let lang = self.prefs.lang;
+        for j in &self.jobs {
+            let s = j.job.ctx.snapshot();
+            if ui
+                .small_button("×")
+                .on_hover_text(tr(lang, "Cancel"))
+                .clicked()
+            {
+                j.job.ctx.cancel();
+            }
+            let name = tr(lang, s.name.as_str());
+            let text = if s.message.is_empty() {
+                name.to_string()
+            } else {
+                format!("{name}: {}", s.message)
+            };
+            ui.add(
+                egui::ProgressBar::new(s.fraction())
+                    .desired_width(260.0)
+                    .text(text),
+            );
+        }
+        if !self.jobs.is_empty() {
+            ui.separator();
+        }
+    }
+
     fn jobs_ui(&mut self, ui: &mut egui::Ui) {
         for j in &self.jobs {
             let s = j.job.ctx.snapshot();
             ui.horizontal(|ui| {
-                ui.label(&s.name);
+                ui.label(tr(self.prefs.lang, s.name.as_str()));
                 let text = if s.total > 0 {
                     format!("{}/{} {}", s.done, s.total, s.message)
                 } else {
@@ -434,6 +506,15 @@ impl eframe::App for App {
 /// Open the desktop app (blocks until the window closes).
 /// `annotator` answers the name prompt when the storage has no name yet (scripts, kiosks).
 pub fn run(open: Option<PathBuf>, annotator: Option<String>) -> anyhow::Result<()> {
+    run_with(open, annotator, None)
+}
+
+/// [`run`], with a job to start in the background once the window is up.
+pub fn run_with(
+    open: Option<PathBuf>,
+    annotator: Option<String>,
+    startup: Option<StartupJob>,
+) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("预选 yuxuan")
@@ -446,6 +527,9 @@ pub fn run(open: Option<PathBuf>, annotator: Option<String>) -> anyhow::Result<(
         options,
         Box::new(move |cc| {
             let mut app = App::from_creation_context(cc, open);
+            if let Some(job) = startup {
+                app = app.with_startup_job(job);
+            }
             if let Some(a) = annotator.filter(|a| !a.trim().is_empty()) {
                 if app.prefs.annotator.trim().is_empty() {
                     app.prefs.annotator = a.trim().to_string();

@@ -41,7 +41,8 @@ pub fn presets_ui(app: &mut App, ui: &mut egui::Ui) {
                     .desired_width(420.0)
                     .hint_text("e.g. 做一个贷款申请的H5页面"),
             );
-            if ui.button("Propose fields").clicked() && !st.requirement.trim().is_empty() {
+            if ui.button(tr(lang, "Propose fields")).clicked() && !st.requirement.trim().is_empty()
+            {
                 ask = Some((Some(st.requirement.trim().to_string()), None));
             }
         });

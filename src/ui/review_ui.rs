@@ -456,13 +456,13 @@ fn image_center_ui(ui: &mut egui::Ui, lang: Lang, review: &ReviewSession, rui: &
     });
 }
 
-fn field_context(f: &crate::domain::FieldRecord) -> String {
+fn field_context(lang: Lang, f: &crate::domain::FieldRecord) -> String {
     let mut parts = Vec::new();
     if let Some(l) = &f.label {
-        parts.push(format!("label “{l}”"));
+        parts.push(format!("{} “{l}”", tr(lang, "label")));
     }
     if let Some(p) = &f.placeholder {
-        parts.push(format!("placeholder “{p}”"));
+        parts.push(format!("{} “{p}”", tr(lang, "placeholder")));
     }
     if let Some(n) = &f.name {
         parts.push(format!("name={n}"));
@@ -471,7 +471,7 @@ fn field_context(f: &crate::domain::FieldRecord) -> String {
     parts.push(format!("type={ty}"));
     if let Some(t) = &f.preceding_text {
         if f.label.is_none() {
-            parts.push(format!("text “{t}”"));
+            parts.push(format!("{} “{t}”", tr(lang, "text")));
         }
     }
     parts.join(" · ")
@@ -534,7 +534,7 @@ fn form_center_ui(ui: &mut egui::Ui, lang: Lang, review: &mut ReviewSession) {
                                     ));
                                 }
                             });
-                            ui.label(RichText::new(field_context(&f.record)).small().weak());
+                            ui.label(RichText::new(field_context(lang, &f.record)).small().weak());
                         })
                         .response;
                     if is_sel {

@@ -118,9 +118,12 @@ pub fn start_ui(app: &mut App, ui: &mut egui::Ui) {
                 demo = true;
             }
             ui.label(
-                RichText::new("emoji images in 9 categories + Chinese and English form pages")
-                    .small()
-                    .weak(),
+                RichText::new(tr(
+                    lang,
+                    "emoji images in 9 categories + Chinese and English form pages",
+                ))
+                .small()
+                .weak(),
             );
 
             let ui = &mut cols[1];
@@ -163,7 +166,7 @@ pub fn start_ui(app: &mut App, ui: &mut egui::Ui) {
                         }
                     });
                     ui.end_row();
-                    ui.label("Save in");
+                    ui.label(tr(lang, "Save in"));
                     ui.add(egui::TextEdit::singleline(&mut s.project_dir).desired_width(260.0));
                     ui.end_row();
                 });

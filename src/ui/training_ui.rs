@@ -59,6 +59,10 @@ pub fn training_ui(app: &mut App, ui: &mut egui::Ui) {
     if t.is_training() || t.is_prelabeling() {
         ctx.request_repaint_after(std::time::Duration::from_millis(250));
     }
+    if t.is_reading() {
+        // The store thread answers within milliseconds; look again soon.
+        ctx.request_repaint_after(std::time::Duration::from_millis(16));
+    }
     let form_id = egui::Id::unique("train_form");
     let mut form: Form = ctx.data_mut(|d| d.get_temp(form_id).unwrap_or_default());
     let mut model_changed = false;
@@ -74,9 +78,9 @@ pub fn training_ui(app: &mut App, ui: &mut egui::Ui) {
             });
             ui.separator();
             running_ui(ui, lang, t);
-            result_ui(ui, lang, t, &ctx);
+            result_ui(ui, lang, t);
             ui.separator();
-            history_ui(ui, lang, t, &ctx);
+            history_ui(ui, lang, t);
             if t.model_changed && !t.is_prelabeling() {
                 t.model_changed = false;
                 model_changed = true;
@@ -114,10 +118,10 @@ fn options_ui(
         if is_images {
             ui.label(tr(lang, "Mode"));
             egui::ComboBox::from_id_salt("mode")
-                .selected_text(MODES[form.mode].0)
+                .selected_text(tr(lang, MODES[form.mode].0))
                 .show_ui(ui, |ui| {
                     for (i, (name, _)) in MODES.iter().enumerate() {
-                        ui.selectable_value(&mut form.mode, i, *name);
+                        ui.selectable_value(&mut form.mode, i, tr(lang, name));
                     }
                 });
             ui.end_row();
@@ -130,14 +134,14 @@ fn options_ui(
         ui.end_row();
         ui.label(tr(lang, "Activation"));
         egui::ComboBox::from_id_salt("activation")
-            .selected_text(activation_name(form.activation))
+            .selected_text(tr(lang, activation_name(form.activation)))
             .show_ui(ui, |ui| {
                 for a in [
                     Activation::IfNotWorse,
                     Activation::Always,
                     Activation::Never,
                 ] {
-                    ui.selectable_value(&mut form.activation, a, activation_name(a));
+                    ui.selectable_value(&mut form.activation, a, tr(lang, activation_name(a)));
                 }
             });
         ui.end_row();
@@ -179,7 +183,7 @@ fn running_ui(ui: &mut egui::Ui, lang: Lang, t: &TrainingController) {
                 .show_percentage(),
         );
         if s.cancel_requested {
-            ui.label("cancelling…");
+            ui.label(tr(lang, "cancelling…"));
         }
     }
     if !t.epochs.is_empty() {
@@ -221,32 +225,37 @@ fn running_ui(ui: &mut egui::Ui, lang: Lang, t: &TrainingController) {
     }
 }
 
-fn result_ui(ui: &mut egui::Ui, lang: Lang, t: &mut TrainingController, ctx: &egui::Context) {
+fn result_ui(ui: &mut egui::Ui, lang: Lang, t: &mut TrainingController) {
     let Some(outcome) = t.outcome.clone() else {
         return;
     };
     match outcome {
         TrainOutcome::Cancelled => {
-            ui.label("training cancelled; nothing was registered");
+            ui.label(tr(lang, "training cancelled; nothing was registered"));
         }
         TrainOutcome::Failed(e) => {
             ui.colored_label(
                 Color32::from_rgb(220, 80, 80),
-                format!("training failed: {e}"),
+                format!("{}: {e}", tr(lang, "training failed")),
             );
         }
         TrainOutcome::Done(rep) => {
             ui.label(
                 RichText::new(format!(
-                    "v{} · {} train / {} hold-out · {}",
+                    "v{} · {} {} / {} {} · {}",
                     rep.model.version,
                     rep.n_train,
+                    tr(lang, "train"),
                     rep.n_holdout,
-                    if rep.activated {
-                        "active"
-                    } else {
-                        "not active"
-                    }
+                    tr(lang, "hold-out"),
+                    tr(
+                        lang,
+                        if rep.activated {
+                            "active"
+                        } else {
+                            "not active"
+                        }
+                    )
                 ))
                 .strong(),
             );
@@ -274,8 +283,7 @@ fn result_ui(ui: &mut egui::Ui, lang: Lang, t: &mut TrainingController, ctx: &eg
             if !rep.activated {
                 ui.horizontal(|ui| {
                     if ui.button(tr(lang, "Activate")).clicked() {
-                        let c = ctx.clone();
-                        t.activate(rep.model.id, move || c.request_repaint());
+                        t.activate(rep.model.id);
                     }
                     if ui.button(tr(lang, "Discard")).clicked() {
                         t.discard();
@@ -364,7 +372,7 @@ fn confusion_ui(ui: &mut egui::Ui, lang: Lang, m: &Metrics) {
     }
 }
 
-fn history_ui(ui: &mut egui::Ui, lang: Lang, t: &mut TrainingController, ctx: &egui::Context) {
+fn history_ui(ui: &mut egui::Ui, lang: Lang, t: &mut TrainingController) {
     ui.label(RichText::new(tr(lang, "Model history")).strong());
     if t.models.is_empty() {
         ui.label("–");
@@ -425,7 +433,6 @@ fn history_ui(ui: &mut egui::Ui, lang: Lang, t: &mut TrainingController, ctx: &e
         }
     });
     if let Some(id) = activate {
-        let c = ctx.clone();
-        t.activate(id, move || c.request_repaint());
+        t.activate(id);
     }
 }
