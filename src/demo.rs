@@ -34,33 +34,10 @@ pub const CATEGORIES: [(&str, &str); 9] = [
     ("Flags", "旗帜 Flags"),
 ];
 
-/// Field types of the demo form project (name, display).
-pub const FIELD_TYPES: [(&str, &str); 10] = [
-    ("phone", "手机号 phone"),
-    ("id_card", "身份证 id card"),
-    ("name", "姓名 name"),
-    ("email", "邮箱 email"),
-    ("address", "地址 address"),
-    ("salary", "薪资 salary"),
-    ("password", "密码 password"),
-    ("captcha", "验证码 captcha"),
-    ("submit", "提交 submit"),
-    ("other", "其他 other"),
-];
-
-/// Page industries of the demo form project.
-pub const INDUSTRIES: [(&str, &str); 6] = [
-    ("recruitment", "招聘 recruitment"),
-    ("finance", "金融 finance"),
-    ("insurance", "保险 insurance"),
-    ("education", "教育 education"),
-    ("e-commerce", "电商 e-commerce"),
-    ("other", "其他 other"),
-];
-
-/// Where the demo lives: `<cache>/demo-v1`.
+/// Where the demo lives: `<cache>/demo-v2` (v2: the form project carries the whole field-type
+/// taxonomy, so every suggestion of the base model can be accepted).
 pub fn demo_dir() -> PathBuf {
-    crate::assets::cache_dir().join("demo-v1")
+    crate::assets::cache_dir().join("demo-v2")
 }
 
 pub fn image_project_path(dir: &Path) -> PathBuf {
@@ -304,20 +281,12 @@ pub fn build_form_project(path: &Path, dir: &Path, ctx: &JobCtx) -> anyhow::Resu
     let _ = std::fs::remove_file(&tmp);
     let result = (|| -> anyhow::Result<()> {
         let mut store = Store::create(&tmp, "H5 forms demo", TaskKind::Form)?;
-        let named = |v: &[(&str, &str)]| -> Vec<NewLabel> {
-            v.iter()
-                .map(|(n, d)| NewLabel {
-                    name: n.to_string(),
-                    display_name: Some(d.to_string()),
-                    ..Default::default()
-                })
-                .collect()
-        };
+        // The same labels as `yuxuan new --kind form`: the taxonomy the base model predicts.
         if store.labels(sets::FIELD_TYPE)?.is_empty() {
-            store.add_labels(sets::FIELD_TYPE, &named(&FIELD_TYPES))?;
+            store.add_labels(sets::FIELD_TYPE, &crate::taxonomy::default_field_types())?;
         }
         if store.labels(sets::INDUSTRY)?.is_empty() {
-            store.add_labels(sets::INDUSTRY, &named(&INDUSTRIES))?;
+            store.add_labels(sets::INDUSTRY, &crate::taxonomy::default_industries())?;
         }
         crate::ingest::pages::import_paths(
             &mut store,

@@ -780,3 +780,67 @@ fn cli_new_form_seeds_the_taxonomy_and_imports_pages() {
         "{text}"
     );
 }
+
+#[test]
+fn a_project_with_fewer_field_types_only_gets_suggestions_it_can_accept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("zh");
+    std::fs::create_dir_all(&dir).unwrap();
+    for industry in ["real_estate", "recruiting"] {
+        let (page, _) = zh_page(industry, 0);
+        std::fs::write(dir.join(format!("{industry}.html")), page).unwrap();
+    }
+    // The lead kept five of the taxonomy's field types; the base model knows 23.
+    let path = tmp.path().join("few.yuxuan");
+    let mut store = Store::create(&path, "few", TaskKind::Form).unwrap();
+    let kept = ["name", "phone", "email", "id_card", "other"];
+    let labels: Vec<NewLabel> = yuxuan::taxonomy::default_field_types()
+        .into_iter()
+        .filter(|l| kept.contains(&l.name.as_str()))
+        .collect();
+    store.add_labels(sets::FIELD_TYPE, &labels).unwrap();
+    import_paths(
+        &mut store,
+        &[dir],
+        &PageImportOptions::default(),
+        &JobCtx::new("t"),
+    )
+    .unwrap();
+    let fam = family_for(&store, sets::FIELD_TYPE).unwrap();
+    let n = prelabel(&mut store, fam.as_ref(), None, &JobCtx::new("p")).unwrap();
+    assert!(n > 0);
+    let model = store.active_model(sets::FIELD_TYPE).unwrap().unwrap();
+    assert!(model.labels.len() > kept.len(), "the base model knows more");
+    let mut accepted = Vec::new();
+    for page in store.items_of_kind(ItemKind::Page).unwrap() {
+        for (id, _) in fields_of(&store, page.id) {
+            let p = store
+                .prediction(id, sets::FIELD_TYPE, Some(model.id))
+                .unwrap()
+                .unwrap();
+            assert!(
+                p.top.iter().all(|(l, _)| kept.contains(&l.as_str())),
+                "{p:?}"
+            );
+            let total: f64 = p.top.iter().map(|(_, s)| s).sum();
+            assert!(
+                (total - 1.0).abs() < 1e-3,
+                "renormalised over the kept labels: {p:?}"
+            );
+            accepted.push(NewDecision {
+                item_id: id,
+                label_set: sets::FIELD_TYPE.into(),
+                label: Some(p.label.clone()),
+                annotator: "t".into(),
+                action: Action::Accept,
+                ms_spent: 0,
+                prediction_id: Some(p.id),
+            });
+        }
+    }
+    // Every suggestion is one the annotator can accept.
+    assert_eq!(
+        store.record_decisions(&accepted).unwrap().len(),
+        accepted.len()
+    );
+}

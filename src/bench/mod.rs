@@ -7,6 +7,7 @@
 //! Rows live in submodules (`store`, `queue`, `head`; `prelabel`, `export` and the UI frame time
 //! come from the areas that own them). [`ROWS`] lists them in table order.
 
+pub mod duplicates;
 pub mod export;
 pub mod head;
 pub mod prelabel;
@@ -219,6 +220,11 @@ pub const ROWS: &[RowSpec] = &[
         id: "head-finetune",
         title: "head fine-tune on cached embeddings",
         run: head::run_row,
+    },
+    RowSpec {
+        id: "duplicates",
+        title: "near-duplicate search on cached embeddings",
+        run: duplicates::run_row,
     },
     RowSpec {
         id: "export",

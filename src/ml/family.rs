@@ -300,6 +300,16 @@ pub fn prelabel(
         .into_iter()
         .filter(|i| !done.contains(i))
         .collect();
+    // Suggestions are always labels of the project's set (see `train::top_k_within`).
+    let allowed: std::collections::HashSet<String> =
+        store.labels(&set)?.into_iter().map(|l| l.name).collect();
+    if !allowed.is_empty() && !model.labels.iter().any(|l| allowed.contains(l)) {
+        anyhow::bail!(
+            "model v{} predicts none of the project's {set:?} labels (model labels: {})",
+            model.version,
+            model.labels.join(", ")
+        );
+    }
     ctx.set_total(todo.len() as u64);
     ctx.set_done(0);
     let mut n = 0;
@@ -311,7 +321,11 @@ pub fn prelabel(
             .zip(&probs)
             .map(|(&item_id, p)| NewPrediction {
                 item_id,
-                top: train::top_k(&model.labels, p, 5),
+                top: if allowed.is_empty() {
+                    train::top_k(&model.labels, p, 5)
+                } else {
+                    train::top_k_within(&model.labels, p, 5, &allowed).unwrap_or_default()
+                },
             })
             .collect();
         n += store.put_predictions(&set, Some(model.id), &preds)?;

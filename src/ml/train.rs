@@ -186,6 +186,35 @@ pub fn top_k(labels: &[String], probs: &[f32], k: usize) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// The top-k (label, score) among the `allowed` labels only, scores renormalised over them,
+/// best first. A model may know labels the project does not have (the form base model's whole
+/// taxonomy, a registered TorchScript model's list): its suggestions must stay ones the
+/// annotator can accept. `None` when no label of the model is allowed.
+pub fn top_k_within(
+    labels: &[String],
+    probs: &[f32],
+    k: usize,
+    allowed: &std::collections::HashSet<String>,
+) -> Option<Vec<(String, f64)>> {
+    let keep: Vec<usize> = (0..labels.len().min(probs.len()))
+        .filter(|&i| allowed.contains(&labels[i]))
+        .collect();
+    if keep.is_empty() {
+        return None;
+    }
+    let total: f64 = keep.iter().map(|&i| probs[i] as f64).sum();
+    let mut top: Vec<(String, f64)> = keep
+        .into_iter()
+        .map(|i| {
+            let p = probs[i] as f64;
+            (labels[i].clone(), if total > 0.0 { p / total } else { p })
+        })
+        .collect();
+    top.sort_by(|a, b| b.1.total_cmp(&a.1));
+    top.truncate(k);
+    Some(top)
+}
+
 /// Save a VarStore so that a crash never leaves a half-written file at `path`: write a temp
 /// file next to it (same extension, so safetensors is picked by extension), fsync, rename.
 pub fn save_var_store_atomic(vs: &nn::VarStore, path: &Path) -> anyhow::Result<()> {
@@ -245,6 +274,19 @@ mod tests {
         fn var_store(&self) -> &nn::VarStore {
             &self.vs
         }
+    }
+
+    #[test]
+    fn top_k_within_keeps_only_allowed_labels_and_renormalises() {
+        let labels: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+        let probs = [0.5f32, 0.2, 0.2, 0.1];
+        let allowed: std::collections::HashSet<String> =
+            ["b", "c", "d"].map(String::from).into_iter().collect();
+        let top = top_k_within(&labels, &probs, 2, &allowed).unwrap();
+        assert_eq!(top.len(), 2);
+        assert!(top.iter().all(|(l, _)| l != "a"));
+        assert!((top[0].1 - 0.4).abs() < 1e-6, "{top:?}");
+        assert_eq!(top_k_within(&labels, &probs, 2, &Default::default()), None);
     }
 
     #[test]
