@@ -361,11 +361,47 @@ impl FieldRecord {
 
     /// The best one-line description of the field.
     pub fn caption(&self) -> String {
+        // A button says what it is itself ("免费领取"); the text before it belongs to others.
+        let is_button = self.tag == "button"
+            || matches!(
+                self.input_type.as_deref(),
+                Some("submit" | "button" | "reset" | "image")
+            );
+        if is_button {
+            if let Some(v) = self.value.as_deref().filter(|v| !v.trim().is_empty()) {
+                return v.to_string();
+            }
+        }
         self.texts()
             .first()
             .map(|s| s.to_string())
             .or_else(|| self.name.clone())
             .or_else(|| self.id.clone())
             .unwrap_or_else(|| format!("<{}>", self.tag))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_button_is_captioned_by_its_own_text_an_input_by_its_label() {
+        let button = FieldRecord {
+            tag: "button".into(),
+            input_type: Some("submit".into()),
+            preceding_text: Some("我已阅读并同意《投保须知》".into()),
+            value: Some("免费领取".into()),
+            ..Default::default()
+        };
+        assert_eq!(button.caption(), "免费领取");
+        let input = FieldRecord {
+            tag: "input".into(),
+            input_type: Some("tel".into()),
+            preceding_text: Some("联系电话".into()),
+            value: Some("138".into()),
+            ..Default::default()
+        };
+        assert_eq!(input.caption(), "联系电话");
     }
 }

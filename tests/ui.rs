@@ -862,3 +862,82 @@ fn a_startup_job_runs_behind_a_window_that_is_already_usable() {
         h.state().notices()
     );
 }
+
+#[test]
+fn insights_find_near_duplicates_with_conflicting_labels_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = project(dir.path(), 9);
+    {
+        // Embeddings: items 1 and 2 nearly the same picture, 3 and 4 too; the rest apart.
+        let mut store = Store::open(&path).unwrap();
+        let dim = yuxuan::ml::backbone::EMBED_DIM as usize;
+        let rows: Vec<(i64, Vec<f32>)> = (1..=9)
+            .map(|id: i64| {
+                let base = match id {
+                    1 | 2 => 100,
+                    3 | 4 => 200,
+                    other => 300 + other as usize * 10,
+                };
+                let mut v = vec![0.01f32; dim];
+                for k in 0..8 {
+                    v[base + k] = 1.0;
+                }
+                v[id as usize] = 0.05; // a small difference within a pair
+                (id, v)
+            })
+            .collect();
+        store
+            .put_embeddings(yuxuan::ml::backbone::BACKBONE_ID, &rows)
+            .unwrap();
+        // 3 and 4 carry different human labels: one of them is wrong.
+        let d = |item_id: i64, label: &str| yuxuan::domain::NewDecision {
+            item_id,
+            label_set: "class".into(),
+            label: Some(label.into()),
+            annotator: "tester".into(),
+            action: Action::Correct,
+            ms_spent: 0,
+            prediction_id: None,
+        };
+        store
+            .record_decisions(&[d(1, "cat"), d(2, "cat"), d(3, "dog"), d(4, "bird")])
+            .unwrap();
+    }
+    let mut h = harness(app_on(&path));
+    settle(&mut h);
+    h.get_by_label("Insights").click();
+    for _ in 0..50 {
+        h.run_ok();
+        if h.query_by_label("Find near duplicates").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.get_by_label("Find near duplicates").click();
+    for _ in 0..200 {
+        h.run_ok();
+        if h.state().near_duplicates_found().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let view = h
+        .state()
+        .near_duplicates_found()
+        .expect("the search ended")
+        .unwrap();
+    let groups: Vec<Vec<i64>> = view
+        .groups
+        .iter()
+        .map(|g| g.members.iter().map(|m| m.item_id).collect())
+        .collect();
+    assert_eq!(
+        groups,
+        vec![vec![3, 4], vec![1, 2]],
+        "conflicting group first"
+    );
+    assert!(view.groups[0].conflicting && !view.groups[1].conflicting);
+    h.run_ok();
+    h.get_by_label("conflicting labels");
+    h.get_by_label_contains("1 with conflicting labels");
+}

@@ -146,3 +146,78 @@ pub fn compute(store: &Store, set: &str) -> Result<Insights> {
         disagreements,
     })
 }
+
+/// One member of a near-duplicate group, as the lead sees it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DuplicateMember {
+    pub item_id: i64,
+    pub path: String,
+    /// The current human label, if any.
+    pub label: Option<String>,
+}
+
+/// A near-duplicate group with what the screen needs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DuplicateGroupView {
+    pub members: Vec<DuplicateMember>,
+    pub min_similarity: f32,
+    pub max_similarity: f32,
+    /// Members carry different human labels: one of them is wrong.
+    pub conflicting: bool,
+}
+
+/// Near duplicates of an image project for the insights screen: groups with conflicting
+/// labels first, then larger groups first.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DuplicatesView {
+    pub threshold: f32,
+    pub items_searched: usize,
+    pub groups: Vec<DuplicateGroupView>,
+}
+
+/// Run the near-duplicate search (`ml::similarity`) on `set`'s project and join paths and
+/// current labels. Slow on large projects (all pairs): the UI runs it on a thread on request.
+pub fn near_duplicates(
+    store: &Store,
+    set: &str,
+    threshold: f32,
+    ctx: &crate::jobs::JobCtx,
+) -> anyhow::Result<DuplicatesView> {
+    let report = crate::ml::similarity::near_duplicates(
+        store,
+        crate::ml::backbone::BACKBONE_ID,
+        threshold,
+        ctx,
+    )?;
+    let labels: std::collections::HashMap<i64, String> =
+        store.current_labels(set)?.into_iter().collect();
+    let mut groups = Vec::with_capacity(report.groups.len());
+    for g in &report.groups {
+        let ids: Vec<i64> = g.items.clone();
+        let paths = store.source_paths(&ids)?;
+        let members: Vec<DuplicateMember> = ids
+            .iter()
+            .zip(paths)
+            .map(|(&item_id, path)| DuplicateMember {
+                item_id,
+                path: path.unwrap_or_default(),
+                label: labels.get(&item_id).cloned(),
+            })
+            .collect();
+        let distinct: std::collections::BTreeSet<&String> =
+            members.iter().filter_map(|m| m.label.as_ref()).collect();
+        groups.push(DuplicateGroupView {
+            conflicting: distinct.len() > 1,
+            members,
+            min_similarity: g.min_similarity,
+            max_similarity: g.max_similarity,
+        });
+    }
+    // Stable: within each class the search's order (larger groups first) is kept.
+    groups.sort_by_key(|g| !g.conflicting);
+    Ok(DuplicatesView {
+        threshold,
+        items_searched: report.items_searched,
+        groups,
+    })
+}

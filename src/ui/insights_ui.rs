@@ -1,17 +1,120 @@
 //! Insights: label distribution, annotator throughput, accept rate over time, items with errors
 //! (and why). Computed by `review::insights` on a background thread when the screen opens.
+//! Image projects also get near-duplicate groups on request (conflicting labels first), found
+//! on a background thread with progress and cancel, thumbnails decoded there too.
 
 use std::sync::mpsc;
 
 use egui::{Color32, RichText};
 use egui_plot::{Bar, BarChart, Line, Plot, PlotPoints};
 
-use super::i18n::tr;
+use super::i18n::{tr, Lang};
 use super::App;
-use crate::review::insights::{self, Insights};
+use crate::jobs::JobCtx;
+use crate::review::insights::{self, DuplicatesView, Insights};
+
+/// Groups whose thumbnails are decoded, and members shown per group.
+const DUP_GROUPS_SHOWN: usize = 40;
+const DUP_MEMBERS_SHOWN: usize = 6;
+/// Thumbnail edge, pixels.
+const THUMB: u32 = 56;
+
+/// A decoded thumbnail: item id, size, RGBA pixels.
+type Thumb = (i64, [usize; 2], Vec<u8>);
+type DupResult = Result<(DuplicatesView, Vec<Thumb>), String>;
+
+/// The near-duplicate part of the screen.
+pub struct DuplicatesState {
+    pub threshold: f32,
+    result: Option<Result<DuplicatesView, String>>,
+    rx: Option<mpsc::Receiver<DupResult>>,
+    job: Option<JobCtx>,
+    thumbs: std::collections::HashMap<i64, egui::TextureHandle>,
+}
+
+impl Default for DuplicatesState {
+    fn default() -> Self {
+        DuplicatesState {
+            threshold: crate::ml::similarity::DEFAULT_THRESHOLD,
+            result: None,
+            rx: None,
+            job: None,
+            thumbs: Default::default(),
+        }
+    }
+}
+
+impl DuplicatesState {
+    /// The last search's groups (tests and the screen).
+    pub fn result(&self) -> Option<&Result<DuplicatesView, String>> {
+        self.result.as_ref()
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.rx.is_some()
+    }
+
+    fn start(&mut self, path: std::path::PathBuf, set: String, ctx: egui::Context) {
+        let (tx, rx) = mpsc::channel();
+        let c = ctx.clone();
+        let job = JobCtx::new("near duplicates").with_observer(move |_| c.request_repaint());
+        self.rx = Some(rx);
+        self.job = Some(job.clone());
+        self.result = None;
+        let threshold = self.threshold;
+        std::thread::spawn(move || {
+            let r = (|| -> anyhow::Result<(DuplicatesView, Vec<Thumb>)> {
+                let store = crate::store::Store::open(&path)?;
+                let view = insights::near_duplicates(&store, &set, threshold, &job)?;
+                let mut thumbs = Vec::new();
+                for g in view.groups.iter().take(DUP_GROUPS_SHOWN) {
+                    for m in g.members.iter().take(DUP_MEMBERS_SHOWN) {
+                        job.check()?;
+                        if let Ok(img) = image::open(&m.path) {
+                            let t = img.thumbnail(THUMB, THUMB).to_rgba8();
+                            let size = [t.width() as usize, t.height() as usize];
+                            thumbs.push((m.item_id, size, t.into_raw()));
+                        }
+                    }
+                }
+                Ok((view, thumbs))
+            })()
+            .map_err(|e| format!("{e:#}"));
+            let _ = tx.send(r);
+            ctx.request_repaint();
+        });
+    }
+
+    fn poll(&mut self, ctx: &egui::Context) {
+        let Some(rx) = &self.rx else { return };
+        match rx.try_recv() {
+            Ok(r) => {
+                self.rx = None;
+                self.job = None;
+                self.result = Some(r.map(|(view, thumbs)| {
+                    self.thumbs.clear();
+                    for (id, size, rgba) in thumbs {
+                        let img = egui::ColorImage::from_rgba_unmultiplied(size, &rgba);
+                        let tex = ctx.load_texture(format!("dup-{id}"), img, Default::default());
+                        self.thumbs.insert(id, tex);
+                    }
+                    view
+                }));
+            }
+            Err(mpsc::TryRecvError::Empty) => {
+                ctx.request_repaint_after(std::time::Duration::from_millis(100))
+            }
+            Err(mpsc::TryRecvError::Disconnected) => {
+                self.rx = None;
+                self.job = None;
+            }
+        }
+    }
+}
 
 #[derive(Default)]
 pub struct InsightsState {
+    pub duplicates: DuplicatesState,
     data: Option<Result<Insights, String>>,
     rx: Option<mpsc::Receiver<Result<Insights, String>>>,
 }
@@ -36,6 +139,8 @@ pub fn insights_ui(app: &mut App, ui: &mut egui::Ui) {
     let Some(p) = app.project.as_mut() else {
         return;
     };
+    let is_images = p.review.kind == crate::domain::TaskKind::Image;
+    let (path, set) = (p.review.path().to_path_buf(), p.review.label_set.clone());
     let st = &mut p.insights;
     if let Some(rx) = &st.rx {
         if let Ok(r) = rx.try_recv() {
@@ -169,6 +274,95 @@ pub fn insights_ui(app: &mut App, ui: &mut egui::Ui) {
                     ui.end_row();
                 }
             });
+            if is_images {
+                ui.separator();
+                duplicates_ui(ui, lang, &mut st.duplicates, &path, &set, &ctx);
+            }
         });
     });
+}
+
+fn duplicates_ui(
+    ui: &mut egui::Ui,
+    lang: Lang,
+    st: &mut DuplicatesState,
+    path: &std::path::Path,
+    set: &str,
+    ctx: &egui::Context,
+) {
+    st.poll(ctx);
+    ui.label(RichText::new(tr(lang, "Near duplicates")).strong());
+    ui.horizontal(|ui| {
+        ui.label(tr(lang, "Similarity at least"));
+        ui.add(
+            egui::DragValue::new(&mut st.threshold)
+                .range(0.5..=1.0)
+                .speed(0.005)
+                .fixed_decimals(3),
+        );
+        if ui
+            .add_enabled(
+                !st.is_running(),
+                egui::Button::new(tr(lang, "Find near duplicates")),
+            )
+            .clicked()
+        {
+            st.start(path.to_path_buf(), set.to_string(), ctx.clone());
+        }
+        if let Some(job) = &st.job {
+            let s = job.snapshot();
+            ui.add(
+                egui::ProgressBar::new(s.fraction())
+                    .desired_width(200.0)
+                    .text(s.message),
+            );
+            if ui.small_button(tr(lang, "Cancel")).clicked() {
+                job.cancel();
+            }
+        }
+    });
+    match &st.result {
+        None => {}
+        Some(Err(e)) => {
+            ui.colored_label(Color32::from_rgb(220, 80, 80), e);
+        }
+        Some(Ok(v)) => {
+            let conflicting = v.groups.iter().filter(|g| g.conflicting).count();
+            ui.label(format!(
+                "{} {} · {} {} · {} {}",
+                v.groups.len(),
+                tr(lang, "groups"),
+                v.items_searched,
+                tr(lang, "images searched"),
+                conflicting,
+                tr(lang, "with conflicting labels"),
+            ));
+            for g in v.groups.iter().take(DUP_GROUPS_SHOWN) {
+                ui.horizontal(|ui| {
+                    for m in g.members.iter().take(DUP_MEMBERS_SHOWN) {
+                        ui.vertical(|ui| {
+                            if let Some(t) = st.thumbs.get(&m.item_id) {
+                                ui.image((t.id(), t.size_vec2()));
+                            }
+                            ui.small(format!(
+                                "#{} {}",
+                                m.item_id,
+                                m.label.as_deref().unwrap_or("–")
+                            ));
+                        });
+                    }
+                    if g.members.len() > DUP_MEMBERS_SHOWN {
+                        ui.label(format!("+{}", g.members.len() - DUP_MEMBERS_SHOWN));
+                    }
+                    ui.label(format!("{:.3}–{:.3}", g.min_similarity, g.max_similarity));
+                    if g.conflicting {
+                        ui.colored_label(
+                            Color32::from_rgb(230, 120, 60),
+                            tr(lang, "conflicting labels"),
+                        );
+                    }
+                });
+            }
+        }
+    }
 }

@@ -435,6 +435,13 @@ impl App {
             .collect()
     }
 
+    /// The insights screen's last near-duplicate search, when one ran.
+    pub fn near_duplicates_found(
+        &self,
+    ) -> Option<Result<crate::review::insights::DuplicatesView, String>> {
+        self.project.as_ref()?.insights.duplicates.result().cloned()
+    }
+
     /// Messages shown right now (newest last).
     pub fn notices(&self) -> Vec<String> {
         self.toasts.iter().map(|t| t.notice.text.clone()).collect()
