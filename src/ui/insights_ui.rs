@@ -6,7 +6,7 @@
 use std::sync::mpsc;
 
 use egui::{Color32, RichText};
-use egui_plot::{Bar, BarChart, Line, Plot, PlotPoints};
+use egui_plot::{Bar, BarChart, Line, Plot, PlotPoints, Points};
 
 use super::i18n::{tr, Lang};
 use super::App;
@@ -215,6 +215,12 @@ pub fn insights_ui(app: &mut App, ui: &mut egui::Ui) {
                     .include_y(1.0)
                     .allow_scroll(false)
                     .show(ui, |p| {
+                        // Points too: a project's first day is a single point, which a line
+                        // alone does not draw.
+                        p.points(
+                            Points::new(tr(lang, "accept rate"), PlotPoints::from(pts.clone()))
+                                .radius(4.0),
+                        );
                         p.line(Line::new(tr(lang, "accept rate"), PlotPoints::from(pts)))
                     });
                 for r in d.accept_rate_by_day.iter().rev().take(5) {
