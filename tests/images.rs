@@ -1079,3 +1079,23 @@ fn finetune_mode_trains_only_the_last_blocks_on_the_cpu_and_prelabels() {
     let total: f64 = p.top.iter().map(|(_, s)| s).sum();
     assert!((total - 1.0).abs() < 1e-3, "{p:?}");
 }
+
+#[test]
+fn a_near_duplicate_threshold_too_low_to_mean_anything_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    // 4,000 items in one tight cluster: at 0.5 every pair (about 8 million) is "similar".
+    let (_, mut store) = common::image_project(dir.path(), &["a", "b"], 4000);
+    let rows: Vec<(i64, Vec<f32>)> = (1..=4000)
+        .map(|id| (id, cluster_vec(0, id as usize)))
+        .collect();
+    store.put_embeddings(BACKBONE_ID, &rows).unwrap();
+    let err = yuxuan::ml::similarity::near_duplicates(
+        &store,
+        BACKBONE_ID,
+        0.5,
+        &JobCtx::new("dups"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("raise the threshold"), "{err}");
+}

@@ -21,6 +21,10 @@ pub const DEFAULT_THRESHOLD: f32 = 0.95;
 
 /// Rows per similarity block.
 const BLOCK: i64 = 512;
+/// Pairs above the threshold beyond which the search stops: at a threshold that low, "near
+/// duplicate" means "similar" and the pairs would fill memory (every pair of a 100k project is
+/// 5e9).
+pub const MAX_PAIRS: usize = 5_000_000;
 
 /// One item similar to a query.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -120,6 +124,12 @@ pub fn near_duplicates(
         let upper = Tensor::ones([len, n - start], (Kind::Bool, device)).triu(1);
         let hits = sims.ge(threshold as f64).logical_and(&upper).nonzero();
         let k = hits.size()[0];
+        if pairs + k as usize > MAX_PAIRS {
+            anyhow::bail!(
+                "more than {MAX_PAIRS} pairs are at or above similarity {threshold}: that is \
+                 similarity, not duplication; raise the threshold (default {DEFAULT_THRESHOLD})"
+            );
+        }
         if k > 0 {
             let values = sims
                 .index(&[Some(hits.select(1, 0)), Some(hits.select(1, 1))])

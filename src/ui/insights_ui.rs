@@ -302,7 +302,7 @@ fn duplicates_ui(
         ui.label(tr(lang, "Similarity at least"));
         ui.add(
             egui::DragValue::new(&mut st.threshold)
-                .range(0.5..=1.0)
+                .range(0.8..=1.0)
                 .speed(0.005)
                 .fixed_decimals(3),
         );
