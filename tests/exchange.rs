@@ -523,6 +523,82 @@ print(json.dumps(labels, ensure_ascii=False))
     );
     let labels: BTreeMap<String, String> = serde_json::from_str(got.trim()).unwrap();
     assert_eq!(labels, labels_by_path(&store));
+
+    // Round trip: the folder is recognised as an HF imagefolder and its labels come back.
+    assert_eq!(ImportFormat::detect(&out), ImportFormat::HfImageFolder);
+    let mut fresh = fresh_copy(dir.path(), &store, "fresh");
+    let r = import_labels(
+        &mut fresh,
+        &LabelImportRequest::new(ImportFormat::HfImageFolder, &out),
+        &JobCtx::new("t"),
+    )
+    .unwrap();
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    assert_eq!(r.decisions, 12);
+    assert_eq!(labels_by_path(&fresh), labels_by_path(&store));
+}
+
+#[test]
+fn hf_imagefolder_written_by_hand_imports_with_problems_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _, _) = labelled_project(dir.path());
+    // The layout `datasets` reads: train/ with metadata.jsonl, test/ with metadata.csv.
+    let hf = dir.path().join("hf");
+    let (train, test) = (hf.join("train"), hf.join("test"));
+    std::fs::create_dir_all(&train).unwrap();
+    std::fs::create_dir_all(&test).unwrap();
+    let items = store.items_of_kind(ItemKind::Image).unwrap();
+    let copy = |it: &yuxuan::domain::Item, to: &Path| {
+        let name = Path::new(&it.source_path).file_name().unwrap().to_owned();
+        std::fs::copy(&it.source_path, to.join(&name)).unwrap();
+        name.to_string_lossy().into_owned()
+    };
+    let a = copy(&items[0], &train);
+    let b = copy(&items[1], &train);
+    let c = copy(&items[2], &test);
+    std::fs::write(
+        train.join("metadata.jsonl"),
+        format!(
+            "{{\"file_name\": \"{a}\", \"label\": \"x-ray\"}}\n\
+             not json\n\
+             {{\"file_name\": \"{b}\", \"label\": \"x-ray\", \"source\": \"machine\", \"score\": 0.8}}\n\
+             {{\"file_name\": \"missing.png\", \"label\": \"x-ray\"}}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        test.join("metadata.csv"),
+        format!("file_name,label\n{c},photo\n"),
+    )
+    .unwrap();
+    let mut fresh = fresh_copy(dir.path(), &store, "fresh");
+    let r = import_labels(
+        &mut fresh,
+        &LabelImportRequest::new(ImportFormat::detect(&hf), &hf),
+        &JobCtx::new("t"),
+    )
+    .unwrap();
+    assert_eq!((r.rows, r.decisions, r.predictions), (5, 2, 1), "{r:?}");
+    let locs: Vec<&str> = r.problems.iter().map(|p| p.location.as_str()).collect();
+    assert_eq!(
+        locs,
+        vec!["train/metadata.jsonl line 2", "train/metadata.jsonl line 4"],
+        "{:?}",
+        r.problems
+    );
+    let got = labels_by_path(&fresh);
+    assert_eq!(
+        got.get(&items[0].source_path).map(String::as_str),
+        Some("x-ray")
+    );
+    assert_eq!(
+        got.get(&items[2].source_path).map(String::as_str),
+        Some("photo")
+    );
+    assert!(
+        !got.contains_key(&items[1].source_path),
+        "a machine row is a prediction"
+    );
 }
 
 #[test]

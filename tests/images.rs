@@ -1089,13 +1089,9 @@ fn a_near_duplicate_threshold_too_low_to_mean_anything_is_refused_clearly() {
         .map(|id| (id, cluster_vec(0, id as usize)))
         .collect();
     store.put_embeddings(BACKBONE_ID, &rows).unwrap();
-    let err = yuxuan::ml::similarity::near_duplicates(
-        &store,
-        BACKBONE_ID,
-        0.5,
-        &JobCtx::new("dups"),
-    )
-    .unwrap_err()
-    .to_string();
+    let err =
+        yuxuan::ml::similarity::near_duplicates(&store, BACKBONE_ID, 0.5, &JobCtx::new("dups"))
+            .unwrap_err()
+            .to_string();
     assert!(err.contains("raise the threshold"), "{err}");
 }

@@ -1,5 +1,6 @@
 //! `yuxuan import-labels`: bring labels and predictions made in other tools (CSV
-//! `path,label`, an ImageFolder tree, Label Studio tasks JSON) into an existing image project.
+//! `path,label`, an ImageFolder tree, a Hugging Face imagefolder, Label Studio tasks JSON) into
+//! an existing image project.
 //! Malformed or unmatched rows are listed with their line numbers and skipped.
 
 use std::path::PathBuf;
@@ -15,9 +16,10 @@ use yuxuan::store::Store;
 pub struct Args {
     /// Project file.
     project: PathBuf,
-    /// A CSV file, an ImageFolder folder, or a Label Studio tasks JSON file.
+    /// A CSV file, an ImageFolder folder, a Hugging Face imagefolder (with metadata.jsonl or
+    /// metadata.csv), or a Label Studio tasks JSON file.
     source: PathBuf,
-    /// csv, imagefolder or label-studio (default: guessed from the path).
+    /// csv, imagefolder, hf-imagefolder or label-studio (default: guessed from the path).
     #[arg(long)]
     format: Option<String>,
     /// Refuse labels that are not in the label set (default: add them).

@@ -3,8 +3,9 @@
 //! Sources: a CSV (`path,label`, with or without a header; this crate's own `labels.csv`
 //! too, whose `source=machine` rows come back as predictions), an ImageFolder tree
 //! (`root/<label>/…` or `root/{train,val,test}/<label>/…`, class folders mapped back to their
-//! labels through the export manifest when there is one), and Label Studio tasks JSON
-//! (annotations become decisions, predictions become predictions).
+//! labels through the export manifest when there is one), a Hugging Face imagefolder
+//! (`metadata.jsonl` / `metadata.csv` in the root or per split: `file_name` + `label`), and
+//! Label Studio tasks JSON (annotations become decisions, predictions become predictions).
 //!
 //! Rows are matched to the project's items by exact `source_path`, then by content hash
 //! (blake3 of the file's bytes, so copied files find their originals), then by a unique file
@@ -39,6 +40,8 @@ pub const IMG_EXTENSIONS: &[&str] = &[
 pub enum ImportFormat {
     Csv,
     ImageFolder,
+    /// Hugging Face `imagefolder` with `metadata.jsonl` / `metadata.csv` (root or per split).
+    HfImageFolder,
     LabelStudio,
 }
 
@@ -47,18 +50,25 @@ impl ImportFormat {
         match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
             "csv" => Ok(ImportFormat::Csv),
             "imagefolder" | "image-folder" | "folder" => Ok(ImportFormat::ImageFolder),
+            "hf-imagefolder" | "hf" | "huggingface" => Ok(ImportFormat::HfImageFolder),
             "label-studio" | "labelstudio" | "ls" => Ok(ImportFormat::LabelStudio),
             _ => Err(ExchangeError::UnknownFormat(
                 s.to_string(),
-                "csv, imagefolder, label-studio",
+                "csv, imagefolder, hf-imagefolder, label-studio",
             )),
         }
     }
 
-    /// Guess from the path: a folder is an ImageFolder, `.json` Label Studio, else CSV.
+    /// Guess from the path: a folder with `metadata.jsonl`/`.csv` (itself or in a split
+    /// folder) is a Hugging Face imagefolder, another folder an ImageFolder, `.json` Label
+    /// Studio, else CSV.
     pub fn detect(path: &Path) -> ImportFormat {
         if path.is_dir() {
-            ImportFormat::ImageFolder
+            if hf_metadata_files(path).is_empty() {
+                ImportFormat::ImageFolder
+            } else {
+                ImportFormat::HfImageFolder
+            }
         } else if path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("json"))
@@ -248,6 +258,7 @@ pub fn import_labels(
         match req.format {
             ImportFormat::Csv => read_csv(&m, req, ctx, &mut summary)?,
             ImportFormat::ImageFolder => read_folder(&m, req, ctx, &mut summary)?,
+            ImportFormat::HfImageFolder => read_hf(&m, req, ctx, &mut summary)?,
             ImportFormat::LabelStudio => read_label_studio(&m, req, ctx, &mut summary)?,
         }
     };
@@ -286,8 +297,21 @@ fn read_csv(
     ctx: &JobCtx,
     summary: &mut LabelImportSummary,
 ) -> Result<Vec<Entry>> {
-    let file = std::fs::File::open(&req.path).map_err(|e| ExchangeError::io(&req.path, e))?;
-    let base = req.path.parent().map(Path::to_path_buf).unwrap_or_default();
+    read_csv_file(m, req, &req.path, "", ctx, summary)
+}
+
+/// Rows of the CSV at `path` (paths relative to its folder); problems located as
+/// `{loc_prefix}line N`.
+fn read_csv_file(
+    m: &Matcher<'_>,
+    req: &LabelImportRequest,
+    path: &Path,
+    loc_prefix: &str,
+    ctx: &JobCtx,
+    summary: &mut LabelImportSummary,
+) -> Result<Vec<Entry>> {
+    let file = std::fs::File::open(path).map_err(|e| ExchangeError::io(path, e))?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -306,7 +330,7 @@ fn read_csv(
                 let line = e.position().map(|p| p.line() as usize).unwrap_or(line_hint);
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                     return Err(ExchangeError::Parse {
-                        path: req.path.clone(),
+                        path: path.to_path_buf(),
                         message: e.to_string(),
                     });
                 }
@@ -314,7 +338,7 @@ fn read_csv(
                 problem(
                     summary,
                     Some(line),
-                    format!("line {line}"),
+                    format!("{loc_prefix}line {line}"),
                     format!("malformed CSV: {e}"),
                 );
                 continue;
@@ -347,7 +371,6 @@ fn read_csv(
             continue;
         }
         summary.rows += 1;
-        let loc = format!("line {line}");
         let get = |names: &[&str]| -> Option<String> {
             match &cols {
                 Some(c) => names
@@ -358,6 +381,7 @@ fn read_csv(
                 None => None,
             }
         };
+        let loc = format!("{loc_prefix}line {line}");
         let (path, label) = match &cols {
             Some(_) => (get(PATH_COLS), get(LABEL_COLS)),
             None => {
@@ -376,77 +400,209 @@ fn read_csv(
                 )
             }
         };
-        let Some(path) = path.filter(|p| !p.is_empty()) else {
-            problem(summary, Some(line), loc, "empty path");
-            continue;
+        let row = Row {
+            line,
+            loc,
+            path,
+            label,
+            get: &get,
         };
-        let Some(label) = label.filter(|l| !l.is_empty()) else {
-            problem(summary, Some(line), loc, "empty label");
-            continue;
+        if let Some(e) = row_entry(m, req, &base, row, summary)? {
+            entries.push(e);
+        }
+    }
+    Ok(entries)
+}
+
+/// One table row (CSV line or `metadata.jsonl` object): where it is, its path and label, and
+/// how to read its other columns (`source`, `score`, `model_version`, `ms_spent`,
+/// `annotator`).
+struct Row<'r> {
+    line: usize,
+    loc: String,
+    path: Option<String>,
+    label: Option<String>,
+    get: &'r dyn Fn(&[&str]) -> Option<String>,
+}
+
+/// The entry a row makes (a decision, or a prediction for `source=machine`), or `None` with
+/// the reason recorded in `summary`. Relative paths are relative to `base`.
+fn row_entry(
+    m: &Matcher<'_>,
+    req: &LabelImportRequest,
+    base: &Path,
+    row: Row<'_>,
+    summary: &mut LabelImportSummary,
+) -> Result<Option<Entry>> {
+    let Row {
+        line,
+        loc,
+        path,
+        label,
+        get,
+    } = row;
+    let Some(path) = path.filter(|p| !p.is_empty()) else {
+        problem(summary, Some(line), loc, "empty path");
+        return Ok(None);
+    };
+    let Some(label) = label.filter(|l| !l.is_empty()) else {
+        problem(summary, Some(line), loc, "empty label");
+        return Ok(None);
+    };
+    let machine = get(&["source"]).is_some_and(|s| s.eq_ignore_ascii_case("machine"));
+    let payload = if machine {
+        let score = match get(&["score"]).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => match s.parse::<f64>() {
+                Ok(x) if x.is_finite() => Some(x),
+                _ => {
+                    problem(
+                        summary,
+                        Some(line),
+                        loc,
+                        format!("score {s:?} is not a number"),
+                    );
+                    return Ok(None);
+                }
+            },
         };
-        let machine = get(&["source"]).is_some_and(|s| s.eq_ignore_ascii_case("machine"));
-        let payload = if machine {
-            let score = match get(&["score"]).filter(|s| !s.is_empty()) {
-                None => None,
-                Some(s) => match s.parse::<f64>() {
-                    Ok(x) if x.is_finite() => Some(x),
-                    _ => {
-                        problem(
-                            summary,
-                            Some(line),
-                            loc,
-                            format!("score {s:?} is not a number"),
-                        );
-                        continue;
-                    }
-                },
-            };
-            Payload::Prediction {
-                model_version: get(&["model_version"]).filter(|s| !s.is_empty()),
-                score,
+        Payload::Prediction {
+            model_version: get(&["model_version"]).filter(|s| !s.is_empty()),
+            score,
+        }
+    } else {
+        let ms = match get(&["ms_spent"]).filter(|s| !s.is_empty()) {
+            None => 0,
+            Some(s) => match s.parse::<i64>() {
+                Ok(x) => x.max(0),
+                Err(_) => {
+                    problem(
+                        summary,
+                        Some(line),
+                        loc,
+                        format!("ms_spent {s:?} is not a whole number"),
+                    );
+                    return Ok(None);
+                }
+            },
+        };
+        let annotator = get(&["annotator"])
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| req.annotator.clone());
+        Payload::Decision { annotator, ms }
+    };
+    let p = Path::new(&path);
+    let full = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    };
+    let matched = match m.by_path(&full)? {
+        Ok(id) => Ok(id),
+        // A relative path may be relative to the project's import root rather than the CSV.
+        Err(e) if !p.is_absolute() => m.exact(&path).ok_or(e),
+        Err(e) => Err(e),
+    };
+    Ok(match matched {
+        Ok(item_id) => Some(Entry {
+            line: Some(line),
+            location: loc,
+            item_id,
+            label,
+            payload,
+        }),
+        Err(msg) => {
+            problem(summary, Some(line), loc, msg);
+            None
+        }
+    })
+}
+
+/// `metadata.jsonl` / `metadata.csv` files of a Hugging Face imagefolder: in `root` and in
+/// its immediate sub-folders (splits), sorted.
+fn hf_metadata_files(root: &Path) -> Vec<PathBuf> {
+    let mut dirs = vec![root.to_path_buf()];
+    dirs.extend(sorted_dirs(root).unwrap_or_default());
+    dirs.iter()
+        .flat_map(|d| ["metadata.jsonl", "metadata.csv"].map(|n| d.join(n)))
+        .filter(|p| p.is_file())
+        .collect()
+}
+
+/// A Hugging Face imagefolder: every row of every metadata file, `file_name` relative to the
+/// metadata's folder, the label from `label` (or `class`, `category`); yuxuan's own export
+/// comes back whole (`source=machine` rows as predictions).
+fn read_hf(
+    m: &Matcher<'_>,
+    req: &LabelImportRequest,
+    ctx: &JobCtx,
+    summary: &mut LabelImportSummary,
+) -> Result<Vec<Entry>> {
+    let files = hf_metadata_files(&req.path);
+    if files.is_empty() {
+        return Err(ExchangeError::Parse {
+            path: req.path.clone(),
+            message: "no metadata.jsonl or metadata.csv here or in a split folder".into(),
+        });
+    }
+    let mut entries = Vec::new();
+    let mut n = 0u64;
+    for file in files {
+        let rel = file
+            .strip_prefix(&req.path)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        if file.extension().is_some_and(|e| e == "csv") {
+            entries.extend(read_csv_file(
+                m,
+                req,
+                &file,
+                &format!("{rel} "),
+                ctx,
+                summary,
+            )?);
+            continue;
+        }
+        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let text = std::fs::read_to_string(&file).map_err(|e| ExchangeError::io(&file, e))?;
+        for (i, raw) in text.lines().enumerate() {
+            tick(ctx, &mut n)?;
+            if raw.trim().is_empty() {
+                continue;
             }
-        } else {
-            let ms = match get(&["ms_spent"]).filter(|s| !s.is_empty()) {
-                None => 0,
-                Some(s) => match s.parse::<i64>() {
-                    Ok(x) => x.max(0),
-                    Err(_) => {
-                        problem(
-                            summary,
-                            Some(line),
-                            loc,
-                            format!("ms_spent {s:?} is not a whole number"),
-                        );
-                        continue;
-                    }
-                },
+            let line = i + 1;
+            summary.rows += 1;
+            let loc = format!("{rel} line {line}");
+            let obj = match serde_json::from_str::<serde_json::Value>(raw) {
+                Ok(serde_json::Value::Object(o)) => o,
+                Ok(_) => {
+                    problem(summary, Some(line), loc, "not a JSON object");
+                    continue;
+                }
+                Err(e) => {
+                    problem(summary, Some(line), loc, format!("malformed JSON: {e}"));
+                    continue;
+                }
             };
-            let annotator = get(&["annotator"])
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| req.annotator.clone());
-            Payload::Decision { annotator, ms }
-        };
-        let p = Path::new(&path);
-        let full = if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            base.join(p)
-        };
-        let matched = match m.by_path(&full)? {
-            Ok(id) => Ok(id),
-            // A relative path may be relative to the project's import root rather than the CSV.
-            Err(e) if !p.is_absolute() => m.exact(&path).ok_or(e),
-            Err(e) => Err(e),
-        };
-        match matched {
-            Ok(item_id) => entries.push(Entry {
-                line: Some(line),
-                location: loc,
-                item_id,
-                label,
-                payload,
-            }),
-            Err(msg) => problem(summary, Some(line), loc, msg),
+            let get = |names: &[&str]| -> Option<String> {
+                names.iter().find_map(|n| match obj.get(*n)? {
+                    serde_json::Value::String(s) => Some(s.trim().to_string()),
+                    serde_json::Value::Number(x) => Some(x.to_string()),
+                    serde_json::Value::Bool(b) => Some(b.to_string()),
+                    _ => None,
+                })
+            };
+            let row = Row {
+                line,
+                loc,
+                path: get(PATH_COLS),
+                label: get(LABEL_COLS),
+                get: &get,
+            };
+            if let Some(e) = row_entry(m, req, &base, row, summary)? {
+                entries.push(e);
+            }
         }
     }
     Ok(entries)
