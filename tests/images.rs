@@ -76,6 +76,32 @@ fn emoji(categories: &[&str], per: usize) -> Vec<(PathBuf, String)> {
     out
 }
 
+/// A new project with `files` imported and their categories as labels (via a CSV, as a user
+/// would); label names are made CSV- and folder-friendly ("Food & Drink" -> "Food_and_Drink").
+fn import_labelled_emoji(
+    dir: &Path,
+    files: &[(PathBuf, String)],
+) -> (Store, yuxuan::ingest::ImportSummary) {
+    let csv = dir.join("truth.csv");
+    let mut w = String::from("path,label\n");
+    for (p, c) in files {
+        w.push_str(&format!(
+            "{},{}\n",
+            p.display(),
+            c.replace(' ', "_").replace('&', "and")
+        ));
+    }
+    std::fs::write(&csv, w).unwrap();
+    let (_, mut store) = new_project(dir);
+    let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
+    let opts = ImageImportOptions {
+        labels_csv: Some(csv),
+        ..Default::default()
+    };
+    let s = import_paths(&mut store, &paths, &opts, &JobCtx::new("import")).unwrap();
+    (store, s)
+}
+
 /// Synthetic embeddings: item i of class c is near a class centre (deterministic noise).
 fn cluster_vec(class: usize, i: usize) -> Vec<f32> {
     (0..EMBED_DIM as usize)
@@ -290,23 +316,7 @@ fn embeddings_are_computed_once_and_reused_and_real_emoji_train_a_head() {
     let dir = tempfile::tempdir().unwrap();
     let files = emoji(&["Flags", "Food & Drink", "Smileys & Emotion"], 8);
     assert_eq!(files.len(), 24);
-    let csv = dir.path().join("truth.csv");
-    let mut w = String::from("path,label\n");
-    for (p, c) in &files {
-        w.push_str(&format!(
-            "{},{}\n",
-            p.display(),
-            c.replace(' ', "_").replace('&', "and")
-        ));
-    }
-    std::fs::write(&csv, w).unwrap();
-    let (_, mut store) = new_project(dir.path());
-    let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
-    let opts = ImageImportOptions {
-        labels_csv: Some(csv),
-        ..Default::default()
-    };
-    let s = import_paths(&mut store, &paths, &opts, &JobCtx::new("import")).unwrap();
+    let (mut store, s) = import_labelled_emoji(dir.path(), &files);
     assert_eq!((s.added, s.labels_imported), (24, 24), "{s:?}");
     let n = image_pipeline::embed_missing(&mut store, &JobCtx::new("embed")).unwrap();
     assert_eq!(n, 24);
@@ -1001,19 +1011,7 @@ fn near_duplicates_group_real_photo_variants_and_similar_ranks_them_first() {
 fn finetune_mode_trains_only_the_last_blocks_on_the_cpu_and_prelabels() {
     let dir = tempfile::tempdir().unwrap();
     let files = emoji(&["Flags", "Food & Drink", "Smileys & Emotion"], 6);
-    let csv = dir.path().join("truth.csv");
-    let mut w = String::from("path,label\n");
-    for (p, c) in &files {
-        w.push_str(&format!("{},{}\n", p.display(), c.replace(" & ", "-")));
-    }
-    std::fs::write(&csv, w).unwrap();
-    let (_, mut store) = new_project(dir.path());
-    let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
-    let opts = ImageImportOptions {
-        labels_csv: Some(csv),
-        ..Default::default()
-    };
-    import_paths(&mut store, &paths, &opts, &JobCtx::new("import")).unwrap();
+    let (mut store, _) = import_labelled_emoji(dir.path(), &files);
     // A head first (the usual start), then the lead switches to fine-tuning the backbone.
     let cfg = TrainConfig {
         epochs: 20,
