@@ -95,8 +95,16 @@ fn app_on(path: &Path) -> App {
     )
 }
 
-/// Let frames run until the review worker answered everything.
+/// Let frames run until the project is open and the review worker answered everything.
 fn settle(h: &mut Harness<'_, App>) {
+    for _ in 0..1500 {
+        h.run_ok();
+        if !h.state().is_opening() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!h.state().is_opening(), "the project did not open in time");
     for _ in 0..3 {
         h.run_ok();
         if let Some(p) = h.state_mut().project.as_mut() {

@@ -104,8 +104,14 @@ pub fn frame_time_bench(dir: &Path, items: usize, frames: usize) -> anyhow::Resu
         out.textures_delta.clear();
         start.elapsed()
     };
-    // Warm up: open, build the queue, load the first items.
+    // Warm up: open (on its thread), build the queue, load the first items.
     run(&mut app, vec![], &mut raw);
+    let opened = Instant::now();
+    while app.is_opening() && opened.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(10));
+        run(&mut app, vec![], &mut raw);
+    }
+    anyhow::ensure!(app.project.is_some(), "the bench project did not open");
     if let Some(p) = app.project.as_mut() {
         p.review.wait_idle(Duration::from_secs(120));
     }

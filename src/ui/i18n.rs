@@ -160,6 +160,7 @@ const ZH: &[(&str, &str)] = &[
     ),
     ("first model", "首个模型"),
     ("Near duplicates", "近似重复"),
+    ("Opening", "正在打开"),
     ("Similarity at least", "相似度不低于"),
     ("Find near duplicates", "查找近似重复"),
     ("groups", "组"),

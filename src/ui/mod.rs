@@ -89,6 +89,8 @@ pub struct App {
     factory: Option<FamilyFactory>,
     /// A project to open once the annotator's name is known.
     pending_open: Option<PathBuf>,
+    /// A project being opened on a thread (its file opened and migrated, its worker started).
+    opening: Option<Opening>,
     name_input: String,
     show_help: bool,
     toasts: Vec<Toast>,
@@ -102,6 +104,13 @@ pub struct App {
 
 /// The work of a background job: returns a one-line summary for the toast.
 pub type JobWork = Box<dyn FnOnce(&crate::jobs::JobCtx) -> anyhow::Result<String> + Send>;
+
+/// A project open in progress: opening a file can wait on another process's lock or migrate
+/// an older schema, so it never runs on the UI thread.
+struct Opening {
+    path: PathBuf,
+    rx: std::sync::mpsc::Receiver<Result<ReviewSession, String>>,
+}
 
 /// A named background job handed to the app before its window exists.
 pub struct StartupJob {
@@ -120,6 +129,7 @@ impl App {
             project: None,
             factory: None,
             pending_open: open,
+            opening: None,
             show_help: false,
             toasts: Vec::new(),
             jobs: Vec::new(),
@@ -168,14 +178,54 @@ impl App {
         tr(self.prefs.lang, s)
     }
 
-    /// Open a project now (the annotator's name must be known).
+    /// Open a project (the annotator's name must be known): on a thread; the review screen
+    /// shows when it is ready ([`is_opening`](Self::is_opening) until then).
     pub fn open_project(&mut self, path: &Path, ctx: &egui::Context) {
-        let c = ctx.clone();
-        match ReviewSession::open(path, None, &self.prefs.annotator, move || {
-            c.request_repaint()
-        }) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (p, annotator, c) = (
+            path.to_path_buf(),
+            self.prefs.annotator.clone(),
+            ctx.clone(),
+        );
+        std::thread::Builder::new()
+            .name("open-project".into())
+            .spawn(move || {
+                let c2 = c.clone();
+                let r = ReviewSession::open(&p, None, &annotator, move || c2.request_repaint())
+                    .map_err(|e| crate::review::error_chain(&e));
+                let _ = tx.send(r);
+                c.request_repaint();
+            })
+            .expect("spawning the project opener");
+        self.opening = Some(Opening {
+            path: path.to_path_buf(),
+            rx,
+        });
+    }
+
+    /// Whether a project is being opened.
+    pub fn is_opening(&self) -> bool {
+        self.opening.is_some()
+    }
+
+    /// Take the opened project when it is ready.
+    fn poll_opening(&mut self, ctx: &egui::Context) {
+        let Some(o) = &self.opening else { return };
+        let r = match o.rx.try_recv() {
+            Ok(r) => r,
+            Err(std::sync::mpsc::TryRecvError::Empty) => {
+                ctx.request_repaint_after(Duration::from_millis(50));
+                return;
+            }
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                Err("the project opener stopped unexpectedly".to_string())
+            }
+        };
+        let path = o.path.clone();
+        self.opening = None;
+        match r {
             Ok(review) => {
-                self.prefs.remember(path);
+                self.prefs.remember(&path);
                 self.project = Some(OpenProject {
                     review,
                     training: None,
@@ -185,11 +235,7 @@ impl App {
                 self.screen = Screen::Review;
             }
             Err(e) => {
-                let msg = format!(
-                    "could not open {}: {}",
-                    path.display(),
-                    crate::review::error_chain(&e)
-                );
+                let msg = format!("could not open {}: {e}", path.display());
                 self.notify(true, msg);
             }
         }
@@ -222,6 +268,7 @@ impl App {
         if let Some(path) = self.pending_open.take() {
             self.open_project(&path, &ctx);
         }
+        self.poll_opening(&ctx);
         self.poll_jobs(&ctx);
         if let Some(p) = &mut self.project {
             p.review.poll();
@@ -306,6 +353,12 @@ impl App {
                     }
                 }
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if let Some(o) = &self.opening {
+                        let name = o.path.file_name().unwrap_or_default().to_string_lossy();
+                        ui.label(format!("{} {name}…", tr(lang, "Opening")));
+                        ui.spinner();
+                        ui.separator();
+                    }
                     self.jobs_indicator_ui(ui);
                     egui::ComboBox::from_id_salt("lang")
                         .selected_text(self.prefs.lang.name())
