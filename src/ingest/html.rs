@@ -887,7 +887,13 @@ fn add_field<'a>(
     // Radio buttons and checkboxes sharing a name in one group are one field whose options are
     // the choices.
     if matches!(rec.input_type.as_deref(), Some("radio" | "checkbox")) {
-        let choice = rec.label.clone().or_else(|| attr(n, "value"));
+        // The choice's text: its <label>, else the text right after it ("<input
+        // type=radio>男"), else its value.
+        let choice = rec
+            .label
+            .clone()
+            .or_else(|| following_text(n))
+            .or_else(|| attr(n, "value"));
         if let Some(nm) = rec.name.clone() {
             if let Some(&existing) = radio_of.get(&(form_index, nm.clone())) {
                 let f = &mut out.fields[existing];
@@ -911,6 +917,47 @@ fn add_field<'a>(
         }
     }
     out.fields.push(rec);
+}
+
+/// The text right after a radio button or checkbox, up to the next control, label or block
+/// (`<input type=radio name=sex value=1>男` -> "男"): what the user reads as its choice.
+fn following_text(n: NodeRef<'_, Node>) -> Option<String> {
+    let mut out = String::new();
+    for sib in n.next_siblings() {
+        match sib.value() {
+            Node::Text(t) => out.push_str(t),
+            Node::Element(e) => {
+                if matches!(
+                    e.name(),
+                    "input"
+                        | "select"
+                        | "textarea"
+                        | "button"
+                        | "label"
+                        | "br"
+                        | "div"
+                        | "p"
+                        | "li"
+                        | "ul"
+                        | "ol"
+                        | "tr"
+                        | "td"
+                        | "table"
+                        | "form"
+                ) || is_invisible_container(e.name())
+                {
+                    break;
+                }
+                out.push(' ');
+                out.push_str(&text_of(sib));
+            }
+            _ => {}
+        }
+        if out.chars().count() > MAX_TEXT_CHARS {
+            break;
+        }
+    }
+    non_empty(clean_text(&out))
 }
 
 /// The node with `id` in the same tree as `n`.
@@ -988,6 +1035,13 @@ mod tests {
         assert_eq!(x.fields[0].preceding_text.as_deref(), Some("手机号码"));
         assert_eq!(x.fields[0].maxlength, Some(11));
         assert_eq!(x.fields[1].preceding_text.as_deref(), Some("性别"));
-        assert_eq!(x.fields[1].options, vec!["1", "2"]);
+        // The choices are what the user reads, not the submitted values.
+        assert_eq!(x.fields[1].options, vec!["男", "女"]);
+        // A value still stands in when nothing follows the button.
+        let y = extract(
+            "<form>婚否 <input type=radio name=m value=yes><input type=radio name=m value=no></form>",
+            ExtractOptions::default(),
+        );
+        assert_eq!(y.fields[0].options, vec!["yes", "no"]);
     }
 }
