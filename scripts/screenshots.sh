@@ -52,11 +52,12 @@ shoot() { # shoot NAME PROJECT STEPS...   (a step: an xdotool key name, click:X,
   echo "saved $OUT/$name.png"
 }
 
+# First, while the copy has no decisions of its own (the layout, and so the button, moves).
+shoot insights-duplicates "$WORK/emoji.yuxuan" click:505,12 sleep:2 click:237,464 sleep:6
 shoot review-images "$WORK/emoji.yuxuan" 2 3 Return 1
 shoot shortcuts "$WORK/emoji.yuxuan" question
 shoot training "$WORK/emoji.yuxuan" click:435,12
 shoot review-zh "$WORK/emoji.yuxuan" click:1220,12 sleep:1 click:1200,62
-shoot insights-duplicates "$WORK/emoji.yuxuan" click:505,12 sleep:2 click:237,464 sleep:6
 if [ -f "$WORK/forms.yuxuan" ]; then
   shoot review-forms "$WORK/forms.yuxuan"
 fi

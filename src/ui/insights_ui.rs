@@ -6,7 +6,7 @@
 use std::sync::mpsc;
 
 use egui::{Color32, RichText};
-use egui_plot::{Bar, BarChart, Line, Plot, PlotPoints, Points};
+use egui_plot::{Line, Plot, PlotPoints, Points};
 
 use super::i18n::{tr, Lang};
 use super::App;
@@ -182,25 +182,25 @@ pub fn insights_ui(app: &mut App, ui: &mut egui::Ui) {
             ui.columns(2, |cols| {
                 let ui = &mut cols[0];
                 ui.label(RichText::new(tr(lang, "Label distribution")).strong());
-                let bars: Vec<Bar> = d
+                // One row per label (a bar chart's axis drops names once there are many).
+                let max = d
                     .distribution
                     .iter()
-                    .enumerate()
-                    .map(|(i, (l, n))| Bar::new(i as f64, *n as f64).name(l).width(0.7))
-                    .collect();
-                let names: Vec<String> = d.distribution.iter().map(|(l, _)| l.clone()).collect();
-                Plot::new("dist")
-                    .height(200.0)
-                    .allow_scroll(false)
-                    .x_axis_formatter(move |m, _| {
-                        let i = m.value.round();
-                        if (m.value - i).abs() < 1e-6 && i >= 0.0 {
-                            names.get(i as usize).cloned().unwrap_or_default()
-                        } else {
-                            String::new()
-                        }
-                    })
-                    .show(ui, |p| p.bar_chart(BarChart::new("labels", bars)));
+                    .map(|(_, n)| *n)
+                    .max()
+                    .unwrap_or(0)
+                    .max(1);
+                egui::Grid::new("dist").num_columns(2).show(ui, |ui| {
+                    for (l, n) in &d.distribution {
+                        ui.label(l);
+                        ui.add(
+                            egui::ProgressBar::new(*n as f32 / max as f32)
+                                .desired_width(220.0)
+                                .text(n.to_string()),
+                        );
+                        ui.end_row();
+                    }
+                });
                 let ui = &mut cols[1];
                 ui.label(RichText::new(tr(lang, "Accept rate over time")).strong());
                 let pts: Vec<[f64; 2]> = d
