@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use tch::{Device, Kind, Tensor};
 
-use super::synth::{build_image_project, SynthSpec};
 use super::{BenchConfig, Measured, Metric, RowOutcome};
 use crate::jobs::JobCtx;
 use crate::ml::backbone::BACKBONE_ID;
@@ -16,21 +15,7 @@ use crate::ml::similarity::{near_duplicates, DEFAULT_THRESHOLD};
 pub fn run_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
     let n = cfg.train_items.max(100);
     let dim = 1280;
-    let tmp = tempfile::Builder::new()
-        .prefix("bench-dups")
-        .tempdir_in(&cfg.dir)?;
-    let (store, _) = build_image_project(
-        &tmp.path().join("dups.yuxuan"),
-        &SynthSpec {
-            items: n,
-            labels: 10,
-            labelled: 1.0,
-            predictions: false,
-            embedding_dim: dim,
-            seed: cfg.seed,
-            backbone: BACKBONE_ID.into(),
-        },
-    )?;
+    let (_tmp, store, _) = super::head::embedded_project(cfg, "dups", n, 10, dim)?;
     let t = Instant::now();
     let report = near_duplicates(
         &store,

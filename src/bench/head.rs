@@ -211,18 +211,21 @@ fn bare_loop(
     Ok(t.elapsed().as_secs_f64())
 }
 
-/// The row.
-pub fn run_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
-    let device = device_of(&cfg.device)?;
-    let n = cfg.train_items.max(20);
-    let classes = 10;
-    let dim = 1280;
+/// A synthetic project in a temp dir under `cfg.dir`: `n` items, all labelled with one of
+/// `classes` and with class-separable cached `dim`-d embeddings of the product's backbone
+/// (the head and duplicates rows). Keep the dir alive while the store is used.
+pub(super) fn embedded_project(
+    cfg: &BenchConfig,
+    name: &str,
+    n: usize,
+    classes: usize,
+    dim: usize,
+) -> anyhow::Result<(tempfile::TempDir, Store, super::synth::SynthProject)> {
     let tmp = tempfile::Builder::new()
-        .prefix("bench-head")
+        .prefix(&format!("bench-{name}"))
         .tempdir_in(&cfg.dir)?;
-    let t_build = Instant::now();
-    let (mut store, synth) = build_image_project(
-        &tmp.path().join("head.yuxuan"),
+    let (store, synth) = build_image_project(
+        &tmp.path().join(format!("{name}.yuxuan")),
         &SynthSpec {
             items: n,
             labels: classes,
@@ -233,6 +236,17 @@ pub fn run_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
             backbone: BACKBONE_ID.into(),
         },
     )?;
+    Ok((tmp, store, synth))
+}
+
+/// The row.
+pub fn run_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
+    let device = device_of(&cfg.device)?;
+    let n = cfg.train_items.max(20);
+    let classes = 10;
+    let dim = 1280;
+    let t_build = Instant::now();
+    let (_tmp, mut store, synth) = embedded_project(cfg, "head", n, classes, dim)?;
     let build_s = t_build.elapsed().as_secs_f64();
     let fam = ImageHeadFamily::default();
     let tcfg = TrainConfig::default();

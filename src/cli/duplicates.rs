@@ -82,15 +82,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         report.items_searched
     );
     for (k, g) in report.groups.iter().enumerate() {
-        let distinct: std::collections::BTreeSet<&String> =
-            g.items.iter().filter_map(|i| labels.get(i)).collect();
         println!(
             "group {} ({} items, similarity {:.3}-{:.3}){}",
             k + 1,
             g.items.len(),
             g.min_similarity,
             g.max_similarity,
-            if distinct.len() > 1 {
+            if g.conflicting(&labels) {
                 "  CONFLICTING LABELS"
             } else {
                 ""

@@ -44,6 +44,18 @@ pub struct DuplicateGroup {
     pub min_similarity: f32,
 }
 
+impl DuplicateGroup {
+    /// Whether the members carry different labels (`labels`: item -> current human label;
+    /// unlabelled members do not count): then one of them is wrong.
+    pub fn conflicting(&self, labels: &std::collections::HashMap<i64, String>) -> bool {
+        let mut seen = self.items.iter().filter_map(|i| labels.get(i));
+        match seen.next() {
+            Some(first) => seen.any(|l| l != first),
+            None => false,
+        }
+    }
+}
+
 /// What a near-duplicate search found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DuplicateReport {

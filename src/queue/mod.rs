@@ -100,36 +100,29 @@ pub fn build(store: &Store, spec: &QueueSpec) -> Result<Vec<i64>> {
         Strategy::Uncertain | Strategy::Confident
             if !ids.is_empty() && candidates.iter().all(|c| c.score.is_none()) =>
         {
-            let labeled: Vec<i64> = store
-                .current_labels(&spec.label_set)?
-                .into_iter()
-                .map(|(id, _)| id)
-                .collect();
-            ids = diverse_order(
-                store,
-                &ids,
-                &labeled,
-                crate::ml::backbone::BACKBONE_ID,
-                DIVERSE_PICKS,
-            )?;
+            ids = diverse_for(store, spec, &ids)?;
         }
-        Strategy::Diverse => {
-            let labeled: Vec<i64> = store
-                .current_labels(&spec.label_set)?
-                .into_iter()
-                .map(|(id, _)| id)
-                .collect();
-            ids = diverse_order(
-                store,
-                &ids,
-                &labeled,
-                crate::ml::backbone::BACKBONE_ID,
-                DIVERSE_PICKS,
-            )?;
-        }
+        Strategy::Diverse => ids = diverse_for(store, spec, &ids)?,
         _ => {}
     }
     Ok(ids)
+}
+
+/// `ids` in diverse order (k-center on the embeddings), the spec's labelled items as the
+/// existing centres.
+fn diverse_for(store: &Store, spec: &QueueSpec, ids: &[i64]) -> Result<Vec<i64>> {
+    let labeled: Vec<i64> = store
+        .current_labels(&spec.label_set)?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    diverse_order(
+        store,
+        ids,
+        &labeled,
+        crate::ml::backbone::BACKBONE_ID,
+        DIVERSE_PICKS,
+    )
 }
 
 fn stride_sample(ids: &[i64], max: usize) -> Vec<i64> {

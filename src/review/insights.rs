@@ -191,23 +191,22 @@ pub fn near_duplicates(
     )?;
     let labels: std::collections::HashMap<i64, String> =
         store.current_labels(set)?.into_iter().collect();
+    // Every member's path through one prepared statement.
+    let all: Vec<i64> = report.groups.iter().flat_map(|g| g.items.clone()).collect();
+    let mut paths = store.source_paths(&all)?.into_iter();
     let mut groups = Vec::with_capacity(report.groups.len());
     for g in &report.groups {
-        let ids: Vec<i64> = g.items.clone();
-        let paths = store.source_paths(&ids)?;
-        let members: Vec<DuplicateMember> = ids
+        let members: Vec<DuplicateMember> = g
+            .items
             .iter()
-            .zip(paths)
-            .map(|(&item_id, path)| DuplicateMember {
+            .map(|&item_id| DuplicateMember {
                 item_id,
-                path: path.unwrap_or_default(),
+                path: paths.next().flatten().unwrap_or_default(),
                 label: labels.get(&item_id).cloned(),
             })
             .collect();
-        let distinct: std::collections::BTreeSet<&String> =
-            members.iter().filter_map(|m| m.label.as_ref()).collect();
         groups.push(DuplicateGroupView {
-            conflicting: distinct.len() > 1,
+            conflicting: g.conflicting(&labels),
             members,
             min_similarity: g.min_similarity,
             max_similarity: g.max_similarity,

@@ -374,7 +374,11 @@ impl TrainingController {
                 .is_none_or(|t| t.elapsed() > Duration::from_millis(250))
         {
             self.last_poll = Some(Instant::now());
-            self.read_epochs();
+            // One periodic read at a time: a slow store (another writer's lock) must not pile
+            // requests up.
+            if self.store.pending == 0 {
+                self.read_epochs();
+            }
         }
         if let Some(job) = &mut self.job {
             if let Some(result) = job.try_take() {
