@@ -12,7 +12,7 @@ p = f"tests/fixtures/schema_v{v}.yuxuan"
 if os.path.exists(p):
     sys.exit(f"{p} exists: fixtures of released versions never change")
 c = sqlite3.connect(p)
-for f in sorted(glob.glob("migrations/*.sql"))[:v]:
+for f in sorted(glob.glob("migrations/sqlite/*.sql"))[:v]:
     c.executescript(open(f, encoding="utf-8").read())
 c.execute(f"PRAGMA user_version={v}")
 t = "2026-11-22T19:00:00.000Z"

@@ -10,6 +10,7 @@ pub mod exchange;
 pub mod ingest;
 pub mod jobs;
 pub mod ml;
+pub mod pgserver;
 pub mod presets;
 pub mod queue;
 pub mod review;

@@ -1,6 +1,7 @@
 //! Project store: migrations, newer-schema refusal, history/undo, two writers, kill -9.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -112,8 +113,11 @@ fn every_released_schema_version_upgrades_and_keeps_its_data() {
 
 #[test]
 fn undo_appends_history_and_restores_the_previous_label_redo_reapplies() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_, mut store) = common::image_project(dir.path(), &["cat", "dog"], 2);
+    common::on_both_backends("undo", undo_body);
+}
+
+fn undo_body(loc: &Path) {
+    let mut store = common::image_project_at(loc, &["cat", "dog"], 2);
     store
         .record_decision(&decision(1, "cat", Action::Accept))
         .unwrap();
@@ -164,8 +168,13 @@ fn undo_appends_history_and_restores_the_previous_label_redo_reapplies() {
 
 #[test]
 fn decisions_are_validated() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_, mut store) = common::image_project(dir.path(), &["cat"], 1);
+    common::on_both_backends("validated", |loc| {
+        let mut store = common::image_project_at(loc, &["cat"], 1);
+        validated_body(&mut store)
+    });
+}
+
+fn validated_body(store: &mut Store) {
     assert!(matches!(
         store.record_decision(&decision(1, "zebra", Action::Correct)),
         Err(StoreError::UnknownLabel { .. })
@@ -238,9 +247,11 @@ fn a_read_only_project_is_a_clear_error() {
 /// Two processes writing decisions to one project at the same time: none lost, no corruption.
 #[test]
 fn two_writer_processes_lose_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, store) = common::image_project(dir.path(), &["cat", "dog"], 20);
-    drop(store);
+    common::on_both_backends("two-writers", two_writers_body);
+}
+
+fn two_writers_body(path: &Path) {
+    drop(common::image_project_at(path, &["cat", "dog"], 20));
     let spawn = |who: &str| {
         Command::new(common::bin())
             .args([
@@ -270,9 +281,11 @@ fn two_writer_processes_lose_nothing() {
 /// database and the file passes integrity_check.
 #[test]
 fn acknowledged_decisions_survive_kill_9() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, store) = common::image_project(dir.path(), &["cat", "dog"], 20);
-    drop(store);
+    common::on_both_backends("kill9", kill9_body);
+}
+
+fn kill9_body(path: &Path) {
+    drop(common::image_project_at(path, &["cat", "dog"], 20));
     let mut total_acked = Vec::new();
     for (round, kill_after) in [1usize, 7, 40, 113].into_iter().enumerate() {
         let mut child = Command::new(common::bin())

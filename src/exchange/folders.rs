@@ -53,6 +53,7 @@ fn plan_split(
 /// Places files into folders: safe unique names, copy or hard link.
 struct Placer<'a> {
     root: &'a Path,
+    store: &'a Store,
     link: LinkMode,
     class_names: NameAllocator,
     classes: BTreeMap<String, String>,
@@ -62,9 +63,10 @@ struct Placer<'a> {
 }
 
 impl<'a> Placer<'a> {
-    fn new(root: &'a Path, link: LinkMode, store: &Store) -> Result<Placer<'a>> {
+    fn new(root: &'a Path, link: LinkMode, store: &'a Store) -> Result<Placer<'a>> {
         let mut p = Placer {
             root,
+            store,
             link,
             class_names: NameAllocator::new(),
             classes: BTreeMap::new(),
@@ -89,7 +91,13 @@ impl<'a> Placer<'a> {
     }
 
     /// Put the item's file into `rel_dir`; returns its path relative to `rel_dir`'s root.
-    fn place(&mut self, rel_dir: &Path, item: i64, source: &str) -> Result<String> {
+    fn place(
+        &mut self,
+        rel_dir: &Path,
+        item: i64,
+        source: &str,
+        hash: Option<&str>,
+    ) -> Result<String> {
         let names = self.files.entry(rel_dir.to_path_buf()).or_default();
         let name = names.unique(&safe_file_name(source));
         let dir = self.root.join(rel_dir);
@@ -97,7 +105,9 @@ impl<'a> Placer<'a> {
             std::fs::create_dir_all(&dir).map_err(|e| ExchangeError::io(&dir, e))?;
         }
         let dst = dir.join(&name);
-        let src = Path::new(source);
+        // Team projects: the stored bytes, fetched into the local cache once.
+        let local = self.store.local_file(source, hash)?;
+        let src = local.as_path();
         let missing = |e: std::io::Error| ExchangeError::MissingSource {
             item,
             path: src.to_path_buf(),
@@ -159,7 +169,7 @@ pub(crate) fn export_imagefolder(
             }
             None => PathBuf::from(&class),
         };
-        placer.place(&rel, row.item_id, rec.path)?;
+        placer.place(&rel, row.item_id, rec.path, row.content_hash.as_deref())?;
         Ok(())
     })?;
     split_counts(&split, &per_split, summary);
@@ -197,7 +207,7 @@ pub(crate) fn export_hf(
             .unwrap_or(0) as usize;
         per_split[k] += 1;
         let rel = Path::new(SPLIT_NAMES[k]);
-        let file_name = placer.place(rel, row.item_id, rec.path)?;
+        let file_name = placer.place(rel, row.item_id, rec.path, row.content_hash.as_deref())?;
         if sinks[k].is_none() {
             sinks[k] = Some(dir.create_file(&rel.join("metadata.jsonl"))?);
         }

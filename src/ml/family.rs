@@ -90,23 +90,20 @@ pub struct TrainReport {
     pub n_holdout: usize,
 }
 
-/// Directory of a project's model files: `<project file>.models/`.
+/// Directory of a project's model files (`<project file>.models/`; team projects: the cache).
 pub fn models_dir(store: &Store) -> PathBuf {
-    let p = store.path();
-    let mut name = p.file_name().map(|s| s.to_os_string()).unwrap_or_default();
-    name.push(".models");
-    p.with_file_name(name)
+    store.models_dir()
 }
 
-/// Resolve a model's weights path (stored relative to the project's directory).
+/// A model's weights as a local file (team projects fetch the stored weights once).
 pub fn weights_path(store: &Store, model: &ModelInfo) -> Option<PathBuf> {
-    let rel = model.weights_path.as_ref()?;
-    let p = Path::new(rel);
-    Some(if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        store.path().parent().unwrap_or(Path::new(".")).join(p)
-    })
+    match store.model_weights_file(model) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("yuxuan: weights of model {}: {e}", model.id);
+            None
+        }
+    }
 }
 
 /// Train a new model version of `family` on the project's human labels.
@@ -205,10 +202,7 @@ pub fn run_training(
         ));
         let spec = family.save(task.as_ref(), &file)?;
         let sha = crate::assets::file_checksum(&file)?;
-        let rel = file
-            .strip_prefix(store.path().parent().unwrap_or(Path::new(".")))
-            .map(|p| p.to_path_buf())
-            .unwrap_or(file.clone());
+        let rel = store.relative_path(&file);
         let mut full_metrics = metrics.to_json();
         full_metrics["epochs"] = serde_json::to_value(&epochs)?;
         let model = store.add_model(&NewModel {
@@ -219,7 +213,7 @@ pub fn run_training(
             labels: used.clone(),
             spec,
             metrics: Some(full_metrics),
-            weights_path: Some(rel.to_string_lossy().into_owned()),
+            weights_path: Some(rel),
             weights_sha256: Some(sha),
         })?;
         let activated = match activation {

@@ -186,10 +186,7 @@ pub fn register_base(store: &mut Store, base: &BaseModel) -> anyhow::Result<Mode
         std::fs::rename(&tmp, &file)?;
     }
     let sha = crate::assets::file_checksum(&file)?;
-    let rel = file
-        .strip_prefix(store.path().parent().unwrap_or(Path::new(".")))
-        .map(|p| p.to_path_buf())
-        .unwrap_or(file.clone());
+    let rel = store.relative_path(&file);
     let model = store.add_model(&NewModel {
         label_set: sets::FIELD_TYPE.to_string(),
         kind: KIND.to_string(),
@@ -198,7 +195,7 @@ pub fn register_base(store: &mut Store, base: &BaseModel) -> anyhow::Result<Mode
         labels: base.labels.clone(),
         spec: serde_json::json!({ "net": base.spec, "base": "formasaurus+lexicon", "recipe": BASE_RECIPE }),
         metrics: Some(serde_json::to_value(&base.report)?),
-        weights_path: Some(rel.to_string_lossy().into_owned()),
+        weights_path: Some(rel),
         weights_sha256: Some(sha),
     })?;
     store.activate_model(model.id)?;

@@ -72,10 +72,7 @@ fn copy_atomic(src: &Path, dst: &Path) -> anyhow::Result<()> {
 }
 
 fn relative_to_project(store: &Store, file: &Path) -> String {
-    file.strip_prefix(store.path().parent().unwrap_or(Path::new(".")))
-        .unwrap_or(file)
-        .to_string_lossy()
-        .into_owned()
+    store.relative_path(file)
 }
 
 /// Register a TorchScript classifier: check it loads and gives one logit per label at the

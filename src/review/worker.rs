@@ -119,7 +119,6 @@ pub(crate) fn spawn(
             let mut w = Worker {
                 store: &mut store,
                 set: label_set,
-                base: base_dir(&path),
             };
             loop {
                 // Ordered requests first; look-ahead loads only when nothing else waits.
@@ -144,17 +143,9 @@ pub(crate) fn spawn(
     })
 }
 
-fn base_dir(project: &Path) -> PathBuf {
-    project
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
 struct Worker<'a> {
     store: &'a mut Store,
     set: String,
-    base: PathBuf,
 }
 
 impl Worker<'_> {
@@ -213,13 +204,11 @@ impl Worker<'_> {
         }
     }
 
-    fn resolve(&self, source: &str) -> PathBuf {
-        let p = Path::new(source);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.base.join(p)
-        }
+    /// The item's file on this machine (team projects: the cached copy of the stored bytes).
+    fn file_of(&self, item: &crate::domain::Item) -> Result<PathBuf, String> {
+        self.store
+            .local_file(&item.source_path, item.content_hash.as_deref())
+            .map_err(|e| crate::review::error_chain(&e))
     }
 
     fn load(&mut self, item_id: i64) -> anyhow::Result<ItemView> {
@@ -236,7 +225,10 @@ impl Worker<'_> {
                 if let Some(err) = &item.error {
                     image_error = Some(err.clone());
                 } else {
-                    match decode(&self.resolve(&item.source_path), MAX_IMAGE_SIDE) {
+                    match self
+                        .file_of(&item)
+                        .and_then(|p| decode(&p, MAX_IMAGE_SIDE))
+                    {
                         Ok(img) => image = Some(img),
                         Err(e) => image_error = Some(e),
                     }
@@ -331,7 +323,9 @@ impl Worker<'_> {
             }
             let thumb = match &item {
                 Some(it) if it.kind == ItemKind::Image && it.error.is_none() => {
-                    decode(&self.resolve(&it.source_path), THUMB_SIDE).ok()
+                    self.file_of(it)
+                        .and_then(|p| decode(&p, THUMB_SIDE))
+                        .ok()
                 }
                 _ => None,
             };

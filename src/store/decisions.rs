@@ -5,8 +5,7 @@
 //! the item had before; redo appends a fresh copy of the undone decision. Both work across
 //! items and sessions because the history is in the database.
 
-use rusqlite::{params, OptionalExtension, Row};
-
+use super::db::{Exec, Row, Tx};
 use super::{now, Result, Store, StoreError};
 use crate::domain::{Action, Decision, NewDecision};
 
@@ -14,7 +13,7 @@ const COLS: &str =
     "d.id, d.item_id, s.name, d.label, d.annotator, d.action, d.ms_spent, d.decided_at, \
                     d.prediction_id, d.supersedes";
 
-fn row_to_decision(r: &Row<'_>) -> rusqlite::Result<Decision> {
+fn row_to_decision(r: &Row) -> Result<Decision> {
     let action: String = r.get(5)?;
     Ok(Decision {
         id: r.get(0)?,
@@ -32,30 +31,29 @@ fn row_to_decision(r: &Row<'_>) -> rusqlite::Result<Decision> {
 
 /// Recompute the current label of (item, set) from history: the newest label-setting decision
 /// that no undo cancels.
-fn refresh_item_label(tx: &rusqlite::Transaction<'_>, item_id: i64, set_id: i64) -> Result<()> {
+fn refresh_item_label(tx: &Tx<'_>, item_id: i64, set_id: i64) -> Result<()> {
     let current: Option<(i64, String)> = tx
-        .query_row(
+        .query_opt(
             "SELECT d.id, d.label FROM decisions d
              WHERE d.item_id = ?1 AND d.label_set_id = ?2 AND d.action IN ('accept', 'correct')
                AND d.label IS NOT NULL
                AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.supersedes = d.id AND u.action = 'undo')
              ORDER BY d.id DESC LIMIT 1",
-            params![item_id, set_id],
+            &[&item_id, &set_id],
             |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+        )?;
     match current {
         Some((id, label)) => {
             tx.execute(
                 "INSERT INTO item_labels (item_id, label_set_id, label, decision_id) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (item_id, label_set_id) DO UPDATE SET label = excluded.label, decision_id = excluded.decision_id",
-                params![item_id, set_id, label, id],
+                &[&item_id, &set_id, &label, &id],
             )?;
         }
         None => {
             tx.execute(
                 "DELETE FROM item_labels WHERE item_id = ?1 AND label_set_id = ?2",
-                params![item_id, set_id],
+                &[&item_id, &set_id],
             )?;
         }
     }
@@ -63,27 +61,34 @@ fn refresh_item_label(tx: &rusqlite::Transaction<'_>, item_id: i64, set_id: i64)
 }
 
 fn insert_decision(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Tx<'_>,
     set_id: i64,
     d: &NewDecision,
     supersedes: Option<i64>,
+    client_id: Option<&str>,
 ) -> Result<i64> {
-    tx.execute(
-        "INSERT INTO decisions (item_id, label_set_id, label, annotator, action, ms_spent, decided_at, prediction_id, supersedes)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
-            d.item_id,
-            set_id,
-            d.label,
-            d.annotator,
-            d.action.as_str(),
-            d.ms_spent.max(0),
-            now(),
-            d.prediction_id,
-            supersedes
+    let id = tx.one(
+        "INSERT INTO decisions (item_id, label_set_id, label, annotator, action, ms_spent, decided_at, prediction_id, supersedes, client_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+        &[
+            &d.item_id,
+            &set_id,
+            &d.label,
+            &d.annotator,
+            &d.action.as_str(),
+            &d.ms_spent.max(0),
+            &now(),
+            &d.prediction_id,
+            &supersedes,
+            &client_id,
         ],
     )?;
-    Ok(tx.last_insert_rowid())
+    // The annotator's lease on the item ends with their decision.
+    tx.execute(
+        "DELETE FROM leases WHERE item_id = ?1 AND annotator = ?2",
+        &[&d.item_id, &d.annotator],
+    )?;
+    Ok(id)
 }
 
 impl Store {
@@ -96,6 +101,32 @@ impl Store {
 
     /// Record several decisions in one transaction (bulk accept, imports): all or none.
     pub fn record_decisions(&mut self, ds: &[NewDecision]) -> Result<Vec<i64>> {
+        let none = vec![None; ds.len()];
+        self.record_decisions_with_ids(ds, &none)
+    }
+
+    /// Record a decision under a client-chosen id (a UUID): sending the same id again records
+    /// nothing and returns the id of the decision already stored, so an outbox that never saw
+    /// the acknowledgement can resend safely (exactly once).
+    pub fn record_decision_once(&mut self, d: &NewDecision, client_id: &str) -> Result<i64> {
+        self.record_decisions_with_ids(std::slice::from_ref(d), &[Some(client_id.to_string())])
+            .map(|ids| ids[0])
+    }
+
+    /// The decision stored under a client id, if any.
+    pub fn decision_by_client_id(&self, client_id: &str) -> Result<Option<i64>> {
+        self.db().query_opt(
+            "SELECT id FROM decisions WHERE client_id = ?1",
+            &[&client_id],
+            |r| r.get(0),
+        )
+    }
+
+    fn record_decisions_with_ids(
+        &mut self,
+        ds: &[NewDecision],
+        client_ids: &[Option<String>],
+    ) -> Result<Vec<i64>> {
         if ds.is_empty() {
             return Ok(vec![]);
         }
@@ -125,18 +156,29 @@ impl Store {
         }
         self.write(|tx| {
             let mut ids = Vec::with_capacity(ds.len());
-            for (d, set_id) in ds.iter().zip(checked) {
+            for ((d, set_id), cid) in ds.iter().zip(checked).zip(client_ids) {
+                if let Some(cid) = cid {
+                    let seen: Option<i64> = tx.query_opt(
+                        "SELECT id FROM decisions WHERE client_id = ?1",
+                        &[cid],
+                        |r| r.get(0),
+                    )?;
+                    if let Some(id) = seen {
+                        ids.push(id);
+                        continue;
+                    }
+                }
                 let exists: bool =
-                    tx.query_row("SELECT EXISTS(SELECT 1 FROM items WHERE id = ?1)", [d.item_id], |r| r.get(0))?;
+                    tx.one("SELECT EXISTS(SELECT 1 FROM items WHERE id = ?1)", &[&d.item_id])?;
                 if !exists {
                     return Err(StoreError::UnknownItem(d.item_id));
                 }
-                let id = insert_decision(tx, set_id, d, None)?;
+                let id = insert_decision(tx, set_id, d, None, cid.as_deref())?;
                 if d.action.sets_label() {
                     tx.execute(
                         "INSERT INTO item_labels (item_id, label_set_id, label, decision_id) VALUES (?1, ?2, ?3, ?4)
                          ON CONFLICT (item_id, label_set_id) DO UPDATE SET label = excluded.label, decision_id = excluded.decision_id",
-                        params![d.item_id, set_id, d.label, id],
+                        &[&d.item_id, &set_id, &d.label, &id],
                     )?;
                 }
                 ids.push(id);
@@ -148,17 +190,14 @@ impl Store {
     /// Undo the newest not-yet-undone decision of `annotator` (any item, any session).
     /// Returns the undone decision.
     pub fn undo(&mut self, annotator: &str) -> Result<Decision> {
-        let target: Option<i64> = self
-            .conn()
-            .query_row(
+        let target: Option<i64> = self.db().query_opt(
                 "SELECT d.id FROM decisions d
                  WHERE d.annotator = ?1 AND d.action != 'undo'
                    AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.supersedes = d.id AND u.action = 'undo')
                  ORDER BY d.id DESC LIMIT 1",
-                [annotator],
+                &[&annotator],
                 |r| r.get(0),
-            )
-            .optional()?;
+            )?;
         let target = target.ok_or(StoreError::NothingTo("undo"))?;
         self.undo_decision(target, annotator)
     }
@@ -175,10 +214,9 @@ impl Store {
         }
         let set_id = self.label_set_id(&d.label_set)?;
         self.write(|tx| {
-            let already: bool = tx.query_row(
+            let already: bool = tx.one(
                 "SELECT EXISTS(SELECT 1 FROM decisions WHERE supersedes = ?1 AND action = 'undo')",
-                [decision_id],
-                |r| r.get(0),
+                &[&decision_id],
             )?;
             if already {
                 return Err(StoreError::NothingTo("undo"));
@@ -192,7 +230,7 @@ impl Store {
                 ms_spent: 0,
                 prediction_id: None,
             };
-            insert_decision(tx, set_id, &undo, Some(decision_id))?;
+            insert_decision(tx, set_id, &undo, Some(decision_id), None)?;
             refresh_item_label(tx, d.item_id, set_id)?;
             Ok(())
         })?;
@@ -202,14 +240,11 @@ impl Store {
     /// Redo the decision most recently undone by `annotator`, if nothing was decided by them
     /// since (a new decision truncates the redo tail, as in every editor). Returns the new row.
     pub fn redo(&mut self, annotator: &str) -> Result<Decision> {
-        let last: Option<(String, Option<i64>)> = self
-            .conn()
-            .query_row(
-                "SELECT action, supersedes FROM decisions WHERE annotator = ?1 ORDER BY id DESC LIMIT 1",
-                [annotator],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+        let last: Option<(String, Option<i64>)> = self.db().query_opt(
+            "SELECT action, supersedes FROM decisions WHERE annotator = ?1 ORDER BY id DESC LIMIT 1",
+            &[&annotator],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         let target = match last {
             Some((a, Some(t))) if a == "undo" => t,
             _ => return Err(StoreError::NothingTo("redo")),
@@ -228,7 +263,7 @@ impl Store {
         };
         let set_id = self.label_set_id(&d.label_set)?;
         let id = self.write(|tx| {
-            let id = insert_decision(tx, set_id, &copy, None)?;
+            let id = insert_decision(tx, set_id, &copy, None, None)?;
             refresh_item_label(tx, d.item_id, set_id)?;
             Ok(id)
         })?;
@@ -236,61 +271,53 @@ impl Store {
     }
 
     pub fn decision(&self, id: i64) -> Result<Option<Decision>> {
-        Ok(self
-            .conn()
-            .query_row(
-                &format!("SELECT {COLS} FROM decisions d JOIN label_sets s ON s.id = d.label_set_id WHERE d.id = ?1"),
-                [id],
-                row_to_decision,
-            )
-            .optional()?)
+        self.db().query_opt(
+            &format!("SELECT {COLS} FROM decisions d JOIN label_sets s ON s.id = d.label_set_id WHERE d.id = ?1"),
+            &[&id],
+            row_to_decision,
+        )
     }
 
     /// Full history of an item, oldest first.
     pub fn decisions_for_item(&self, item_id: i64) -> Result<Vec<Decision>> {
-        let mut st = self.conn().prepare_cached(&format!(
-            "SELECT {COLS} FROM decisions d JOIN label_sets s ON s.id = d.label_set_id WHERE d.item_id = ?1 ORDER BY d.id"
-        ))?;
-        let rows = st.query_map([item_id], row_to_decision)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.db().query(
+            &format!("SELECT {COLS} FROM decisions d JOIN label_sets s ON s.id = d.label_set_id WHERE d.item_id = ?1 ORDER BY d.id"),
+            &[&item_id],
+            row_to_decision,
+        )
     }
 
     /// All decisions, oldest first (for insights and audits).
     pub fn all_decisions(&self) -> Result<Vec<Decision>> {
-        let mut st = self
-            .conn()
-            .prepare(&format!("SELECT {COLS} FROM decisions d JOIN label_sets s ON s.id = d.label_set_id ORDER BY d.id"))?;
-        let rows = st.query_map([], row_to_decision)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.db().query(
+            &format!("SELECT {COLS} FROM decisions d JOIN label_sets s ON s.id = d.label_set_id ORDER BY d.id"),
+            &[],
+            row_to_decision,
+        )
     }
 
     /// Current human label of an item in a set.
     pub fn current_label(&self, item_id: i64, set: &str) -> Result<Option<String>> {
         let set_id = self.label_set_id(set)?;
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT label FROM item_labels WHERE item_id = ?1 AND label_set_id = ?2",
-                params![item_id, set_id],
-                |r| r.get(0),
-            )
-            .optional()?)
+        self.db().query_opt(
+            "SELECT label FROM item_labels WHERE item_id = ?1 AND label_set_id = ?2",
+            &[&item_id, &set_id],
+            |r| r.get(0),
+        )
     }
 
     /// All current human labels of a set: (item id, label), by item id.
     pub fn current_labels(&self, set: &str) -> Result<Vec<(i64, String)>> {
         let set_id = self.label_set_id(set)?;
-        let mut st = self.conn().prepare_cached(
+        self.db().query(
             "SELECT item_id, label FROM item_labels WHERE label_set_id = ?1 ORDER BY item_id",
-        )?;
-        let rows = st.query_map([set_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            &[&set_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     /// Number of decisions recorded (all actions, undo rows included).
     pub fn decision_count(&self) -> Result<i64> {
-        Ok(self
-            .conn()
-            .query_row("SELECT COUNT(*) FROM decisions", [], |r| r.get(0))?)
+        self.db().one("SELECT COUNT(*) FROM decisions", &[])
     }
 }

@@ -1,7 +1,6 @@
 //! Cached embeddings (f32 vectors, little-endian) per item and backbone.
 
-use rusqlite::{params, OptionalExtension};
-
+use super::db::Exec;
 use super::{Result, Store, StoreError};
 
 fn to_blob(v: &[f32]) -> Vec<u8> {
@@ -23,50 +22,41 @@ impl Store {
     /// Store embeddings for items (one transaction).
     pub fn put_embeddings(&mut self, backbone: &str, rows: &[(i64, Vec<f32>)]) -> Result<()> {
         self.write(|tx| {
-            let mut st = tx.prepare_cached(
-                "INSERT OR REPLACE INTO embeddings (item_id, backbone, dim, vector) VALUES (?1, ?2, ?3, ?4)",
-            )?;
             for (id, v) in rows {
-                st.execute(params![id, backbone, v.len() as i64, to_blob(v)])?;
+                tx.execute(
+                    "INSERT INTO embeddings (item_id, backbone, dim, vector) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (item_id, backbone) DO UPDATE SET dim = excluded.dim, vector = excluded.vector",
+                    &[id, &backbone, &(v.len() as i64), &to_blob(v)],
+                )?;
             }
             Ok(())
         })
     }
 
     pub fn embedding(&self, item_id: i64, backbone: &str) -> Result<Option<Vec<f32>>> {
-        let b: Option<Vec<u8>> = self
-            .conn()
-            .query_row(
-                "SELECT vector FROM embeddings WHERE item_id = ?1 AND backbone = ?2",
-                params![item_id, backbone],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let b: Option<Vec<u8>> = self.db().query_opt(
+            "SELECT vector FROM embeddings WHERE item_id = ?1 AND backbone = ?2",
+            &[&item_id, &backbone],
+            |r| r.get(0),
+        )?;
         b.map(|b| from_blob(&b)).transpose()
     }
 
     /// All embeddings of a backbone: (item id, vector), by item id.
     pub fn embeddings(&self, backbone: &str) -> Result<Vec<(i64, Vec<f32>)>> {
-        let mut st = self.conn().prepare_cached(
+        self.db().query(
             "SELECT item_id, vector FROM embeddings WHERE backbone = ?1 ORDER BY item_id",
-        )?;
-        let rows = st.query_map([backbone], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, b) = row?;
-            out.push((id, from_blob(&b)?));
-        }
-        Ok(out)
+            &[&backbone],
+            |r| Ok((r.get::<i64>(0)?, from_blob(&r.get::<Vec<u8>>(1)?)?)),
+        )
     }
 
     /// Item ids that have an embedding for `backbone`.
     pub fn embedded_item_ids(&self, backbone: &str) -> Result<std::collections::HashSet<i64>> {
-        let mut st = self
-            .conn()
-            .prepare_cached("SELECT item_id FROM embeddings WHERE backbone = ?1")?;
-        let rows = st.query_map([backbone], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(self
+            .db()
+            .column::<i64>("SELECT item_id FROM embeddings WHERE backbone = ?1", &[&backbone])?
+            .into_iter()
+            .collect())
     }
 }

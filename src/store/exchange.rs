@@ -6,8 +6,7 @@
 //! `--include-predictions`). Rows are handed to a callback one at a time, so memory stays
 //! constant however large the project is.
 
-use rusqlite::{params, OptionalExtension, Row};
-
+use super::db::{Exec, Row};
 use super::{Result, Store, StoreError};
 use crate::domain::ItemKind;
 
@@ -56,7 +55,7 @@ pub struct ExportRow {
     pub parent_label: Option<String>,
 }
 
-fn row_to_export(r: &Row<'_>) -> rusqlite::Result<ExportRow> {
+fn row_to_export(r: &Row) -> Result<ExportRow> {
     Ok(ExportRow {
         item_id: r.get(0)?,
         source_path: r.get(1)?,
@@ -95,7 +94,7 @@ LEFT JOIN models sm ON sm.id = sp.model_id
 LEFT JOIN predictions bp ON bp.id = (
     SELECT p.id FROM predictions p
     WHERE p.item_id = i.id AND p.label_set_id = ?2
-    ORDER BY (p.model_id IS ?3 AND ?3 IS NOT NULL) DESC, p.id DESC LIMIT 1)
+    ORDER BY (p.model_id IS NOT DISTINCT FROM ?3 AND ?3 IS NOT NULL) DESC, p.id DESC LIMIT 1)
 LEFT JOIN models bm ON bm.id = bp.model_id
 LEFT JOIN items pg ON pg.id = i.parent_id
 LEFT JOIN item_labels pl ON pl.item_id = i.parent_id AND pl.label_set_id = ?4
@@ -118,46 +117,40 @@ impl Store {
             Some(s) => Some(self.label_set_id(s)?),
             None => None,
         };
-        let active: Option<i64> = self
-            .conn()
-            .query_row(
-                "SELECT id FROM models WHERE label_set_id = ?1 AND active = 1",
-                [set_id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(StoreError::from)?;
+        let active: Option<i64> = self.db().query_opt(
+            "SELECT id FROM models WHERE label_set_id = ?1 AND active = 1",
+            &[&set_id],
+            |r| r.get(0),
+        )?;
         let order = if q.parent.is_some() {
             "i.position, i.id"
         } else {
             "i.id"
         };
-        let mut st = self
-            .conn()
-            .prepare_cached(&format!("{EXPORT_SQL}{order}"))
-            .map_err(StoreError::from)?;
-        let mut rows = st
-            .query(params![
-                q.kind.as_str(),
-                set_id,
-                active,
-                parent_set_id,
-                q.parent
-            ])
-            .map_err(StoreError::from)?;
-        while let Some(r) = rows.next().map_err(StoreError::from)? {
-            f(row_to_export(r).map_err(StoreError::from)?)?;
+        let mut stopped: Option<E> = None;
+        let walked = self.db().for_each_row(
+            &format!("{EXPORT_SQL}{order}"),
+            &[&q.kind.as_str(), &set_id, &active, &parent_set_id, &q.parent],
+            &mut |r| match f(row_to_export(r)?) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    stopped = Some(e);
+                    Err(StoreError::NothingTo("continue"))
+                }
+            },
+        );
+        match (stopped, walked) {
+            (Some(e), _) => Err(e),
+            (None, Err(e)) => Err(e.into()),
+            (None, Ok(())) => Ok(()),
         }
-        Ok(())
     }
 
     /// Number of items of a kind (the total of an export's progress bar).
     pub fn count_items(&self, kind: ItemKind) -> Result<u64> {
-        let n: i64 = self.conn().query_row(
-            "SELECT COUNT(*) FROM items WHERE kind = ?1",
-            [kind.as_str()],
-            |r| r.get(0),
-        )?;
+        let n: i64 = self
+            .db()
+            .one("SELECT COUNT(*) FROM items WHERE kind = ?1", &[&kind.as_str()])?;
         Ok(n as u64)
     }
 
@@ -173,66 +166,61 @@ impl Store {
         E: From<StoreError>,
     {
         let set_id = self.label_set_id(set)?;
-        let mut st = self
-            .conn()
-            .prepare_cached(
-                "SELECT l.item_id, l.label FROM item_labels l JOIN items i ON i.id = l.item_id
-                 WHERE l.label_set_id = ?1 AND i.kind = ?2 ORDER BY l.item_id",
-            )
-            .map_err(StoreError::from)?;
-        let mut rows = st
-            .query(params![set_id, kind.as_str()])
-            .map_err(StoreError::from)?;
-        while let Some(r) = rows.next().map_err(StoreError::from)? {
-            f(
-                r.get(0).map_err(StoreError::from)?,
-                r.get(1).map_err(StoreError::from)?,
-            )?;
+        let mut stopped: Option<E> = None;
+        let walked = self.db().for_each_row(
+            "SELECT l.item_id, l.label FROM item_labels l JOIN items i ON i.id = l.item_id
+             WHERE l.label_set_id = ?1 AND i.kind = ?2 ORDER BY l.item_id",
+            &[&set_id, &kind.as_str()],
+            &mut |r| match f(r.get(0)?, r.get(1)?) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    stopped = Some(e);
+                    Err(StoreError::NothingTo("continue"))
+                }
+            },
+        );
+        match (stopped, walked) {
+            (Some(e), _) => Err(e),
+            (None, Err(e)) => Err(e.into()),
+            (None, Ok(())) => Ok(()),
         }
-        Ok(())
     }
 
     /// (id, source_path) of every item of a kind, by id (imports index them once instead of
     /// looking each row up: `source_path` has no index).
     pub fn item_paths(&self, kind: ItemKind) -> Result<Vec<(i64, String)>> {
-        let mut st = self
-            .conn()
-            .prepare_cached("SELECT id, source_path FROM items WHERE kind = ?1 ORDER BY id")?;
-        let rows = st.query_map([kind.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.db().query(
+            "SELECT id, source_path FROM items WHERE kind = ?1 ORDER BY id",
+            &[&kind.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     /// Items of a kind whose `source_path` is exactly `path` (oldest first).
     pub fn item_ids_by_path(&self, kind: ItemKind, path: &str) -> Result<Vec<i64>> {
-        let mut st = self.conn().prepare_cached(
+        self.db().column(
             "SELECT id FROM items WHERE kind = ?1 AND source_path = ?2 ORDER BY id",
-        )?;
-        let rows = st.query_map(params![kind.as_str(), path], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            &[&kind.as_str(), &path],
+        )
     }
 
     /// The item of a kind with this content hash (blake3 hex of the file bytes).
     pub fn item_id_by_hash(&self, kind: ItemKind, hash: &str) -> Result<Option<i64>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT id FROM items WHERE kind = ?1 AND content_hash = ?2 AND kind IN ('image', 'page')
-                 UNION ALL
-                 SELECT id FROM items WHERE kind = ?1 AND content_hash = ?2 AND kind NOT IN ('image', 'page')
-                 LIMIT 1",
-                params![kind.as_str(), hash],
-                |r| r.get(0),
-            )
-            .optional()?)
+        self.db().query_opt(
+            "SELECT id FROM items WHERE kind = ?1 AND content_hash = ?2 AND kind IN ('image', 'page')
+             UNION ALL
+             SELECT id FROM items WHERE kind = ?1 AND content_hash = ?2 AND kind NOT IN ('image', 'page')
+             LIMIT 1",
+            &[&kind.as_str(), &hash],
+            |r| r.get(0),
+        )
     }
 
     /// Items of a kind whose `source_path` ends with `/name` or equals `name` (file-name
     /// matching for imports from other tools that only kept the base name).
     pub fn item_ids_by_file_name(&self, kind: ItemKind, name: &str) -> Result<Vec<i64>> {
-        let mut st = self.conn().prepare_cached(
-            "SELECT id, source_path FROM items WHERE kind = ?1 AND (source_path = ?2 OR source_path LIKE ?3 ESCAPE '\\')
-             ORDER BY id",
-        )?;
+        let sql = "SELECT id, source_path FROM items WHERE kind = ?1 AND (source_path = ?2 OR lower(source_path) LIKE lower(?3) ESCAPE '\\')
+             ORDER BY id";
         let escaped: String = name
             .chars()
             .flat_map(|c| match c {
@@ -240,13 +228,14 @@ impl Store {
                 c => vec![c],
             })
             .collect();
-        let rows = st.query_map(params![kind.as_str(), name, format!("%/{escaped}")], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-        })?;
+        let rows = self.db().query(
+            sql,
+            &[&kind.as_str(), &name, &format!("%/{escaped}")],
+            |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?)),
+        )?;
         let suffix = format!("/{name}");
         let mut out = Vec::new();
-        for row in rows {
-            let (id, path) = row?;
+        for (id, path) in rows {
             // LIKE ignores ASCII case; keep exact matches only.
             if path == name || path.ends_with(&suffix) {
                 out.push(id);
@@ -258,13 +247,10 @@ impl Store {
     /// The model id of a label set's model with this version, if any.
     pub fn model_id_by_version(&self, set: &str, version: i64) -> Result<Option<i64>> {
         let set_id = self.label_set_id(set)?;
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT id FROM models WHERE label_set_id = ?1 AND version = ?2",
-                params![set_id, version],
-                |r| r.get(0),
-            )
-            .optional()?)
+        self.db().query_opt(
+            "SELECT id FROM models WHERE label_set_id = ?1 AND version = ?2",
+            &[&set_id, &version],
+            |r| r.get(0),
+        )
     }
 }

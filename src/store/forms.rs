@@ -1,32 +1,28 @@
 //! Pages, forms and fields of H5 form projects: the page HTML, form grouping, inserting a page
 //! with its forms and fields in one transaction, and the queries presets and models read.
 
-use rusqlite::{params, OptionalExtension};
-
+use super::db::Exec;
 use super::items::{insert_item_tx, Inserted};
 use super::{now, Result, Store};
+
+const PUT_HTML: &str = "INSERT INTO page_html (item_id, charset, html) VALUES (?1, ?2, ?3)
+     ON CONFLICT (item_id) DO UPDATE SET charset = excluded.charset, html = excluded.html";
 use crate::domain::NewItem;
 
 impl Store {
     /// Store a page's decoded HTML and the charset it was decoded from.
     pub fn put_page_html(&self, item_id: i64, charset: &str, html: &str) -> Result<()> {
-        self.conn().execute(
-            "INSERT OR REPLACE INTO page_html (item_id, charset, html) VALUES (?1, ?2, ?3)",
-            params![item_id, charset, html],
-        )?;
+        self.db().execute(PUT_HTML, &[&item_id, &charset, &html])?;
         Ok(())
     }
 
     /// A page's HTML and charset.
     pub fn page_html(&self, item_id: i64) -> Result<Option<(String, String)>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT charset, html FROM page_html WHERE item_id = ?1",
-                [item_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?)
+        self.db().query_opt(
+            "SELECT charset, html FROM page_html WHERE item_id = ?1",
+            &[&item_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     /// Add a form (or a container grouping bare fields) to a page.
@@ -37,11 +33,10 @@ impl Store {
         container: &str,
         meta: &serde_json::Value,
     ) -> Result<i64> {
-        self.conn().execute(
-            "INSERT INTO forms (page_id, position, container, meta_json) VALUES (?1, ?2, ?3, ?4)",
-            params![page_id, position, container, meta.to_string()],
-        )?;
-        Ok(self.conn().last_insert_rowid())
+        self.db().one(
+            "INSERT INTO forms (page_id, position, container, meta_json) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+            &[&page_id, &position, &container, &meta.to_string()],
+        )
     }
 
     /// Insert a page item with its HTML, forms and fields in one transaction. A page whose
@@ -55,22 +50,23 @@ impl Store {
         fields: &[(usize, NewItem)],
     ) -> Result<Inserted> {
         let t = now();
+        let keep = self.keeps_file_bytes()?;
+        let base = std::env::current_dir().unwrap_or_default();
         self.write(|tx| {
             let ins = insert_item_tx(tx, page, &t)?;
             let Inserted::New(page_id) = ins else { return Ok(ins) };
+            if keep {
+                super::items::store_item_bytes_tx(tx, &base, page)?;
+            }
             if let Some((charset, html)) = html {
-                tx.execute(
-                    "INSERT OR REPLACE INTO page_html (item_id, charset, html) VALUES (?1, ?2, ?3)",
-                    params![page_id, charset, html],
-                )?;
+                tx.execute(PUT_HTML, &[&page_id, &charset, &html])?;
             }
             let mut form_ids = Vec::with_capacity(forms.len());
             for (pos, (container, meta)) in forms.iter().enumerate() {
-                tx.execute(
-                    "INSERT INTO forms (page_id, position, container, meta_json) VALUES (?1, ?2, ?3, ?4)",
-                    params![page_id, pos as i64, container, meta.to_string()],
-                )?;
-                form_ids.push(tx.last_insert_rowid());
+                form_ids.push(tx.one(
+                    "INSERT INTO forms (page_id, position, container, meta_json) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+                    &[&page_id, &(pos as i64), container, &meta.to_string()],
+                )?);
             }
             for (form, field) in fields {
                 let mut f = field.clone();
@@ -84,36 +80,34 @@ impl Store {
 
     /// Forms of a page in order: (form id, container, meta).
     pub fn page_forms(&self, page_id: i64) -> Result<Vec<(i64, String, serde_json::Value)>> {
-        let mut st = self.conn().prepare_cached(
+        self.db().query(
             "SELECT id, container, meta_json FROM forms WHERE page_id = ?1 ORDER BY position, id",
-        )?;
-        let rows = st.query_map([page_id], |r| {
-            let meta: String = r.get(2)?;
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                serde_json::from_str(&meta).unwrap_or(serde_json::Value::Null),
-            ))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            &[&page_id],
+            |r| {
+                let meta: String = r.get(2)?;
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    serde_json::from_str(&meta).unwrap_or(serde_json::Value::Null),
+                ))
+            },
+        )
     }
 
     /// Ids of fields whose page has no error (the field-type model's candidates), in page order.
     pub fn field_ids_of_ok_pages(&self) -> Result<Vec<i64>> {
-        let mut st = self.conn().prepare_cached(
+        self.db().column(
             "SELECT f.id FROM items f JOIN items p ON p.id = f.parent_id
              WHERE f.kind = 'field' AND p.error IS NULL AND f.error IS NULL ORDER BY p.id, f.position, f.id",
-        )?;
-        let rows = st.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            &[],
+        )
     }
 
     /// Ids of pages without an error (the industry model's candidates).
     pub fn ok_page_ids(&self) -> Result<Vec<i64>> {
-        let mut st = self.conn().prepare_cached(
+        self.db().column(
             "SELECT id FROM items WHERE kind = 'page' AND error IS NULL ORDER BY id",
-        )?;
-        let rows = st.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            &[],
+        )
     }
 }

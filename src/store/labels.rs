@@ -1,7 +1,6 @@
 //! Label sets and their ordered labels (hotkeys 1-9 follow the order).
 
-use rusqlite::{params, OptionalExtension};
-
+use super::db::Exec;
 use super::{Result, Store, StoreError};
 use crate::domain::{Label, NewLabel};
 
@@ -14,32 +13,31 @@ const PALETTE: &[&str] = &[
 impl Store {
     /// Id of a label set by name.
     pub fn label_set_id(&self, set: &str) -> Result<i64> {
-        self.conn()
-            .query_row("SELECT id FROM label_sets WHERE name = ?1", [set], |r| {
+        self.db()
+            .query_opt("SELECT id FROM label_sets WHERE name = ?1", &[&set], |r| {
                 r.get(0)
-            })
-            .optional()?
+            })?
             .ok_or_else(|| StoreError::UnknownLabelSet(set.to_string()))
     }
 
     /// Names of all label sets, with what they apply to.
     pub fn label_sets(&self) -> Result<Vec<(String, String)>> {
-        let mut st = self
-            .conn()
-            .prepare("SELECT name, target FROM label_sets ORDER BY id")?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.db().query(
+            "SELECT name, target FROM label_sets ORDER BY id",
+            &[],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     /// Labels of a set, in order.
     pub fn labels(&self, set: &str) -> Result<Vec<Label>> {
         let set_id = self.label_set_id(set)?;
-        let mut st = self.conn().prepare_cached(
+        self.db().query(
             "SELECT l.id, l.name, l.display_name, l.position, l.hotkey, l.color, p.name
              FROM labels l LEFT JOIN labels p ON p.id = l.parent_id
              WHERE l.label_set_id = ?1 ORDER BY l.position, l.id",
-        )?;
-        let rows = st.query_map([set_id], |r| {
+            &[&set_id],
+            |r| {
             Ok(Label {
                 id: r.get(0)?,
                 name: r.get(1)?,
@@ -49,8 +47,7 @@ impl Store {
                 color: r.get(5)?,
                 parent: r.get(6)?,
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
     }
 
     /// Add labels at the end of a set (existing names are left as they are). The first nine
@@ -60,26 +57,22 @@ impl Store {
         self.write(|tx| {
             let mut added = 0;
             let mut pos: i64 =
-                tx.query_row("SELECT COALESCE(MAX(position) + 1, 0) FROM labels WHERE label_set_id = ?1", [set_id], |r| {
-                    r.get(0)
-                })?;
+                tx.one("SELECT COALESCE(MAX(position) + 1, 0) FROM labels WHERE label_set_id = ?1", &[&set_id])?;
             for l in labels {
                 let name = l.name.trim();
                 if name.is_empty() {
                     return Err(StoreError::Invalid("a label name cannot be empty".into()));
                 }
-                let exists: bool = tx.query_row(
+                let exists: bool = tx.one(
                     "SELECT EXISTS(SELECT 1 FROM labels WHERE label_set_id = ?1 AND name = ?2)",
-                    params![set_id, name],
-                    |r| r.get(0),
+                    &[&set_id, &name],
                 )?;
                 if exists {
                     continue;
                 }
                 let parent_id: Option<i64> = match &l.parent {
                     Some(p) => tx
-                        .query_row("SELECT id FROM labels WHERE name = ?1 ORDER BY id LIMIT 1", [p], |r| r.get(0))
-                        .optional()?,
+                        .query_opt("SELECT id FROM labels WHERE name = ?1 ORDER BY id LIMIT 1", &[p], |r| r.get(0))?,
                     None => None,
                 };
                 let hotkey = if pos < 9 { Some((pos + 1).to_string()) } else { None };
@@ -87,7 +80,7 @@ impl Store {
                 tx.execute(
                     "INSERT INTO labels (label_set_id, name, display_name, position, hotkey, color, parent_id)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![set_id, name, l.display_name, pos, hotkey, color, parent_id],
+                    &[&set_id, &name, &l.display_name, &pos, &hotkey, &color, &parent_id],
                 )?;
                 pos += 1;
                 added += 1;
@@ -99,10 +92,9 @@ impl Store {
     /// Whether `label` is in `set`.
     pub fn has_label(&self, set: &str, label: &str) -> Result<bool> {
         let set_id = self.label_set_id(set)?;
-        Ok(self.conn().query_row(
+        self.db().one(
             "SELECT EXISTS(SELECT 1 FROM labels WHERE label_set_id = ?1 AND name = ?2)",
-            params![set_id, label],
-            |r| r.get(0),
-        )?)
+            &[&set_id, &label],
+        )
     }
 }

@@ -1,26 +1,35 @@
-//! The project store: the only place with SQL. One project = one SQLite file.
+//! The project store: the only place with SQL. A project is one SQLite file (one person, the
+//! default) or one schema of a PostgreSQL database (a team project, `postgres://…?project=`);
+//! both are behind this one API (`db.rs` holds the two backends' glue, `location.rs` the URL).
 //!
-//! Opening applies the numbered migrations in `migrations/` (embedded in the binary) in order,
-//! inside one transaction, and records the version in `PRAGMA user_version`. A file whose
-//! schema is newer than this binary is refused. Connections run in WAL mode with
-//! `foreign_keys=ON`, `synchronous=FULL` (a decision acknowledged as saved survives a power
-//! cut) and a busy timeout, so several processes can work on one project.
+//! Opening applies the numbered migrations of its backend (`migrations/sqlite/`,
+//! `migrations/postgres/`, embedded in the binary, the same version numbers) in order, inside
+//! one transaction, and records the version (`PRAGMA user_version`; the `yuxuan_schema` table).
+//! A project whose schema is newer than this binary is refused. SQLite connections run in WAL
+//! mode with `foreign_keys=ON`, `synchronous=FULL` (a decision acknowledged as saved survives a
+//! power cut) and a busy timeout, so several processes can work on one project; PostgreSQL
+//! commits are durable when acknowledged (the server's `synchronous_commit`).
 //!
 //! Submodules own the queries of one concern each.
 
+pub mod db;
 pub mod decisions;
 pub mod embeddings;
 pub mod exchange;
+pub mod files;
 pub mod forms;
 pub mod images;
 pub mod items;
 pub mod labels;
+pub mod leases;
+pub mod location;
 pub mod models;
 pub mod predictions;
 pub mod probe;
 pub mod queue;
 pub mod recovery;
 pub mod review;
+pub mod team;
 pub mod training;
 
 use std::path::{Path, PathBuf};
@@ -28,15 +37,30 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use db::Backend;
+pub(crate) use db::{Db, Exec, Tx};
+pub use location::{Location, TeamUrl};
+
 use crate::domain::{ProjectInfo, TaskKind};
 
-/// Embedded migrations, in order. Index + 1 is the schema version they bring the file to.
+/// Embedded migrations of project files, in order. Index + 1 is the schema version.
 pub const MIGRATIONS: &[(&str, &str)] = &[
-    ("0001_init", include_str!("../../migrations/0001_init.sql")),
+    ("0001_init", include_str!("../../migrations/sqlite/0001_init.sql")),
     (
         "0002_embeddings",
-        include_str!("../../migrations/0002_embeddings.sql"),
+        include_str!("../../migrations/sqlite/0002_embeddings.sql"),
     ),
+    ("0003_team", include_str!("../../migrations/sqlite/0003_team.sql")),
+];
+
+/// Embedded migrations of team projects: the same versions, PostgreSQL's dialect.
+pub const PG_MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../../migrations/postgres/0001_init.sql")),
+    (
+        "0002_embeddings",
+        include_str!("../../migrations/postgres/0002_embeddings.sql"),
+    ),
+    ("0003_team", include_str!("../../migrations/postgres/0003_team.sql")),
 ];
 
 /// The schema version this binary writes.
@@ -63,12 +87,18 @@ pub enum StoreError {
     },
     #[error("{0} is not a yuxuan project (no project row)")]
     NotAProject(PathBuf),
-    #[error("migration {name} failed")]
-    Migration {
-        name: String,
-        #[source]
-        source: rusqlite::Error,
-    },
+    #[error("invalid project location {0}")]
+    BadLocation(String),
+    #[error("{0}")]
+    NoSuchTeamProject(String),
+    #[error("team project {0} already exists")]
+    TeamProjectExists(String),
+    #[error("cannot reach the team server {server}: {reason}")]
+    Unreachable { server: String, reason: String },
+    #[error("the team server {server} refused the login: {reason}")]
+    LoginRefused { server: String, reason: String },
+    #[error("migration {name} failed: {reason}")]
+    Migration { name: String, reason: String },
     #[error("the project database is full (disk full or size limit reached); nothing already saved was lost")]
     Full(#[source] rusqlite::Error),
     #[error("the project file is read-only; open a writable copy to make changes")]
@@ -85,8 +115,14 @@ pub enum StoreError {
     NothingTo(&'static str),
     #[error("invalid data in the project: {0}")]
     Invalid(String),
+    #[error("the query returned no row")]
+    NoRows,
+    #[error("{0}")]
+    Conflict(String),
     #[error("database error")]
     Sqlite(#[source] rusqlite::Error),
+    #[error("team server error: {0}")]
+    Postgres(#[source] postgres::Error),
     #[error("I/O error on {path}")]
     Io {
         path: PathBuf,
@@ -95,9 +131,30 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the server (or the connection to it) is gone: the app keeps working offline.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            StoreError::Unreachable { .. } => true,
+            StoreError::Postgres(e) => {
+                e.is_closed()
+                    || e.as_db_error().is_some_and(|d| {
+                        let c = d.code().code();
+                        // admin/crash shutdown, cannot connect now, connection exceptions
+                        matches!(c, "57P01" | "57P02" | "57P03") || c.starts_with("08")
+                    })
+            }
+            _ => false,
+        }
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode;
+        if matches!(e, rusqlite::Error::QueryReturnedNoRows) {
+            return StoreError::NoRows;
+        }
         match e.sqlite_error_code() {
             Some(ErrorCode::DiskFull) => StoreError::Full(e),
             Some(ErrorCode::ReadOnly) => StoreError::ReadOnly(e),
@@ -109,17 +166,36 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        if e.as_db_error().is_none() && (e.is_closed() || std::error::Error::source(&e).is_some()) {
+            let reason = std::error::Error::source(&e)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| e.to_string());
+            return StoreError::Unreachable {
+                server: String::new(),
+                reason,
+            };
+        }
+        StoreError::Postgres(e)
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// An open project.
 pub struct Store {
-    conn: Connection,
+    db: Db,
+    location: Location,
+    /// The location as given: the file path, or the team URL (what `reopen` uses).
     path: PathBuf,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        f.debug_struct("Store")
+            .field("location", &self.location.display())
+            .finish()
     }
 }
 
@@ -127,68 +203,86 @@ pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// Insert the project row and the default label sets of its kind.
+fn init_project(tx: &Tx<'_>, name: &str, kind: TaskKind) -> Result<()> {
+    tx.execute(
+        "INSERT INTO project (id, name, kind, created_at) VALUES (1, ?1, ?2, ?3)",
+        &[&name, &kind.as_str(), &now()],
+    )?;
+    match kind {
+        TaskKind::Image => {
+            tx.execute(
+                "INSERT INTO label_sets (name, target) VALUES ('class', 'image')",
+                &[],
+            )?;
+        }
+        TaskKind::Form => {
+            tx.execute(
+                "INSERT INTO label_sets (name, target) VALUES ('field_type', 'field'), ('industry', 'page')",
+                &[],
+            )?;
+        }
+    }
+    Ok(())
+}
+
 impl Store {
-    /// Create a new project file with the default label sets of its kind.
+    /// Create a new project (a file, or a team project on a server) with the default label
+    /// sets of its kind.
     pub fn create(path: &Path, name: &str, kind: TaskKind) -> Result<Store> {
-        if path.exists() {
-            return Err(StoreError::AlreadyExists(path.to_path_buf()));
-        }
-        let conn = Connection::open(path)?;
-        let mut store = Store {
-            conn,
-            path: path.to_path_buf(),
-        };
-        store.configure()?;
-        store.migrate()?;
-        let tx = store.conn.transaction()?;
-        tx.execute(
-            "INSERT INTO project (id, name, kind, created_at) VALUES (1, ?1, ?2, ?3)",
-            rusqlite::params![name, kind.as_str(), now()],
-        )?;
-        match kind {
-            TaskKind::Image => {
-                tx.execute(
-                    "INSERT INTO label_sets (name, target) VALUES ('class', 'image')",
-                    [],
-                )?;
-            }
-            TaskKind::Form => {
-                tx.execute(
-                    "INSERT INTO label_sets (name, target) VALUES ('field_type', 'field'), ('industry', 'page')",
-                    [],
-                )?;
+        match Location::parse(path)? {
+            Location::Team(url) => team::create(url, path, name, kind),
+            Location::File(_) => {
+                if path.exists() {
+                    return Err(StoreError::AlreadyExists(path.to_path_buf()));
+                }
+                let conn = Connection::open(path)?;
+                let mut store = Store {
+                    db: Db::Sqlite(conn),
+                    location: Location::File(path.to_path_buf()),
+                    path: path.to_path_buf(),
+                };
+                store.configure()?;
+                store.migrate()?;
+                store.db.write(|tx| init_project(tx, name, kind))?;
+                Ok(store)
             }
         }
-        tx.commit()?;
-        Ok(store)
     }
 
-    /// Open an existing project, migrating it to the current schema.
+    /// Open an existing project (a file path or a team URL), migrating it to the current schema.
     pub fn open(path: &Path) -> Result<Store> {
-        if !path.exists() {
-            return Err(StoreError::NotFound(path.to_path_buf()));
-        }
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_URI,
-        )
-        .or_else(|_| Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY))?;
-        let mut store = Store {
-            conn,
-            path: path.to_path_buf(),
-        };
-        store.configure()?;
-        store.migrate()?;
-        store.project().map_err(|e| match e {
-            StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows) => {
-                StoreError::NotAProject(path.to_path_buf())
+        let location = Location::parse(path)?;
+        let mut store = match location {
+            Location::Team(url) => team::open(url, path)?,
+            Location::File(_) => {
+                if !path.exists() {
+                    return Err(StoreError::NotFound(path.to_path_buf()));
+                }
+                let conn = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                        | OpenFlags::SQLITE_OPEN_URI,
+                )
+                .or_else(|_| Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY))?;
+                let mut store = Store {
+                    db: Db::Sqlite(conn),
+                    location: Location::File(path.to_path_buf()),
+                    path: path.to_path_buf(),
+                };
+                store.configure()?;
+                store.migrate()?;
+                store
             }
+        };
+        store.project().map_err(|e| match e {
+            StoreError::NoRows => StoreError::NotAProject(path.to_path_buf()),
             e => e,
         })?;
         // Training runs of a process that is gone become "interrupted" (a read-only file keeps them).
         let _ = store.recover_interrupted_runs();
+        let _ = &mut store;
         Ok(store)
     }
 
@@ -198,22 +292,24 @@ impl Store {
     }
 
     fn configure(&mut self) -> Result<()> {
-        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        let Db::Sqlite(conn) = &self.db else {
+            return Ok(());
+        };
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         // journal_mode returns a row; a read-only file keeps its mode.
-        let _: String = self
-            .conn
+        let _: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .unwrap_or_else(|_| "unchanged".into());
-        self.conn
-            .execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")?;
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")?;
         Ok(())
     }
 
-    /// Schema version recorded in the file.
+    /// Schema version recorded in the project.
     pub fn schema_version(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+        match &self.db {
+            Db::Sqlite(c) => Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?),
+            Db::Pg(_) => self.db.one("SELECT version FROM yuxuan_schema", &[]),
+        }
     }
 
     fn migrate(&mut self) -> Result<()> {
@@ -228,9 +324,10 @@ impl Store {
         if found == SCHEMA_VERSION {
             return Ok(());
         }
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let Db::Sqlite(conn) = &mut self.db else {
+            return team::migrate(self);
+        };
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         // Another process may have migrated while we waited for the lock.
         let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         for (i, (name, sql)) in MIGRATIONS.iter().enumerate() {
@@ -241,7 +338,7 @@ impl Store {
             tx.execute_batch(sql)
                 .map_err(|source| StoreError::Migration {
                     name: name.to_string(),
-                    source,
+                    reason: source.to_string(),
                 })?;
             tx.pragma_update(None, "user_version", version)?;
         }
@@ -249,20 +346,35 @@ impl Store {
         Ok(())
     }
 
+    /// The location as given (a file path, or the team URL as a path-like string).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The raw connection, for the store's submodules.
-    pub(crate) fn conn(&self) -> &Connection {
-        &self.conn
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// Which engine this project is on.
+    pub fn backend(&self) -> Backend {
+        self.db.backend()
+    }
+
+    /// Whether this is a team project (on a server).
+    pub fn is_team(&self) -> bool {
+        self.backend() == Backend::Postgres
+    }
+
+    /// The connection, for the store's submodules.
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
     }
 
     pub fn project(&self) -> Result<ProjectInfo> {
         let (name, kind, created_at, settings): (String, String, String, String) =
-            self.conn.query_row(
+            self.db.query_row(
                 "SELECT name, kind, created_at, settings_json FROM project WHERE id = 1",
-                [],
+                &[],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )?;
         let kind = TaskKind::parse(&kind)
@@ -285,27 +397,33 @@ impl Store {
     pub fn set_setting(&self, key: &str, value: serde_json::Value) -> Result<()> {
         let mut settings = self.project()?.settings;
         settings.insert(key.to_string(), value);
-        self.conn.execute(
+        self.db.execute(
             "UPDATE project SET settings_json = ?1 WHERE id = 1",
-            [serde_json::to_string(&settings).expect("json map serializes")],
+            &[&serde_json::to_string(&settings).expect("json map serializes")],
         )?;
         Ok(())
     }
 
-    /// `PRAGMA integrity_check` result ("ok" when healthy).
+    /// `PRAGMA integrity_check` result ("ok" when healthy; team projects: the server's job).
     pub fn integrity_check(&self) -> Result<String> {
-        Ok(self
-            .conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+        match &self.db {
+            Db::Sqlite(c) => Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?),
+            Db::Pg(_) => Ok("ok".into()),
+        }
     }
 
     /// Limit the file's size in pages (for tests that simulate a full disk).
     pub fn set_max_page_count(&self, pages: i64) -> Result<i64> {
-        Ok(self
-            .conn
-            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
-                r.get(0)
-            })?)
+        match &self.db {
+            Db::Sqlite(c) => Ok(c.query_row(
+                &format!("PRAGMA max_page_count = {pages}"),
+                [],
+                |r| r.get(0),
+            )?),
+            Db::Pg(_) => Err(StoreError::Invalid(
+                "page limits apply to project files only".into(),
+            )),
+        }
     }
 
     /// The SQLite library version linked in.
@@ -313,17 +431,8 @@ impl Store {
         rusqlite::version()
     }
 
-    /// Run `f` in one IMMEDIATE transaction (taking the write lock up front avoids
-    /// deadlock-style SQLITE_BUSY between two writers upgrading read locks).
-    pub(crate) fn write<T>(
-        &mut self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
-    ) -> Result<T> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+    /// Run `f` in one write transaction (see [`Db::write`]).
+    pub(crate) fn write<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        self.db.write(f)
     }
 }

@@ -1,7 +1,6 @@
 //! Model predictions: top-k labels with scores per item and model version.
 
-use rusqlite::{params, OptionalExtension, Row};
-
+use super::db::{Exec, Row};
 use super::{now, Result, Store};
 use crate::domain::Prediction;
 
@@ -12,7 +11,7 @@ pub struct NewPrediction {
     pub top: Vec<(String, f64)>,
 }
 
-fn row_to_prediction(r: &Row<'_>) -> rusqlite::Result<Prediction> {
+fn row_to_prediction(r: &Row) -> Result<Prediction> {
     let top: String = r.get(6)?;
     Ok(Prediction {
         id: r.get(0)?,
@@ -38,28 +37,27 @@ impl Store {
         let set_id = self.label_set_id(set)?;
         let t = now();
         self.write(|tx| {
-            let mut del = tx.prepare_cached(
-                "DELETE FROM predictions WHERE item_id = ?1 AND label_set_id = ?2 AND model_id IS ?3",
-            )?;
-            let mut ins = tx.prepare_cached(
-                "INSERT INTO predictions (item_id, label_set_id, model_id, label, score, margin, top_json, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
+            let del = "DELETE FROM predictions WHERE item_id = ?1 AND label_set_id = ?2 AND model_id IS NOT DISTINCT FROM ?3";
+            let ins = "INSERT INTO predictions (item_id, label_set_id, model_id, label, score, margin, top_json, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
             let mut n = 0;
             for p in preds {
                 let Some((label, score)) = p.top.first() else { continue };
                 let second = p.top.get(1).map(|x| x.1).unwrap_or(0.0);
-                del.execute(params![p.item_id, set_id, model_id])?;
-                ins.execute(params![
-                    p.item_id,
-                    set_id,
-                    model_id,
-                    label,
-                    score,
-                    score - second,
-                    serde_json::to_string(&p.top).expect("serializable"),
-                    t
-                ])?;
+                tx.execute(del, &[&p.item_id, &set_id, &model_id])?;
+                tx.execute(
+                    ins,
+                    &[
+                        &p.item_id,
+                        &set_id,
+                        &model_id,
+                        label,
+                        score,
+                        &(score - second),
+                        &serde_json::to_string(&p.top).expect("serializable"),
+                        &t,
+                    ],
+                )?;
                 n += 1;
             }
             Ok(n)
@@ -75,12 +73,10 @@ impl Store {
     ) -> Result<Option<Prediction>> {
         let set_id = self.label_set_id(set)?;
         let sql = "SELECT id, item_id, model_id, label, score, margin, top_json, created_at FROM predictions
-                   WHERE item_id = ?1 AND label_set_id = ?2 AND (?3 IS NULL OR model_id IS ?3)
+                   WHERE item_id = ?1 AND label_set_id = ?2 AND (?3 IS NULL OR model_id IS NOT DISTINCT FROM ?3)
                    ORDER BY id DESC LIMIT 1";
-        Ok(self
-            .conn()
-            .query_row(sql, params![item_id, set_id, model_id], row_to_prediction)
-            .optional()?)
+        self.db()
+            .query_opt(sql, &[&item_id, &set_id, &model_id], row_to_prediction)
     }
 
     /// Item ids that already have a prediction from `model_id`.
@@ -90,11 +86,14 @@ impl Store {
         model_id: Option<i64>,
     ) -> Result<std::collections::HashSet<i64>> {
         let set_id = self.label_set_id(set)?;
-        let mut st = self.conn().prepare_cached(
-            "SELECT item_id FROM predictions WHERE label_set_id = ?1 AND model_id IS ?2",
-        )?;
-        let rows = st.query_map(params![set_id, model_id], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(self
+            .db()
+            .column::<i64>(
+                "SELECT item_id FROM predictions WHERE label_set_id = ?1 AND model_id IS NOT DISTINCT FROM ?2",
+                &[&set_id, &model_id],
+            )?
+            .into_iter()
+            .collect())
     }
 
     /// All predictions of one model in a set.
@@ -104,11 +103,11 @@ impl Store {
         model_id: Option<i64>,
     ) -> Result<Vec<Prediction>> {
         let set_id = self.label_set_id(set)?;
-        let mut st = self.conn().prepare_cached(
+        self.db().query(
             "SELECT id, item_id, model_id, label, score, margin, top_json, created_at FROM predictions
-             WHERE label_set_id = ?1 AND model_id IS ?2 ORDER BY item_id",
-        )?;
-        let rows = st.query_map(params![set_id, model_id], row_to_prediction)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+             WHERE label_set_id = ?1 AND model_id IS NOT DISTINCT FROM ?2 ORDER BY item_id",
+            &[&set_id, &model_id],
+            row_to_prediction,
+        )
     }
 }

@@ -1,8 +1,7 @@
 //! Queue queries: candidate items of a label set with their prediction margin/score, filtered.
 //! Ordering strategies that need more than SQL (diverse, random) live in `crate::queue`.
 
-use rusqlite::params;
-
+use super::db::{Exec, Row};
 use super::{Result, Store};
 use crate::queue::{Filter, QueueSpec, Strategy};
 
@@ -20,16 +19,14 @@ impl Store {
     /// uncertain/confident strategies). Predictions are the active model's, or the newest.
     pub fn queue_candidates(&self, spec: &QueueSpec) -> Result<Vec<Candidate>> {
         let set_id = self.label_set_id(&spec.label_set)?;
-        let target: String = self.conn().query_row(
-            "SELECT target FROM label_sets WHERE id = ?1",
-            [set_id],
-            |r| r.get(0),
-        )?;
+        let target: String = self
+            .db()
+            .one("SELECT target FROM label_sets WHERE id = ?1", &[&set_id])?;
         let active: Option<i64> = self.active_model(&spec.label_set)?.map(|m| m.id);
         // p: the prediction shown (the active model's, else the newest of any model).
         let pred = "LEFT JOIN predictions p ON p.id = (
                         SELECT p2.id FROM predictions p2 WHERE p2.item_id = i.id AND p2.label_set_id = ?2
-                        ORDER BY (p2.model_id IS ?3) DESC, p2.id DESC LIMIT 1)
+                        ORDER BY (p2.model_id IS NOT DISTINCT FROM ?3) DESC, p2.id DESC LIMIT 1)
                     LEFT JOIN item_labels l ON l.item_id = i.id AND l.label_set_id = ?2";
         let filter = match &spec.filter {
             Filter::Unlabeled => "i.error IS NULL AND l.item_id IS NULL",
@@ -38,7 +35,7 @@ impl Store {
                 "l.item_id IS NOT NULL AND p.label IS NOT NULL AND p.label != l.label"
             }
             Filter::Errors => "i.error IS NOT NULL",
-            Filter::All => "1",
+            Filter::All => "TRUE",
         };
         let order = match spec.strategy {
             Strategy::Uncertain => "p.margin IS NULL, p.margin ASC, i.id",
@@ -52,19 +49,16 @@ impl Store {
             Filter::PredictedAs(l) => l.clone(),
             _ => String::new(),
         };
-        let mut st = self.conn().prepare_cached(&sql)?;
-        let rows = if matches!(spec.filter, Filter::PredictedAs(_)) {
-            st.query_map(params![target, set_id, active, label], row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?
+        if matches!(spec.filter, Filter::PredictedAs(_)) {
+            self.db()
+                .query(&sql, &[&target, &set_id, &active, &label], row)
         } else {
-            st.query_map(params![target, set_id, active], row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?
-        };
-        Ok(rows)
+            self.db().query(&sql, &[&target, &set_id, &active], row)
+        }
     }
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Candidate> {
+fn row(r: &Row) -> Result<Candidate> {
     Ok(Candidate {
         item_id: r.get(0)?,
         score: r.get(1)?,

@@ -5,7 +5,7 @@
 //! trains in it does not fail that training. Runs of another host cannot be checked and are
 //! left as they are; runs without an owner (older files) count as interrupted.
 
-use rusqlite::params;
+use super::db::Exec;
 use serde::{Deserialize, Serialize};
 
 use super::{now, Result, Store};
@@ -77,13 +77,11 @@ impl Store {
     /// Mark runs left `running` by a process that is gone as failed ("interrupted"). Returns the
     /// ids marked. Called by [`Store::open`]; cheap when nothing is running (one read).
     pub fn recover_interrupted_runs(&self) -> Result<Vec<i64>> {
-        let running: Vec<(i64, String)> = {
-            let mut st = self.conn().prepare_cached(
-                "SELECT id, params_json FROM training_runs WHERE status = 'running'",
-            )?;
-            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
+        let running: Vec<(i64, String)> = self.db().query(
+            "SELECT id, params_json FROM training_runs WHERE status = 'running'",
+            &[],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         let mut failed = Vec::new();
         for (id, params_json) in running {
             let owner: Option<Owner> = serde_json::from_str::<serde_json::Value>(&params_json)
@@ -94,11 +92,11 @@ impl Store {
             if !gone {
                 continue;
             }
-            let n = self.conn().execute(
+            let n = self.db().execute(
                 "UPDATE training_runs SET status = 'failed',
                         error = 'interrupted (the process ended during training)', finished_at = ?2
                  WHERE id = ?1 AND status = 'running'",
-                params![id, now()],
+                &[&id, &now()],
             )?;
             if n == 1 {
                 failed.push(id);

@@ -1,8 +1,7 @@
 //! Numbers the review screen shows: progress of a label set (labelled / total) and one
 //! annotator's decisions since a moment (today), with their accept rate.
 
-use rusqlite::params;
-
+use super::db::Exec;
 use super::{Result, Store};
 
 /// Progress of one label set as one annotator sees it.
@@ -33,26 +32,25 @@ impl Store {
     /// compared as text like every timestamp in the store). Undone decisions do not count.
     pub fn review_stats(&self, set: &str, annotator: &str, since: &str) -> Result<ReviewStats> {
         let set_id = self.label_set_id(set)?;
-        let target: String = self.conn().query_row(
-            "SELECT target FROM label_sets WHERE id = ?1",
-            [set_id],
-            |r| r.get(0),
-        )?;
-        let (total, labeled): (i64, i64) = self.conn().query_row(
+        let target: String = self
+            .db()
+            .one("SELECT target FROM label_sets WHERE id = ?1", &[&set_id])?;
+        let (total, labeled): (i64, i64) = self.db().query_row(
             "SELECT COUNT(*),
                     (SELECT COUNT(*) FROM item_labels l JOIN items i ON i.id = l.item_id
                       WHERE i.kind = ?1 AND l.label_set_id = ?2)
              FROM items WHERE kind = ?1 AND error IS NULL",
-            params![target, set_id],
+            &[&target, &set_id],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        let (accepts, corrects): (i64, i64) = self.conn().query_row(
-            "SELECT COALESCE(SUM(d.action = 'accept'), 0), COALESCE(SUM(d.action = 'correct'), 0)
+        let (accepts, corrects): (i64, i64) = self.db().query_row(
+            "SELECT COALESCE(SUM(CASE WHEN d.action = 'accept' THEN 1 ELSE 0 END), 0),
+                    COALESCE(SUM(CASE WHEN d.action = 'correct' THEN 1 ELSE 0 END), 0)
              FROM decisions d
              WHERE d.label_set_id = ?1 AND d.annotator = ?2 AND d.decided_at >= ?3
                AND d.action IN ('accept', 'correct')
                AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.supersedes = d.id AND u.action = 'undo')",
-            params![set_id, annotator, since],
+            &[&set_id, &annotator, &since],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         Ok(ReviewStats {

@@ -1,11 +1,10 @@
 //! Training runs: parameters, status, progress, log and error, as the lead sees them.
 
-use rusqlite::{params, OptionalExtension, Row};
-
+use super::db::{Exec, Row};
 use super::{now, Result, Store};
 use crate::domain::{RunStatus, TrainingRun};
 
-fn row_to_run(r: &Row<'_>) -> rusqlite::Result<TrainingRun> {
+fn row_to_run(r: &Row) -> Result<TrainingRun> {
     let params: String = r.get(2)?;
     let status: String = r.get(3)?;
     let metrics: Option<String> = r.get(7)?;
@@ -29,18 +28,17 @@ impl Store {
     /// Start a run (status running).
     pub fn start_training_run(&self, set: &str, params_json: &serde_json::Value) -> Result<i64> {
         let set_id = self.label_set_id(set)?;
-        self.conn().execute(
-            "INSERT INTO training_runs (label_set_id, params_json, status, started_at) VALUES (?1, ?2, 'running', ?3)",
-            params![set_id, params_json.to_string(), now()],
-        )?;
-        Ok(self.conn().last_insert_rowid())
+        self.db().one(
+            "INSERT INTO training_runs (label_set_id, params_json, status, started_at) VALUES (?1, ?2, 'running', ?3) RETURNING id",
+            &[&set_id, &params_json.to_string(), &now()],
+        )
     }
 
     /// Progress (0..1) plus one log line.
     pub fn training_progress(&self, run_id: i64, progress: f64, log_line: &str) -> Result<()> {
-        self.conn().execute(
-            "UPDATE training_runs SET progress = ?2, log = log || ?3 || char(10) WHERE id = ?1",
-            params![run_id, progress, log_line],
+        self.db().execute(
+            "UPDATE training_runs SET progress = ?2, log = log || ?3 WHERE id = ?1",
+            &[&run_id, &progress, &format!("{log_line}\n")],
         )?;
         Ok(())
     }
@@ -53,48 +51,45 @@ impl Store {
         metrics: Option<&serde_json::Value>,
         error: Option<&str>,
     ) -> Result<()> {
-        self.conn().execute(
+        self.db().execute(
             "UPDATE training_runs SET status = ?2, metrics_json = ?3, error = ?4, finished_at = ?5,
                     progress = CASE WHEN ?2 = 'succeeded' THEN 1.0 ELSE progress END
              WHERE id = ?1",
-            params![
-                run_id,
-                status.as_str(),
-                metrics.map(|m| m.to_string()),
-                error,
-                now()
+            &[
+                &run_id,
+                &status.as_str(),
+                &metrics.map(|m| m.to_string()),
+                &error,
+                &now(),
             ],
         )?;
         Ok(())
     }
 
     pub fn training_run(&self, id: i64) -> Result<Option<TrainingRun>> {
-        Ok(self
-            .conn()
-            .query_row(
-                &format!("SELECT {COLS} FROM training_runs t JOIN label_sets s ON s.id = t.label_set_id WHERE t.id = ?1"),
-                [id],
-                row_to_run,
-            )
-            .optional()?)
+        self.db().query_opt(
+            &format!("SELECT {COLS} FROM training_runs t JOIN label_sets s ON s.id = t.label_set_id WHERE t.id = ?1"),
+            &[&id],
+            row_to_run,
+        )
     }
 
     pub fn training_runs(&self) -> Result<Vec<TrainingRun>> {
-        let mut st = self
-            .conn()
-            .prepare(&format!("SELECT {COLS} FROM training_runs t JOIN label_sets s ON s.id = t.label_set_id ORDER BY t.id"))?;
-        let rows = st.query_map([], row_to_run)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.db().query(
+            &format!("SELECT {COLS} FROM training_runs t JOIN label_sets s ON s.id = t.label_set_id ORDER BY t.id"),
+            &[],
+            row_to_run,
+        )
     }
 
     /// Marks every 'running' run failed, whoever owns it. Only for a caller that knows no other
     /// process trains this project; `Store::open` does the safe version
     /// (`recover_interrupted_runs`, which checks the owning process).
     pub fn fail_stale_training_runs(&self) -> Result<usize> {
-        Ok(self.conn().execute(
+        Ok(self.db().execute(
             "UPDATE training_runs SET status = 'failed', error = 'interrupted (the process ended during training)',
                     finished_at = ?1 WHERE status = 'running'",
-            [now()],
-        )?)
+            &[&now()],
+        )? as usize)
     }
 }

@@ -21,10 +21,72 @@ pub fn run(args: &[&str]) -> Output {
         .expect("running yuxuan")
 }
 
+/// The throwaway PostgreSQL server of this test binary, started on first use and stopped at
+/// exit. A server that cannot start fails the test with the reason (never a skip).
+pub fn pg() -> &'static yuxuan::pgserver::PgServer {
+    static SERVER: std::sync::OnceLock<yuxuan::pgserver::PgServer> = std::sync::OnceLock::new();
+    SERVER.get_or_init(|| {
+        let s = yuxuan::pgserver::PgServer::start().unwrap_or_else(|e| panic!("{e}"));
+        extern "C" fn stop_at_exit() {
+            if let Some(s) = SERVER.get() {
+                s.stop("immediate");
+                let _ = std::fs::remove_dir_all(s.dir());
+            }
+        }
+        // SAFETY: registering a plain extern "C" function; statics are not dropped at exit.
+        unsafe { libc::atexit(stop_at_exit) };
+        s
+    })
+}
+
+/// A project name no other test uses (team projects of one server share a database).
+pub fn unique_project(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{}-{}-{}",
+        prefix.replace('_', "-"),
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// Where a generic test body creates its project: a file in a temp dir, or a team project on
+/// the test server.
+pub enum Backend {
+    File,
+    Team,
+}
+
+/// A fresh project location of `backend` (the temp dir, if any, lives as long as the guard).
+pub fn location(backend: &Backend, name: &str) -> (PathBuf, Option<tempfile::TempDir>) {
+    match backend {
+        Backend::File => {
+            let dir = tempfile::tempdir().unwrap();
+            (dir.path().join(format!("{name}.yuxuan")), Some(dir))
+        }
+        Backend::Team => (PathBuf::from(pg().url(&unique_project(name))), None),
+    }
+}
+
+/// Run one behaviour test body against both backends: a project file and a team project.
+pub fn on_both_backends(name: &str, body: impl Fn(&Path)) {
+    for backend in [Backend::File, Backend::Team] {
+        let (loc, _guard) = location(&backend, name);
+        body(&loc);
+    }
+}
+
 /// A fresh image project with `labels` and `n` synthetic items (no files behind them).
 pub fn image_project(dir: &Path, labels: &[&str], n: usize) -> (PathBuf, Store) {
     let path = dir.join("test.yuxuan");
-    let mut store = Store::create(&path, "test", TaskKind::Image).unwrap();
+    let store = image_project_at(&path, labels, n);
+    (path, store)
+}
+
+/// The same at a given location (a file path or a team URL).
+pub fn image_project_at(path: &Path, labels: &[&str], n: usize) -> Store {
+    let mut store = Store::create(path, "test", TaskKind::Image).unwrap();
     store
         .add_labels(
             "class",
@@ -42,5 +104,5 @@ pub fn image_project(dir: &Path, labels: &[&str], n: usize) -> (PathBuf, Store) 
         })
         .collect();
     store.insert_items(&items).unwrap();
-    (path, store)
+    store
 }

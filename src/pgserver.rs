@@ -1,0 +1,242 @@
+//! A throwaway PostgreSQL cluster on 127.0.0.1 for tests, benchmarks and demos: `initdb` in a
+//! temporary folder (as the unprivileged `postgres` user when run as root, since PostgreSQL
+//! refuses to run as root), a free port, password logins over TCP, stopped and removed when
+//! dropped. Uses Debian's `postgresql` package (`/usr/lib/postgresql/N/bin`) or `pg_config`'s.
+//! No running system service is assumed or touched.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The superuser's password in a throwaway cluster.
+pub const PASSWORD: &str = "yuxuan-test";
+
+/// A running throwaway cluster.
+pub struct PgServer {
+    pub port: u16,
+    dir: PathBuf,
+    bindir: PathBuf,
+    as_postgres: bool,
+}
+
+/// Why a cluster could not be started (the tests fail with this reason, never skip).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start a throwaway PostgreSQL server: {0}")]
+pub struct PgServerError(pub String);
+
+fn err(s: impl Into<String>) -> PgServerError {
+    PgServerError(s.into())
+}
+
+/// The folder with `initdb`, `pg_ctl` and `postgres`.
+pub fn find_bindir() -> Result<PathBuf, PgServerError> {
+    if let Some(d) = std::env::var_os("YUXUAN_PG_BINDIR") {
+        return Ok(PathBuf::from(d));
+    }
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v: u32 = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((v, bin))
+        })
+        .collect();
+    found.sort();
+    if let Some((_, b)) = found.pop() {
+        return Ok(b);
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let b = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if b.join("initdb").exists() {
+            return Ok(b);
+        }
+    }
+    Err(err(
+        "no PostgreSQL server binaries (initdb) found: install Debian's `postgresql` package \
+         (scripts/setup.sh does) or set YUXUAN_PG_BINDIR",
+    ))
+}
+
+fn free_port() -> Result<u16, PgServerError> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| err(format!("no free port: {e}")))?;
+    Ok(l.local_addr().map_err(|e| err(e.to_string()))?.port())
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+impl PgServer {
+    /// initdb + start on a free port; waits until the server accepts connections.
+    pub fn start() -> Result<PgServer, PgServerError> {
+        let bindir = find_bindir()?;
+        let as_postgres = is_root();
+        let dir = tempfile::Builder::new()
+            .prefix("yuxuan-pg-")
+            .tempdir()
+            .map_err(|e| err(format!("temp dir: {e}")))?
+            .keep();
+        if as_postgres {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if !ok {
+                return Err(err(
+                    "running as root needs the `postgres` system user (Debian's postgresql package creates it)",
+                ));
+            }
+        }
+        let pwfile = dir.join("pw");
+        std::fs::write(&pwfile, PASSWORD).map_err(|e| err(e.to_string()))?;
+        if as_postgres {
+            let _ = Command::new("chown").arg("postgres:postgres").arg(&pwfile).status();
+        }
+        let server = PgServer {
+            port: free_port()?,
+            dir,
+            bindir,
+            as_postgres,
+        };
+        let data = server.data_dir();
+        let out = server
+            .cmd("initdb")
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .output()
+            .map_err(|e| err(format!("running initdb: {e}")))?;
+        if !out.status.success() {
+            return Err(err(format!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        server.start_again()?;
+        Ok(server)
+    }
+
+    fn cmd(&self, tool: &str) -> Command {
+        let exe = self.bindir.join(tool);
+        let mut c = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        };
+        c.stdin(Stdio::null());
+        c
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// The cluster's folder (data and log).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Start the (stopped) server again on the same port.
+    pub fn start_again(&self) -> Result<(), PgServerError> {
+        let opts = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=200 -c shared_buffers=64MB",
+            self.port,
+            self.dir.display()
+        );
+        let out = self
+            .cmd("pg_ctl")
+            .arg("-D")
+            .arg(self.data_dir())
+            .arg("-l")
+            .arg(self.dir.join("server.log"))
+            .args(["-o", &opts, "-w", "-t", "60", "start"])
+            .output()
+            .map_err(|e| err(format!("running pg_ctl: {e}")))?;
+        if !out.status.success() {
+            let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+            return Err(err(format!(
+                "pg_ctl start failed: {} {}",
+                String::from_utf8_lossy(&out.stderr).trim(),
+                log.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
+            )));
+        }
+        // Accepting TCP connections?
+        let t = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if t.elapsed() > Duration::from_secs(30) {
+                return Err(err("the server did not open its port in 30 s"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    /// Stop the server (`fast`: disconnect clients, clean shutdown; `immediate`: like a crash).
+    pub fn stop(&self, mode: &str) {
+        let _ = self
+            .cmd("pg_ctl")
+            .arg("-D")
+            .arg(self.data_dir())
+            .args(["-m", mode, "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    /// Restart: every client's connection breaks; the data stays.
+    pub fn restart(&self) -> Result<(), PgServerError> {
+        self.stop("fast");
+        self.start_again()
+    }
+
+    /// A URL of a team project on this server (the superuser, password in the URL).
+    pub fn url(&self, project: &str) -> String {
+        format!(
+            "postgres://postgres:{PASSWORD}@127.0.0.1:{}/postgres?project={project}",
+            self.port
+        )
+    }
+
+    /// The same without a password (for PGPASSWORD / ~/.pgpass tests).
+    pub fn url_without_password(&self, project: &str) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/postgres?project={project}",
+            self.port
+        )
+    }
+
+    /// A superuser connection to the `postgres` database.
+    pub fn admin(&self) -> Result<postgres::Client, postgres::Error> {
+        postgres::Config::new()
+            .host("127.0.0.1")
+            .port(self.port)
+            .user("postgres")
+            .password(PASSWORD)
+            .dbname("postgres")
+            .connect(postgres::NoTls)
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        self.stop("immediate");
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,384 @@
+//! Where a project lives: a file path (`shop.yuxuan`, one person) or a libpq URL of a team
+//! project on a PostgreSQL server (`postgres://USER@HOST:PORT/DB?project=shop`).
+//!
+//! Every subcommand and the app take either as a project argument; the URL's password comes
+//! from the URL, `PGPASSWORD` or `~/.pgpass` (`PGPASSFILE`), as with `psql`; `PGHOST`,
+//! `PGPORT`, `PGUSER` fill what the URL leaves out; `sslmode` is honoured (`disable` and
+//! `prefer` connect without TLS; `require` is refused with a clear message, since this build
+//! links no TLS library). Each team project is one PostgreSQL schema (`yuxuan_<project>`) in
+//! the database, so one server can hold many projects.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::StoreError;
+
+/// A project location.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Location {
+    File(PathBuf),
+    Team(TeamUrl),
+}
+
+/// A parsed team-project URL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TeamUrl {
+    /// The URL as given (with its password, if any): what a second connection uses.
+    pub raw: String,
+    /// The project name (`?project=`).
+    pub project: String,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub dbname: String,
+    password: Option<String>,
+    /// Other libpq parameters (`sslmode`, `connect_timeout`, `application_name`, …).
+    options: Vec<(String, String)>,
+}
+
+/// Whether a project argument names a team project (a `postgres://` or `postgresql://` URL).
+pub fn is_team_url(s: &str) -> bool {
+    s.starts_with("postgres://") || s.starts_with("postgresql://")
+}
+
+impl Location {
+    /// A path stays a file; a `postgres://` URL becomes a team location (checked here, before
+    /// any connection is tried).
+    pub fn parse(p: &Path) -> Result<Location, StoreError> {
+        let s = p.to_string_lossy();
+        if is_team_url(&s) {
+            Ok(Location::Team(TeamUrl::parse(&s)?))
+        } else {
+            Ok(Location::File(p.to_path_buf()))
+        }
+    }
+
+    /// For messages: the path, or the URL without its password.
+    pub fn display(&self) -> String {
+        match self {
+            Location::File(p) => p.display().to_string(),
+            Location::Team(u) => u.display(),
+        }
+    }
+}
+
+fn bad(url: &str, why: impl std::fmt::Display) -> StoreError {
+    StoreError::BadLocation(format!("{}: {why}", redact(url)))
+}
+
+/// The URL with any password replaced by `***`.
+pub fn redact(url: &str) -> String {
+    let Some(rest) = url.split_once("://").map(|x| x.1) else {
+        return url.to_string();
+    };
+    let scheme = &url[..url.len() - rest.len()];
+    let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (auth, tail) = rest.split_at(auth_end);
+    match auth.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}{user}:***@{host}{tail}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Project names: what a PostgreSQL schema name can be without surprises.
+pub fn valid_project_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 50
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        && name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+}
+
+const KNOWN_OPTIONS: &[&str] = &[
+    "sslmode",
+    "connect_timeout",
+    "application_name",
+    "options",
+    "keepalives",
+    "keepalives_idle",
+    "target_session_attrs",
+    "channel_binding",
+];
+
+impl TeamUrl {
+    pub fn parse(url: &str) -> Result<TeamUrl, StoreError> {
+        let rest = url
+            .split_once("://")
+            .map(|x| x.1)
+            .ok_or_else(|| bad(url, "not a postgres:// URL"))?;
+        let (main, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (authority, dbname) = main.split_once('/').unwrap_or((main, ""));
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        let (user, password) = match userinfo {
+            Some(u) => match u.split_once(':') {
+                Some((u, p)) => (decode(u), Some(decode(p))),
+                None => (decode(u), None),
+            },
+            None => (String::new(), None),
+        };
+        if hostport.contains(',') {
+            return Err(bad(url, "several hosts are not supported; name one server"));
+        }
+        let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
+            // [::1]:5432
+            let (h, after) = h
+                .split_once(']')
+                .ok_or_else(|| bad(url, "unclosed [ in the host"))?;
+            (h.to_string(), after.strip_prefix(':').unwrap_or(""))
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (decode(h), p),
+                None => (decode(hostport), ""),
+            }
+        };
+        let port: u16 = if port.is_empty() {
+            std::env::var("PGPORT")
+                .ok()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(5432)
+        } else {
+            port.parse()
+                .map_err(|_| bad(url, format!("port {port:?} is not a number")))?
+        };
+        let host = if host.is_empty() {
+            std::env::var("PGHOST").unwrap_or_else(|_| "localhost".into())
+        } else {
+            host
+        };
+        let user = if user.is_empty() {
+            std::env::var("PGUSER")
+                .or_else(|_| std::env::var("USER"))
+                .unwrap_or_else(|_| "postgres".into())
+        } else {
+            user
+        };
+        let dbname = if dbname.is_empty() {
+            std::env::var("PGDATABASE").unwrap_or_else(|_| user.clone())
+        } else {
+            decode(dbname)
+        };
+        let mut project = None;
+        let mut options = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let (k, v) = (decode(k), decode(v));
+            if k == "project" {
+                project = Some(v);
+            } else if KNOWN_OPTIONS.contains(&k.as_str()) {
+                options.push((k, v));
+            } else {
+                return Err(bad(url, format!("unknown URL parameter {k:?}")));
+            }
+        }
+        let project = project.ok_or_else(|| {
+            bad(
+                url,
+                "the URL names no project; add ?project=NAME (e.g. postgres://me@server/labels?project=shop)",
+            )
+        })?;
+        if !valid_project_name(&project) {
+            return Err(bad(
+                url,
+                format!(
+                    "project name {project:?}: use lowercase letters, digits, '_' or '-', starting with a letter (at most 50)"
+                ),
+            ));
+        }
+        if let Some((_, mode)) = options.iter().find(|(k, _)| k == "sslmode") {
+            match mode.as_str() {
+                "disable" | "allow" | "prefer" => {}
+                "require" | "verify-ca" | "verify-full" => {
+                    return Err(bad(
+                        url,
+                        format!(
+                            "sslmode={mode} needs TLS, which this yuxuan build does not include; \
+                             reach the server over a trusted network or an SSH tunnel and use sslmode=prefer"
+                        ),
+                    ))
+                }
+                other => return Err(bad(url, format!("unknown sslmode {other:?}"))),
+            }
+        }
+        Ok(TeamUrl {
+            raw: url.to_string(),
+            project,
+            host,
+            port,
+            user,
+            dbname,
+            password,
+            options,
+        })
+    }
+
+    /// The URL without its password, for messages and the recent-projects list.
+    pub fn display(&self) -> String {
+        redact(&self.raw)
+    }
+
+    /// The PostgreSQL schema holding this project.
+    pub fn schema(&self) -> String {
+        format!("yuxuan_{}", self.project)
+    }
+
+    /// The server, for messages (`host:port/db`).
+    pub fn server(&self) -> String {
+        format!("{}:{}/{}", self.host, self.port, self.dbname)
+    }
+
+    /// The same server and database, another project.
+    pub fn with_project(&self, project: &str) -> Result<TeamUrl, StoreError> {
+        let base = self.raw.split_once('?').map(|x| x.0).unwrap_or(&self.raw);
+        let mut q = vec![format!("project={project}")];
+        for (k, v) in &self.options {
+            q.push(format!("{k}={v}"));
+        }
+        TeamUrl::parse(&format!("{base}?{}", q.join("&")))
+    }
+
+    fn password(&self) -> Option<String> {
+        if let Some(p) = &self.password {
+            return Some(p.clone());
+        }
+        if let Ok(p) = std::env::var("PGPASSWORD") {
+            return Some(p);
+        }
+        let file = std::env::var_os("PGPASSFILE")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pgpass")))?;
+        let text = std::fs::read_to_string(file).ok()?;
+        pgpass_lookup(&text, &self.host, self.port, &self.dbname, &self.user)
+    }
+
+    /// Connection settings for the `postgres` client.
+    pub fn config(&self) -> postgres::Config {
+        let mut c = postgres::Config::new();
+        c.host(&self.host)
+            .port(self.port)
+            .user(&self.user)
+            .dbname(&self.dbname)
+            .application_name("yuxuan")
+            .connect_timeout(Duration::from_secs(5))
+            .keepalives_idle(Duration::from_secs(30));
+        if let Some(p) = self.password() {
+            c.password(p);
+        }
+        for (k, v) in &self.options {
+            match k.as_str() {
+                "connect_timeout" => {
+                    if let Ok(s) = v.parse::<u64>() {
+                        c.connect_timeout(Duration::from_secs(s.max(1)));
+                    }
+                }
+                "application_name" => {
+                    c.application_name(v);
+                }
+                "options" => {
+                    c.options(v);
+                }
+                "sslmode" if v == "disable" => {
+                    c.ssl_mode(postgres::config::SslMode::Disable);
+                }
+                _ => {}
+            }
+        }
+        c
+    }
+}
+
+/// The password of the first matching `~/.pgpass` line (`host:port:db:user:password`, `*`
+/// matches anything, `\:` and `\\` escape).
+pub fn pgpass_lookup(text: &str, host: &str, port: u16, db: &str, user: &str) -> Option<String> {
+    for line in text.lines() {
+        if line.trim_start().starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let mut fields = Vec::new();
+        let mut cur = String::new();
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some(n) = chars.next() {
+                        cur.push(n);
+                    }
+                }
+                ':' if fields.len() < 4 => fields.push(std::mem::take(&mut cur)),
+                c => cur.push(c),
+            }
+        }
+        fields.push(cur);
+        if fields.len() != 5 {
+            continue;
+        }
+        let port = port.to_string();
+        let want = [host, port.as_str(), db, user];
+        if fields[..4]
+            .iter()
+            .zip(want)
+            .all(|(f, w)| f == "*" || f == w || (w == "localhost" && f == "127.0.0.1"))
+        {
+            return Some(fields[4].clone());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_with_project_and_defaults() {
+        let u = TeamUrl::parse("postgres://ann:s%40cret@db.example:5433/labels?project=shop&sslmode=prefer")
+            .unwrap();
+        assert_eq!(
+            (u.user.as_str(), u.host.as_str(), u.port, u.dbname.as_str(), u.project.as_str()),
+            ("ann", "db.example", 5433, "labels", "shop")
+        );
+        assert_eq!(u.password.as_deref(), Some("s@cret"));
+        assert_eq!(u.display(), "postgres://ann:***@db.example:5433/labels?project=shop&sslmode=prefer");
+        assert_eq!(u.schema(), "yuxuan_shop");
+        let v = TeamUrl::parse("postgresql://[::1]/x?project=a-1").unwrap();
+        assert_eq!((v.host.as_str(), v.port), ("::1", 5432));
+    }
+
+    #[test]
+    fn bad_urls_are_refused_with_the_reason() {
+        for (url, why) in [
+            ("postgres://h/db", "names no project"),
+            ("postgres://h/db?project=Shop", "project name"),
+            ("postgres://h:x/db?project=s", "not a number"),
+            ("postgres://h/db?project=s&color=red", "unknown URL parameter"),
+            ("postgres://h/db?project=s&sslmode=require", "needs TLS"),
+            ("postgres://a:pw@h/db", "names no project"),
+        ] {
+            let e = TeamUrl::parse(url).unwrap_err().to_string();
+            assert!(e.contains(why), "{url}: {e}");
+            assert!(!e.contains("pw@"), "password leaked: {e}");
+        }
+    }
+
+    #[test]
+    fn pgpass_matches_like_libpq() {
+        let text = "# comment\nother:5432:*:ann:no\n*:5432:labels:ann:pa\\:ss\n";
+        assert_eq!(
+            pgpass_lookup(text, "db", 5432, "labels", "ann").as_deref(),
+            Some("pa:ss")
+        );
+        assert_eq!(pgpass_lookup(text, "db", 5433, "labels", "ann"), None);
+    }
+}
