@@ -19,6 +19,7 @@ mod presets;
 mod register_model;
 mod simulate;
 mod stats;
+mod team;
 mod train;
 
 use std::process::ExitCode;
@@ -34,8 +35,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create a new project file.
+    /// Create a new project: a file, or a team project (postgres://USER@HOST/DB?project=NAME).
     New(new::Args),
+    /// Copy a local project file into a new team project (items with their files, history, models).
+    Push(team::PushArgs),
+    /// Copy a team project into a new local file (a snapshot or backup).
+    Pull(team::PullArgs),
+    /// Team projects on a server: list, drop.
+    Team(team::TeamArgs),
     /// Import images or H5 pages (by the project's kind).
     Import(import::Args),
     /// Counts, label distribution, items with errors.
@@ -86,6 +93,9 @@ pub fn main() -> ExitCode {
         Some(Command::Gui(a)) => gui::run(a),
         Some(Command::Demo(a)) => demo::run(a),
         Some(Command::New(a)) => new::run(a),
+        Some(Command::Push(a)) => team::push(a),
+        Some(Command::Pull(a)) => team::pull(a),
+        Some(Command::Team(a)) => team::team(a),
         Some(Command::Import(a)) => import::run(a),
         Some(Command::Stats(a)) => stats::run(a),
         Some(Command::Doctor(a)) => doctor::run(a),

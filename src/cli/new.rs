@@ -9,7 +9,8 @@ use yuxuan::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Project file to create (e.g. shop-photos.yuxuan).
+    /// Project file to create (e.g. shop-photos.yuxuan), or a team project URL
+    /// (postgres://USER@HOST:PORT/DB?project=NAME).
     path: PathBuf,
     /// What the project labels.
     #[arg(long, value_parser = ["image", "form"], default_value = "image")]
@@ -20,18 +21,42 @@ pub struct Args {
     /// Labels, comma-separated, in hotkey order (image projects), e.g. "defect,ok".
     #[arg(long, value_delimiter = ',')]
     labels: Vec<String>,
+    /// Team projects: store only the files' paths (a shared mount), not their bytes.
+    #[arg(long)]
+    reference_paths: bool,
+    /// Team projects: minutes an item stays leased to the annotator it was given to.
+    #[arg(long, default_value_t = yuxuan::store::leases::DEFAULT_LEASE_MINUTES)]
+    lease_minutes: f64,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let kind = TaskKind::parse(&a.kind).expect("clap checked the value");
-    let name = a.name.clone().unwrap_or_else(|| {
-        a.path
+    let location = yuxuan::store::Location::parse(&a.path)?;
+    let name = a.name.clone().unwrap_or_else(|| match &location {
+        yuxuan::store::Location::Team(u) => u.project.clone(),
+        yuxuan::store::Location::File(p) => p
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
+            .unwrap_or_default(),
     });
+    anyhow::ensure!(
+        a.lease_minutes > 0.0,
+        "--lease-minutes must be positive"
+    );
     let mut store = Store::create(&a.path, &name, kind)
-        .with_context(|| format!("creating {}", a.path.display()))?;
+        .with_context(|| format!("creating {}", location.display()))?;
+    if store.is_team() {
+        store.set_setting(
+            yuxuan::store::files::REFERENCE_PATHS,
+            serde_json::Value::Bool(a.reference_paths),
+        )?;
+    }
+    if a.lease_minutes != yuxuan::store::leases::DEFAULT_LEASE_MINUTES {
+        store.set_setting(
+            yuxuan::store::leases::LEASE_MINUTES,
+            serde_json::json!(a.lease_minutes),
+        )?;
+    }
     let labels: Vec<NewLabel> = a
         .labels
         .iter()
@@ -52,7 +77,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     println!(
         "created {} ({} project \"{}\")",
-        a.path.display(),
+        location.display(),
         kind.as_str(),
         name
     );

@@ -686,14 +686,6 @@ impl Db {
             }
         }
     }
-
-    /// Run several statements without parameters.
-    pub fn batch(&self, sql: &str) -> Result<()> {
-        match self {
-            Db::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Db::Pg(c) => Ok(c.borrow_mut().client.batch_execute(sql)?),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -103,6 +103,15 @@ impl Store {
     pub fn local_file(&self, source: &str, content_hash: Option<&str>) -> Result<PathBuf> {
         let stored = match content_hash {
             Some(h) if self.keeps_file_bytes()? => h,
+            // A project file uses the file on disk; a pulled snapshot whose file is not on this
+            // machine falls back to the bytes it carries.
+            Some(h) if !self.is_team() => {
+                let p = self.resolve_source(source);
+                if p.exists() || !self.has_item_file(h)? {
+                    return Ok(p);
+                }
+                h
+            }
             _ => return Ok(self.resolve_source(source)),
         };
         let ext = Path::new(source)

@@ -31,6 +31,7 @@ pub mod recovery;
 pub mod review;
 pub mod team;
 pub mod training;
+pub mod transfer;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -85,6 +85,19 @@ fn schema_exists(c: &mut postgres::Client, schema: &str) -> Result<bool> {
 }
 
 pub(super) fn create(url: TeamUrl, path: &Path, name: &str, kind: TaskKind) -> Result<Store> {
+    let mut store = create_empty(url.clone(), path)?;
+    let r = store.db.write(|tx| init_project(tx, name, kind));
+    if let Err(e) = r {
+        // Leave nothing half-made behind.
+        drop(store);
+        let _ = drop_project(&url);
+        return Err(with_server(&url, e));
+    }
+    Ok(store)
+}
+
+/// A new project schema with the tables and no rows.
+pub(super) fn create_empty(url: TeamUrl, path: &Path) -> Result<Store> {
     let mut client = connect(&url)?;
     let schema = url.schema();
     let q = quote_ident(&schema);
@@ -127,18 +140,11 @@ pub(super) fn create(url: TeamUrl, path: &Path, name: &str, kind: TaskKind) -> R
         tx.commit()?;
     }
     client.batch_execute(&format!("SET search_path TO {q}"))?;
-    let mut store = Store {
+    Ok(Store {
         db: Db::Pg(RefCell::new(PgConn::new(client))),
         location: Location::Team(url.clone()),
         path: path.to_path_buf(),
-    };
-    let r = store.db.write(|tx| init_project(tx, name, kind));
-    if let Err(e) = r {
-        // Leave nothing half-made behind.
-        let _ = store.db.batch(&format!("DROP SCHEMA {q} CASCADE"));
-        return Err(with_server(&url, e));
-    }
-    Ok(store)
+    })
 }
 
 pub(super) fn open(url: TeamUrl, path: &Path) -> Result<Store> {
