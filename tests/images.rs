@@ -49,33 +49,6 @@ fn write_jpeg_with_orientation(path: &Path, w: u32, h: u32, o: u16) {
     std::fs::write(path, buf).unwrap();
 }
 
-/// Emoji PNGs of the installed data, `per` per category for `categories`, with their category.
-fn emoji(categories: &[&str], per: usize) -> Vec<(PathBuf, String)> {
-    let dir = yuxuan::assets::emoji_dir();
-    let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("emoji.json"))
-            .expect("emoji data installed (make setup)"),
-    )
-    .unwrap();
-    let mut out = Vec::new();
-    let mut count: HashMap<String, usize> = HashMap::new();
-    for e in json.as_array().unwrap() {
-        let cat = e["category"].as_str().unwrap_or_default().to_string();
-        if !categories.contains(&cat.as_str()) {
-            continue;
-        }
-        let p = dir
-            .join("img64")
-            .join(e["image"].as_str().unwrap_or_default());
-        let c = count.entry(cat.clone()).or_default();
-        if *c < per && p.is_file() {
-            *c += 1;
-            out.push((p, cat));
-        }
-    }
-    out
-}
-
 /// A new project with `files` imported and their categories as labels (via a CSV, as a user
 /// would); label names are made CSV- and folder-friendly ("Food & Drink" -> "Food_and_Drink").
 fn import_labelled_emoji(
@@ -314,7 +287,7 @@ fn csv_labels_report_malformed_rows_and_refuse_unknown_labels() {
 #[test]
 fn embeddings_are_computed_once_and_reused_and_real_emoji_train_a_head() {
     let dir = tempfile::tempdir().unwrap();
-    let files = emoji(&["Flags", "Food & Drink", "Smileys & Emotion"], 8);
+    let files = common::emoji(&["Flags", "Food & Drink", "Smileys & Emotion"], 8);
     assert_eq!(files.len(), 24);
     let (mut store, s) = import_labelled_emoji(dir.path(), &files);
     assert_eq!((s.added, s.labels_imported), (24, 24), "{s:?}");
@@ -639,7 +612,7 @@ torch.jit.trace(m, torch.zeros(1, 3, 32, 32)).save(r"{}")
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let files = emoji(&["Flags", "Food & Drink", "Animals & Nature"], 6);
+    let files = common::emoji(&["Flags", "Food & Drink", "Animals & Nature"], 6);
     let (path, mut store) = new_project(dir.path());
     let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
     import_paths(
@@ -1010,7 +983,7 @@ fn near_duplicates_group_real_photo_variants_and_similar_ranks_them_first() {
 #[test]
 fn finetune_mode_trains_only_the_last_blocks_on_the_cpu_and_prelabels() {
     let dir = tempfile::tempdir().unwrap();
-    let files = emoji(&["Flags", "Food & Drink", "Smileys & Emotion"], 6);
+    let files = common::emoji(&["Flags", "Food & Drink", "Smileys & Emotion"], 6);
     let (mut store, _) = import_labelled_emoji(dir.path(), &files);
     // A head first (the usual start), then the lead switches to fine-tuning the backbone.
     let cfg = TrainConfig {

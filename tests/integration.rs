@@ -8,4 +8,5 @@ mod faults;
 mod forms;
 mod images;
 mod store;
+mod team;
 mod ui;

@@ -55,6 +55,8 @@ fn refresh_item_label(tx: &Tx<'_>, item_id: i64, set_id: i64) -> Result<()> {
                 "DELETE FROM item_labels WHERE item_id = ?1 AND label_set_id = ?2",
                 &[&item_id, &set_id],
             )?;
+            // Undone to no label: the item goes back to the team's queue.
+            tx.execute("DELETE FROM leases WHERE item_id = ?1", &[&item_id])?;
         }
     }
     Ok(())
@@ -83,11 +85,15 @@ fn insert_decision(
             &client_id,
         ],
     )?;
-    // The annotator's lease on the item ends with their decision.
-    tx.execute(
-        "DELETE FROM leases WHERE item_id = ?1 AND annotator = ?2",
-        &[&d.item_id, &d.annotator],
-    )?;
+    if d.action.sets_label() {
+        super::leases::claim_decided_tx(tx, d.item_id, set_id, &d.annotator)?;
+    } else if d.action != Action::Undo {
+        // A skip or reject gives the item back to the team.
+        tx.execute(
+            "DELETE FROM leases WHERE item_id = ?1 AND annotator = ?2",
+            &[&d.item_id, &d.annotator],
+        )?;
+    }
     Ok(id)
 }
 

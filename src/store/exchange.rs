@@ -98,7 +98,7 @@ LEFT JOIN predictions bp ON bp.id = (
 LEFT JOIN models bm ON bm.id = bp.model_id
 LEFT JOIN items pg ON pg.id = i.parent_id
 LEFT JOIN item_labels pl ON pl.item_id = i.parent_id AND pl.label_set_id = ?4
-WHERE i.kind = ?1 AND (?5 IS NULL OR i.parent_id = ?5)
+WHERE i.kind = ?1 AND (CAST(?5 AS BIGINT) IS NULL OR i.parent_id = CAST(?5 AS BIGINT))
 ORDER BY ";
 
 impl Store {

@@ -28,6 +28,46 @@ fn now_ms_sql(b: Backend) -> &'static str {
     }
 }
 
+/// `expires_ms` of a decided item's lease row: it is never leased again (until an undo takes
+/// its label away), and a decision on it by anyone (a review) is allowed.
+pub const DONE_MS: i64 = i64::MAX;
+
+/// In a decision's transaction: mark the item decided by `annotator`. Refused (`Conflict`)
+/// when another annotator holds a live lease on it: their lease was taken after this
+/// annotator's expired, so the item is theirs now. The lease row is the one both sides write,
+/// so a decision and a concurrent lease are serialized by it and never both win.
+pub(crate) fn claim_decided_tx(
+    tx: &super::Tx<'_>,
+    item_id: i64,
+    set_id: i64,
+    annotator: &str,
+) -> Result<()> {
+    let now = now_ms_sql(tx.backend());
+    let got: Option<i64> = tx.query_opt(
+        &format!(
+            "INSERT INTO leases (item_id, label_set_id, annotator, expires_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (item_id) DO UPDATE SET annotator = excluded.annotator, expires_ms = excluded.expires_ms
+             WHERE leases.annotator = excluded.annotator OR leases.expires_ms <= {now} OR leases.expires_ms = ?4
+             RETURNING item_id"
+        ),
+        &[&item_id, &set_id, &annotator, &DONE_MS],
+        |r| r.get(0),
+    )?;
+    if got.is_none() {
+        let holder: String = tx
+            .query_opt(
+                "SELECT annotator FROM leases WHERE item_id = ?1",
+                &[&item_id],
+                |r| r.get(0),
+            )?
+            .unwrap_or_default();
+        return Err(super::StoreError::Conflict(format!(
+            "item {item_id} is leased to {holder} now (this lease had expired); the decision was not recorded"
+        )));
+    }
+    Ok(())
+}
+
 /// Labelled items of a set: mine (this annotator's decisions) and the team's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TeamProgress {
@@ -137,7 +177,7 @@ impl Store {
         let ttl = self.lease_ms()?;
         let now = now_ms_sql(self.backend());
         let sql = format!(
-            "UPDATE leases SET expires_ms = {now} + ?3 WHERE item_id = ?1 AND annotator = ?2"
+            "UPDATE leases SET expires_ms = {now} + ?3 WHERE item_id = ?1 AND annotator = ?2 AND expires_ms < {DONE_MS}"
         );
         let mut n = 0;
         for id in ids {
@@ -149,16 +189,16 @@ impl Store {
     /// Give back this annotator's leases (all of them, or those on `ids`).
     pub fn release_leases(&self, annotator: &str, ids: Option<&[i64]>) -> Result<usize> {
         match ids {
-            None => Ok(self
-                .db()
-                .execute("DELETE FROM leases WHERE annotator = ?1", &[&annotator])?
-                as usize),
+            None => Ok(self.db().execute(
+                "DELETE FROM leases WHERE annotator = ?1 AND expires_ms < ?2",
+                &[&annotator, &DONE_MS],
+            )? as usize),
             Some(ids) => {
                 let mut n = 0;
                 for id in ids {
                     n += self.db().execute(
-                        "DELETE FROM leases WHERE item_id = ?1 AND annotator = ?2",
-                        &[id, &annotator],
+                        "DELETE FROM leases WHERE item_id = ?1 AND annotator = ?2 AND expires_ms < ?3",
+                        &[id, &annotator, &DONE_MS],
                     )? as usize;
                 }
                 Ok(n)
@@ -173,9 +213,9 @@ impl Store {
             .db()
             .column::<i64>(
                 &format!(
-                    "SELECT item_id FROM leases WHERE annotator <> ?1 AND expires_ms > {now}"
+                    "SELECT item_id FROM leases WHERE annotator <> ?1 AND expires_ms > {now} AND expires_ms < ?2"
                 ),
-                &[&annotator],
+                &[&annotator, &DONE_MS],
             )?
             .into_iter()
             .collect())
@@ -186,9 +226,9 @@ impl Store {
         let now = now_ms_sql(self.backend());
         self.db().column(
             &format!(
-                "SELECT item_id FROM leases WHERE annotator = ?1 AND expires_ms > {now} ORDER BY expires_ms, item_id"
+                "SELECT item_id FROM leases WHERE annotator = ?1 AND expires_ms > {now} AND expires_ms < ?2 ORDER BY expires_ms, item_id"
             ),
-            &[&annotator],
+            &[&annotator, &DONE_MS],
         )
     }
 

@@ -278,7 +278,7 @@ impl Store {
             }
         };
         store.project().map_err(|e| match e {
-            StoreError::NoRows => StoreError::NotAProject(path.to_path_buf()),
+            StoreError::NoRows => StoreError::NotAProject(PathBuf::from(store.location.display())),
             e => e,
         })?;
         // Training runs of a process that is gone become "interrupted" (a read-only file keeps them).
@@ -317,7 +317,7 @@ impl Store {
         let found = self.schema_version()?;
         if found > SCHEMA_VERSION {
             return Err(StoreError::SchemaTooNew {
-                path: self.path.clone(),
+                path: PathBuf::from(self.location.display()),
                 found,
                 supported: SCHEMA_VERSION,
             });

@@ -33,15 +33,15 @@ fn connect_error(url: &TeamUrl, e: postgres::Error) -> StoreError {
         };
     }
     let text = e.to_string();
-    if text.contains("password missing") {
+    let reason = std::error::Error::source(&e)
+        .map(|s| s.to_string())
+        .unwrap_or(text.clone());
+    if text.contains("password missing") || reason.contains("password missing") {
         return StoreError::LoginRefused {
             server,
             reason: "the server asks for a password: put it in PGPASSWORD, ~/.pgpass or the URL".into(),
         };
     }
-    let reason = std::error::Error::source(&e)
-        .map(|s| s.to_string())
-        .unwrap_or(text);
     StoreError::Unreachable { server, reason }
 }
 
@@ -169,7 +169,7 @@ pub(super) fn open(url: TeamUrl, path: &Path) -> Result<Store> {
         .query_one("SELECT to_regclass('yuxuan_schema') IS NOT NULL", &[])?
         .get(0);
     if !has_version {
-        return Err(StoreError::NotAProject(path.to_path_buf()));
+        return Err(StoreError::NotAProject(std::path::PathBuf::from(url.display())));
     }
     let mut store = Store {
         db: Db::Pg(RefCell::new(PgConn::new(client))),

@@ -106,3 +106,31 @@ pub fn image_project_at(path: &Path, labels: &[&str], n: usize) -> Store {
     store.insert_items(&items).unwrap();
     store
 }
+
+/// Emoji PNGs of the installed data, `per` per category for `categories`, with their category.
+pub fn emoji(categories: &[&str], per: usize) -> Vec<(PathBuf, String)> {
+    let dir = yuxuan::assets::emoji_dir();
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("emoji.json"))
+            .expect("emoji data installed (make setup)"),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let mut count: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for e in json.as_array().unwrap() {
+        let cat = e["category"].as_str().unwrap_or_default().to_string();
+        if !categories.contains(&cat.as_str()) {
+            continue;
+        }
+        let p = dir
+            .join("img64")
+            .join(e["image"].as_str().unwrap_or_default());
+        let c = count.entry(cat.clone()).or_default();
+        if *c < per && p.is_file() {
+            *c += 1;
+            out.push((p, cat));
+        }
+    }
+    out
+}
+

@@ -5,6 +5,8 @@
 //! accuracy of the suggestions on the items not yet labelled. The curve goes to a CSV and a
 //! PNG plot.
 
+pub mod team;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -71,10 +73,14 @@ pub fn truth_by_item(
     store: &Store,
     by_path: &HashMap<PathBuf, String>,
 ) -> anyhow::Result<HashMap<i64, String>> {
+    // Matched on the recorded source paths (team projects read files from a cache).
     let mut out = HashMap::new();
-    for (id, p) in store.usable_images()? {
-        if let Some(l) = by_path.get(Path::new(&p)) {
-            out.insert(id, l.clone());
+    for it in store.items_of_kind(crate::domain::ItemKind::Image)? {
+        if it.error.is_some() {
+            continue;
+        }
+        if let Some(l) = by_path.get(Path::new(&it.source_path)) {
+            out.insert(it.id, l.clone());
         }
     }
     Ok(out)

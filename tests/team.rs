@@ -1,0 +1,545 @@
+//! Team projects on a real PostgreSQL server (a throwaway cluster the tests start): the CLI on
+//! URLs, push/pull round trips, leases, exactly-once decisions, scripted annotators under load,
+//! kill -9 of annotators, a server restart, bad locations.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use yuxuan::domain::{sets, Action, ItemKind, NewDecision, NewItem, NewLabel, TaskKind};
+use yuxuan::store::Store;
+
+use crate::common;
+
+fn ok(out: &std::process::Output) -> String {
+    let so = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "stdout: {so}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    so
+}
+
+/// Every file of an export folder: relative path -> text (the manifest without its time).
+fn tree(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                let mut text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
+                if rel.ends_with("yuxuan-export.json") {
+                    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    v.as_object_mut().unwrap().remove("exported_at");
+                    text = v.to_string();
+                }
+                out.insert(rel, text);
+            }
+        }
+    }
+    out
+}
+
+fn export(project: &str, format: &str, out: &Path) -> BTreeMap<String, String> {
+    ok(&common::run(&[
+        "export",
+        project,
+        "--format",
+        format,
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    tree(out)
+}
+
+/// A project with `n` synthetic image items, their truth as a CSV (path,label).
+fn synthetic_team_project(url: &str, labels: &[&str], n: usize, dir: &Path) -> PathBuf {
+    let mut store = Store::create(Path::new(url), "load", TaskKind::Image).unwrap();
+    store
+        .add_labels(
+            sets::CLASS,
+            &labels.iter().map(|l| NewLabel::named(*l)).collect::<Vec<_>>(),
+        )
+        .unwrap();
+    let items: Vec<NewItem> = (0..n)
+        .map(|i| {
+            let mut it = NewItem::new(ItemKind::Image, format!("/data/load/{i:06}.png"));
+            it.content_hash = Some(format!("load{i}"));
+            it
+        })
+        .collect();
+    store.insert_items(&items).unwrap();
+    store
+        .set_setting("lease_minutes", serde_json::json!(0.05))
+        .unwrap();
+    let truth = dir.join("truth.csv");
+    let mut w = String::from("path,label\n");
+    for i in 0..n {
+        w.push_str(&format!("/data/load/{i:06}.png,{}\n", labels[i % labels.len()]));
+    }
+    std::fs::write(&truth, w).unwrap();
+    truth
+}
+
+/// The export of a fully labelled project equals its truth, and each item was decided once.
+fn assert_labelled_exactly_as_truth(url: &str, truth: &Path, n: usize) {
+    let store = Store::open(Path::new(url)).unwrap();
+    let labels: BTreeMap<i64, String> = store.current_labels(sets::CLASS).unwrap().into_iter().collect();
+    assert_eq!(labels.len(), n, "every item has a label");
+    let mut decided = HashSet::new();
+    for d in store.all_decisions().unwrap() {
+        assert!(
+            decided.insert(d.item_id),
+            "item {} was decided twice (second by {})",
+            d.item_id,
+            d.annotator
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files = export(url, "csv", &dir.path().join("out"));
+    let csv_name = files.keys().find(|k| k.ends_with(".csv")).unwrap().clone();
+    let mut rdr = csv::Reader::from_reader(files[&csv_name].as_bytes());
+    let headers = rdr.headers().unwrap().clone();
+    let pi = headers.iter().position(|h| h == "path").unwrap();
+    let li = headers.iter().position(|h| h == "label").unwrap();
+    let exported: BTreeMap<String, String> = rdr
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[pi].to_string(), r[li].to_string())
+        })
+        .collect();
+    let mut t = csv::Reader::from_path(truth).unwrap();
+    let want: BTreeMap<String, String> = t
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[0].to_string(), r[1].to_string())
+        })
+        .collect();
+    assert_eq!(exported, want, "the export equals the truth");
+}
+
+#[test]
+fn push_then_pull_loses_nothing_and_a_team_url_works_like_a_file() {
+    let pg = common::pg();
+    let dir = tempfile::tempdir().unwrap();
+    let files = common::emoji(&["Flags", "Food & Drink", "Smileys & Emotion"], 6);
+    let truth = dir.path().join("truth.csv");
+    let mut w = String::from("path,label\n");
+    for (p, c) in &files {
+        w.push_str(&format!(
+            "{},{}\n",
+            p.display(),
+            c.replace(' ', "_").replace('&', "and")
+        ));
+    }
+    std::fs::write(&truth, w).unwrap();
+    let file = dir.path().join("shop.yuxuan");
+    let f = file.to_str().unwrap();
+    ok(&common::run(&[
+        "new",
+        f,
+        "--kind",
+        "image",
+        "--labels",
+        "Flags,Food_and_Drink,Smileys_and_Emotion",
+    ]));
+    let mut args = vec!["import", f, "--labels-csv", truth.to_str().unwrap()];
+    let paths: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
+    args.extend(paths.iter().map(|s| s.as_str()));
+    ok(&common::run(&args));
+    ok(&common::run(&["train", f, "--epochs", "15"]));
+    let before = export(f, "csv", &dir.path().join("e1"));
+    let before_ls = export(f, "label-studio", &dir.path().join("l1"));
+
+    // Push: the team project has the same history, models and files.
+    let url = pg.url(&common::unique_project("shop"));
+    let text = ok(&common::run(&["push", f, &url]));
+    assert!(text.contains("18 items") && text.contains("18 files"), "{text}");
+    assert!(
+        !text.contains(yuxuan::pgserver::PASSWORD),
+        "password printed: {text}"
+    );
+    assert_eq!(export(&url, "csv", &dir.path().join("e2")), before);
+    let team = Store::open(Path::new(&url)).unwrap();
+    assert!(team.is_team());
+    let (a, b) = (
+        Store::open(&file).unwrap().all_decisions().unwrap(),
+        team.all_decisions().unwrap(),
+    );
+    assert_eq!(a, b, "the whole decision history travels");
+    // Files come from the database, into this machine's cache, byte for byte.
+    let item = &team.items_of_kind(ItemKind::Image).unwrap()[0];
+    let local = team
+        .local_file(&item.source_path, item.content_hash.as_deref())
+        .unwrap();
+    assert_ne!(local, PathBuf::from(&item.source_path));
+    assert_eq!(
+        std::fs::read(&local).unwrap(),
+        std::fs::read(&item.source_path).unwrap()
+    );
+    // The model's weights are in the database too (checksummed).
+    let m = team.active_model(sets::CLASS).unwrap().unwrap();
+    let (sum, bytes) = team.model_file(m.id).unwrap().unwrap();
+    assert_eq!(sum, blake3::hash(&bytes).to_hex().to_string());
+    drop(team);
+
+    // The CLI on the URL: stats, train (weights stored in the database), prelabel.
+    let stats = ok(&common::run(&["stats", &url]));
+    assert!(stats.contains("18"), "{stats}");
+    ok(&common::run(&["train", &url, "--epochs", "5", "--activate", "always"]));
+    let team = Store::open(Path::new(&url)).unwrap();
+    let v2 = team.active_model(sets::CLASS).unwrap().unwrap();
+    assert_eq!(v2.version, 2);
+    assert!(team.model_file(v2.id).unwrap().is_some());
+    ok(&common::run(&["activate", &url, "1"]));
+    drop(team);
+
+    // Pull: a local snapshot equal to the team project.
+    let copy = dir.path().join("copy.yuxuan");
+    ok(&common::run(&["pull", &url, copy.to_str().unwrap()]));
+    assert_eq!(export(copy.to_str().unwrap(), "csv", &dir.path().join("e3")), before);
+    assert_eq!(
+        export(copy.to_str().unwrap(), "label-studio", &dir.path().join("l3")),
+        before_ls
+    );
+    let snap = Store::open(&copy).unwrap();
+    assert_eq!(snap.models(sets::CLASS).unwrap().len(), 2);
+    let w = snap
+        .model_weights_file(&snap.active_model(sets::CLASS).unwrap().unwrap())
+        .unwrap()
+        .unwrap();
+    assert!(w.exists() && w.starts_with(dir.path()), "{}", w.display());
+    // The snapshot can be trained on and pushed again as another project.
+    drop(snap);
+    ok(&common::run(&["train", copy.to_str().unwrap(), "--epochs", "3"]));
+    let url2 = pg.url(&common::unique_project("shop-again"));
+    ok(&common::run(&["push", copy.to_str().unwrap(), &url2, "--reference-paths"]));
+    assert_eq!(export(&url2, "csv", &dir.path().join("e4")), before);
+    // `team list` shows both; `team drop` needs --yes.
+    let list = ok(&common::run(&["team", "list", &url]));
+    assert!(list.lines().count() >= 2, "{list}");
+    assert!(!common::run(&["team", "drop", &url2]).status.success());
+    ok(&common::run(&["team", "drop", &url2, "--yes"]));
+    assert!(!common::run(&["stats", &url2]).status.success());
+}
+
+#[test]
+fn bad_team_locations_fail_with_one_clear_line() {
+    let pg = common::pg();
+    let name = common::unique_project("bad");
+    let url = pg.url(&name);
+    drop(common::image_project_at(Path::new(&url), &["a"], 1));
+    let mut newer = pg.admin().unwrap();
+    let newer_name = common::unique_project("newer");
+    drop(common::image_project_at(Path::new(&pg.url(&newer_name)), &["a"], 1));
+    newer
+        .batch_execute(&format!(
+            "UPDATE \"yuxuan_{newer_name}\".yuxuan_schema SET version = 99"
+        ))
+        .unwrap();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let cases: Vec<(String, &str)> = vec![
+        (format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port), "names no project"),
+        ("postgres://127.0.0.1:notaport/x?project=a".into(), "not a number"),
+        (
+            format!("postgres://postgres:wrong@127.0.0.1:{}/postgres?project={name}", pg.port),
+            "refused the login",
+        ),
+        (
+            format!("postgres://postgres:{}@127.0.0.1:{}/nosuchdb?project={name}", yuxuan::pgserver::PASSWORD, pg.port),
+            "does not exist",
+        ),
+        (pg.url("nobody-here"), "no project \"nobody-here\""),
+        (pg.url(&newer_name), "upgrade yuxuan"),
+        (
+            format!("postgres://postgres:x@127.0.0.1:{closed}/postgres?project=a"),
+            "cannot reach the team server",
+        ),
+    ];
+    for (u, want) in cases {
+        let out = common::run(&["stats", &u]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{u}: succeeded");
+        let first = err.lines().next().unwrap_or_default();
+        assert!(first.contains(want), "{u}: {err}");
+        assert!(err.lines().count() <= 3, "{u}: not one clear line: {err}");
+        assert!(!err.contains("wrong@") && !err.contains(yuxuan::pgserver::PASSWORD), "{u}: password shown: {err}");
+    }
+    // The password from PGPASSWORD or ~/.pgpass, as with psql.
+    let bare = pg.url_without_password(&name);
+    let out = Command::new(common::bin())
+        .args(["stats", &bare])
+        .env("PGPASSWORD", yuxuan::pgserver::PASSWORD)
+        .output()
+        .unwrap();
+    ok(&out);
+    let home = tempfile::tempdir().unwrap();
+    let pgpass = home.path().join(".pgpass");
+    std::fs::write(&pgpass, format!("127.0.0.1:{}:*:postgres:{}\n", pg.port, yuxuan::pgserver::PASSWORD)).unwrap();
+    let out = Command::new(common::bin())
+        .args(["stats", &bare])
+        .env_remove("PGPASSWORD")
+        .env("PGPASSFILE", &pgpass)
+        .output()
+        .unwrap();
+    ok(&out);
+    let out = Command::new(common::bin())
+        .args(["stats", &bare])
+        .env_remove("PGPASSWORD")
+        .env("PGPASSFILE", home.path().join("none"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("asks for a password"), "{err}");
+}
+
+fn decision(item_id: i64, label: &str, who: &str) -> NewDecision {
+    NewDecision {
+        item_id,
+        label_set: sets::CLASS.into(),
+        label: Some(label.into()),
+        annotator: who.into(),
+        action: Action::Correct,
+        ms_spent: 10,
+        prediction_id: None,
+    }
+}
+
+#[test]
+fn leases_give_an_item_to_one_annotator_until_it_expires() {
+    common::on_both_backends("leases", |loc| {
+        let mut a = common::image_project_at(loc, &["cat", "dog"], 10);
+        a.set_setting("lease_minutes", serde_json::json!(0.01)).unwrap(); // 600 ms
+        let mut b = Store::open(loc).unwrap();
+        let all: Vec<i64> = (1..=10).collect();
+        let la = a.lease_items(sets::CLASS, "ann", &all, 4).unwrap();
+        assert_eq!(la, vec![1, 2, 3, 4]);
+        let lb = b.lease_items(sets::CLASS, "bob", &all, 4).unwrap();
+        assert_eq!(lb, vec![5, 6, 7, 8], "nobody else is given a leased item");
+        assert_eq!(b.leased_by_others("bob").unwrap().len(), 4);
+        // Asking again renews one's own leases.
+        assert_eq!(a.lease_items(sets::CLASS, "ann", &all, 4).unwrap(), la);
+        // A decision ends the lease; a labelled item is never leased again.
+        a.record_decision(&decision(1, "cat", "ann")).unwrap();
+        assert!(!a.my_leases("ann").unwrap().contains(&1));
+        std::thread::sleep(Duration::from_millis(700));
+        // Expired: ann's items come back to bob.
+        let lb = b.lease_items(sets::CLASS, "bob", &all, 10).unwrap();
+        assert_eq!(lb, vec![2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        let p = a.team_progress(sets::CLASS, "ann").unwrap();
+        assert_eq!((p.mine, p.team, p.total), (1, 1, 10));
+        b.release_leases("bob", None).unwrap();
+        assert!(a.leased_by_others("ann").unwrap().is_empty());
+    });
+}
+
+#[test]
+fn a_decision_resent_with_its_client_id_is_recorded_once() {
+    common::on_both_backends("once", |loc| {
+        let mut s = common::image_project_at(loc, &["cat", "dog"], 2);
+        let d = decision(1, "dog", "ann");
+        let first = s.record_decision_once(&d, "c0ffee-1").unwrap();
+        let again = s.record_decision_once(&d, "c0ffee-1").unwrap();
+        assert_eq!(first, again);
+        assert_eq!(s.decision_count().unwrap(), 1);
+        assert_eq!(s.decision_by_client_id("c0ffee-1").unwrap(), Some(first));
+        s.record_decision_once(&d, "c0ffee-2").unwrap();
+        assert_eq!(s.decision_count().unwrap(), 2);
+    });
+}
+
+#[test]
+fn twenty_scripted_annotators_label_2000_items_exactly_once() {
+    let pg = common::pg();
+    let dir = tempfile::tempdir().unwrap();
+    let url = pg.url(&common::unique_project("load"));
+    let truth = synthetic_team_project(&url, &["cat", "dog", "bird"], 2000, dir.path());
+    let report = dir.path().join("report.json");
+    let out = common::run(&[
+        "simulate",
+        &url,
+        "--truth",
+        truth.to_str().unwrap(),
+        "--annotators",
+        "20",
+        "--think-ms",
+        "1",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("2000 decisions"), "{err}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let busy = r["annotators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["decisions"].as_u64().unwrap() > 0)
+        .count();
+    assert!(busy >= 15, "the work is shared: {busy} of 20 annotators decided");
+    assert_labelled_exactly_as_truth(&url, &truth, 2000);
+}
+
+fn spawn_annotator(url: &str, truth: &Path, name: &str) -> std::process::Child {
+    Command::new(common::bin())
+        .args([
+            "simulate",
+            url,
+            "--truth",
+            truth.to_str().unwrap(),
+            "--annotators",
+            "1",
+            "--annotator-prefix",
+            name,
+            "--think-ms",
+            "2",
+            "--print-acks",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Acknowledged decision ids printed by an annotator process (until it ends or `n` are read).
+fn read_acks(child: &mut std::process::Child, n: Option<usize>) -> Vec<i64> {
+    let mut r = BufReader::new(child.stdout.take().unwrap());
+    let mut out = Vec::new();
+    let mut line = String::new();
+    loop {
+        if n.is_some_and(|n| out.len() >= n) {
+            break;
+        }
+        line.clear();
+        if r.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(id) = line.strip_prefix("saved ").and_then(|x| x.split(' ').next()) {
+            out.push(id.parse().unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn killed_annotators_items_come_back_after_their_lease_and_nothing_acknowledged_is_lost() {
+    let pg = common::pg();
+    let dir = tempfile::tempdir().unwrap();
+    let url = pg.url(&common::unique_project("kill"));
+    let n = 2000;
+    let truth = synthetic_team_project(&url, &["cat", "dog", "bird"], n, dir.path());
+    let mut children: Vec<std::process::Child> = (0..20)
+        .map(|k| spawn_annotator(&url, &truth, &format!("p{k}")))
+        .collect();
+    // Kill 5 of them mid-lease, right after an acknowledgement.
+    let mut acked = Vec::new();
+    for c in children.iter_mut().take(5) {
+        let mut r = BufReader::new(c.stdout.take().unwrap());
+        let mut line = String::new();
+        for _ in 0..5 {
+            line.clear();
+            if r.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            if let Some(id) = line.strip_prefix("saved ").and_then(|x| x.split(' ').next()) {
+                acked.push(id.parse::<i64>().unwrap());
+            }
+        }
+        unsafe { libc::kill(c.id() as i32, libc::SIGKILL) };
+        c.wait().unwrap();
+    }
+    for c in children.iter_mut().skip(5) {
+        acked.extend(read_acks(c, None));
+        assert!(c.wait().unwrap().success());
+    }
+    let store = Store::open(Path::new(&url)).unwrap();
+    for id in &acked {
+        assert!(store.decision(*id).unwrap().is_some(), "acknowledged decision {id} lost");
+    }
+    assert_labelled_exactly_as_truth(&url, &truth, n);
+}
+
+#[test]
+fn a_server_restart_mid_run_loses_and_duplicates_nothing() {
+    // A server of its own: restarting the shared one would disturb the other tests.
+    let pg = yuxuan::pgserver::PgServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let url = pg.url("restart");
+    let n = 600;
+    let truth = synthetic_team_project(&url, &["cat", "dog"], n, dir.path());
+    let mut child = Command::new(common::bin())
+        .args([
+            "simulate",
+            &url,
+            "--truth",
+            truth.to_str().unwrap(),
+            "--annotators",
+            "5",
+            "--think-ms",
+            "3",
+            "--print-acks",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut r = BufReader::new(child.stdout.take().unwrap());
+    let mut acked = Vec::new();
+    let mut line = String::new();
+    let mut restarted = false;
+    loop {
+        line.clear();
+        if r.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(id) = line.strip_prefix("saved ").and_then(|x| x.split(' ').next()) {
+            acked.push(id.parse::<i64>().unwrap());
+        }
+        if acked.len() == 100 && !restarted {
+            pg.restart().unwrap();
+            restarted = true;
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(restarted);
+    assert!(err.contains("reconnects") && !err.contains(" 0 reconnects"), "{err}");
+    let store = Store::open(Path::new(&url)).unwrap();
+    for id in &acked {
+        assert!(store.decision(*id).unwrap().is_some(), "acknowledged decision {id} lost");
+    }
+    let unique: HashSet<i64> = acked.iter().copied().collect();
+    assert_eq!(unique.len(), acked.len(), "no decision acknowledged twice");
+    drop(store);
+    assert_labelled_exactly_as_truth(&url, &truth, n);
+}
+
+#[test]
+fn a_second_training_of_a_team_project_is_refused_clearly() {
+    let pg = common::pg();
+    let url = pg.url(&common::unique_project("lock"));
+    let store = common::image_project_at(Path::new(&url), &["a", "b"], 4);
+    let held = store.try_team_lock("train:class").unwrap();
+    assert!(matches!(held, Some(Some(_))));
+    assert!(store.try_team_lock("train:class").unwrap().is_none(), "the lock is exclusive");
+    let out = common::run(&["train", &url]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("another training"), "{err}");
+    drop(held);
+    assert!(store.try_team_lock("train:class").unwrap().is_some(), "released with its holder");
+}
