@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything yuxuan needs that is not Rust code, idempotently:
-#   - Debian packages for building and for the window (only the missing ones),
+#   - Debian packages for building, for the window and PostgreSQL (team projects; the tests
+#     start throwaway clusters of their own), only the missing ones,
 #   - the LibTorch venv (PyPI torch==2.13.0) used by tch via LIBTORCH_USE_PYTORCH=1,
 #   - the pretrained MobileNetV2 weights (checksum-verified, converted to safetensors),
 #   - the Formasaurus corpus, the Noto emoji images and scikit-image's sample photos (demo
@@ -33,7 +34,7 @@ mkdir -p "$CACHE"
 # ---------------------------------------------------------------- Debian packages
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-need_pkgs=(gcc g++ libc6-dev make pkg-config python3 python3-venv nodejs npm fonts-noto-cjk)
+need_pkgs=(gcc g++ libc6-dev make pkg-config python3 python3-venv nodejs npm fonts-noto-cjk postgresql)
 if [ "$WITH_GUI" = 1 ]; then
   need_pkgs+=(libxcursor1 libxi6 libxrandr2 libxkbcommon-x11-0 libegl1 libgl1 libgl1-mesa-dri)
 fi

@@ -17,6 +17,8 @@ pub struct PgServer {
     dir: PathBuf,
     bindir: PathBuf,
     as_postgres: bool,
+    /// Whether the server syncs its WAL to disk (off for tests: faster, same semantics).
+    fsync: bool,
 }
 
 /// Why a cluster could not be started (the tests fail with this reason, never skip).
@@ -60,7 +62,8 @@ pub fn find_bindir() -> Result<PathBuf, PgServerError> {
 }
 
 fn free_port() -> Result<u16, PgServerError> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| err(format!("no free port: {e}")))?;
+    let l = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| err(format!("no free port: {e}")))?;
     Ok(l.local_addr().map_err(|e| err(e.to_string()))?.port())
 }
 
@@ -70,8 +73,17 @@ fn is_root() -> bool {
 }
 
 impl PgServer {
-    /// initdb + start on a free port; waits until the server accepts connections.
+    /// initdb + start on a free port, fsync off (tests); waits until it accepts connections.
     pub fn start() -> Result<PgServer, PgServerError> {
+        PgServer::start_with(false)
+    }
+
+    /// The same with the server's default durability (fsync on): for benchmarks.
+    pub fn start_durable() -> Result<PgServer, PgServerError> {
+        PgServer::start_with(true)
+    }
+
+    fn start_with(fsync: bool) -> Result<PgServer, PgServerError> {
         let bindir = find_bindir()?;
         let as_postgres = is_root();
         let dir = tempfile::Builder::new()
@@ -95,13 +107,17 @@ impl PgServer {
         let pwfile = dir.join("pw");
         std::fs::write(&pwfile, PASSWORD).map_err(|e| err(e.to_string()))?;
         if as_postgres {
-            let _ = Command::new("chown").arg("postgres:postgres").arg(&pwfile).status();
+            let _ = Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(&pwfile)
+                .status();
         }
         let server = PgServer {
             port: free_port()?,
             dir,
             bindir,
             as_postgres,
+            fsync,
         };
         let data = server.data_dir();
         let out = server
@@ -156,9 +172,10 @@ impl PgServer {
     /// Start the (stopped) server again on the same port.
     pub fn start_again(&self) -> Result<(), PgServerError> {
         let opts = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=200 -c shared_buffers=64MB",
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync={} -c max_connections=200 -c shared_buffers=64MB",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            if self.fsync { "on" } else { "off" }
         );
         let out = self
             .cmd("pg_ctl")
@@ -220,6 +237,14 @@ impl PgServer {
             "postgres://postgres@127.0.0.1:{}/postgres?project={project}",
             self.port
         )
+    }
+
+    /// The server's version string.
+    pub fn version(&self) -> Option<String> {
+        let mut c = self.admin().ok()?;
+        c.query_one("SHOW server_version", &[])
+            .ok()
+            .map(|r| r.get(0))
     }
 
     /// A superuser connection to the `postgres` database.

@@ -65,7 +65,10 @@ fn synthetic_team_project(url: &str, labels: &[&str], n: usize, dir: &Path) -> P
     store
         .add_labels(
             sets::CLASS,
-            &labels.iter().map(|l| NewLabel::named(*l)).collect::<Vec<_>>(),
+            &labels
+                .iter()
+                .map(|l| NewLabel::named(*l))
+                .collect::<Vec<_>>(),
         )
         .unwrap();
     let items: Vec<NewItem> = (0..n)
@@ -82,7 +85,10 @@ fn synthetic_team_project(url: &str, labels: &[&str], n: usize, dir: &Path) -> P
     let truth = dir.join("truth.csv");
     let mut w = String::from("path,label\n");
     for i in 0..n {
-        w.push_str(&format!("/data/load/{i:06}.png,{}\n", labels[i % labels.len()]));
+        w.push_str(&format!(
+            "/data/load/{i:06}.png,{}\n",
+            labels[i % labels.len()]
+        ));
     }
     std::fs::write(&truth, w).unwrap();
     truth
@@ -91,7 +97,11 @@ fn synthetic_team_project(url: &str, labels: &[&str], n: usize, dir: &Path) -> P
 /// The export of a fully labelled project equals its truth, and each item was decided once.
 fn assert_labelled_exactly_as_truth(url: &str, truth: &Path, n: usize) {
     let store = Store::open(Path::new(url)).unwrap();
-    let labels: BTreeMap<i64, String> = store.current_labels(sets::CLASS).unwrap().into_iter().collect();
+    let labels: BTreeMap<i64, String> = store
+        .current_labels(sets::CLASS)
+        .unwrap()
+        .into_iter()
+        .collect();
     assert_eq!(labels.len(), n, "every item has a label");
     let mut decided = HashSet::new();
     for d in store.all_decisions().unwrap() {
@@ -163,7 +173,10 @@ fn push_then_pull_loses_nothing_and_a_team_url_works_like_a_file() {
     // Push: the team project has the same history, models and files.
     let url = pg.url(&common::unique_project("shop"));
     let text = ok(&common::run(&["push", f, &url]));
-    assert!(text.contains("18 items") && text.contains("18 files"), "{text}");
+    assert!(
+        text.contains("18 items") && text.contains("18 files"),
+        "{text}"
+    );
     assert!(
         !text.contains(yuxuan::pgserver::PASSWORD),
         "password printed: {text}"
@@ -195,7 +208,14 @@ fn push_then_pull_loses_nothing_and_a_team_url_works_like_a_file() {
     // The CLI on the URL: stats, train (weights stored in the database), prelabel.
     let stats = ok(&common::run(&["stats", &url]));
     assert!(stats.contains("18"), "{stats}");
-    ok(&common::run(&["train", &url, "--epochs", "5", "--activate", "always"]));
+    ok(&common::run(&[
+        "train",
+        &url,
+        "--epochs",
+        "5",
+        "--activate",
+        "always",
+    ]));
     let team = Store::open(Path::new(&url)).unwrap();
     let v2 = team.active_model(sets::CLASS).unwrap().unwrap();
     assert_eq!(v2.version, 2);
@@ -206,9 +226,16 @@ fn push_then_pull_loses_nothing_and_a_team_url_works_like_a_file() {
     // Pull: a local snapshot equal to the team project.
     let copy = dir.path().join("copy.yuxuan");
     ok(&common::run(&["pull", &url, copy.to_str().unwrap()]));
-    assert_eq!(export(copy.to_str().unwrap(), "csv", &dir.path().join("e3")), before);
     assert_eq!(
-        export(copy.to_str().unwrap(), "label-studio", &dir.path().join("l3")),
+        export(copy.to_str().unwrap(), "csv", &dir.path().join("e3")),
+        before
+    );
+    assert_eq!(
+        export(
+            copy.to_str().unwrap(),
+            "label-studio",
+            &dir.path().join("l3")
+        ),
         before_ls
     );
     let snap = Store::open(&copy).unwrap();
@@ -220,9 +247,19 @@ fn push_then_pull_loses_nothing_and_a_team_url_works_like_a_file() {
     assert!(w.exists() && w.starts_with(dir.path()), "{}", w.display());
     // The snapshot can be trained on and pushed again as another project.
     drop(snap);
-    ok(&common::run(&["train", copy.to_str().unwrap(), "--epochs", "3"]));
+    ok(&common::run(&[
+        "train",
+        copy.to_str().unwrap(),
+        "--epochs",
+        "3",
+    ]));
     let url2 = pg.url(&common::unique_project("shop-again"));
-    ok(&common::run(&["push", copy.to_str().unwrap(), &url2, "--reference-paths"]));
+    ok(&common::run(&[
+        "push",
+        copy.to_str().unwrap(),
+        &url2,
+        "--reference-paths",
+    ]));
     assert_eq!(export(&url2, "csv", &dir.path().join("e4")), before);
     // `team list` shows both; `team drop` needs --yes.
     let list = ok(&common::run(&["team", "list", &url]));
@@ -240,7 +277,11 @@ fn bad_team_locations_fail_with_one_clear_line() {
     drop(common::image_project_at(Path::new(&url), &["a"], 1));
     let mut newer = pg.admin().unwrap();
     let newer_name = common::unique_project("newer");
-    drop(common::image_project_at(Path::new(&pg.url(&newer_name)), &["a"], 1));
+    drop(common::image_project_at(
+        Path::new(&pg.url(&newer_name)),
+        &["a"],
+        1,
+    ));
     newer
         .batch_execute(&format!(
             "UPDATE \"yuxuan_{newer_name}\".yuxuan_schema SET version = 99"
@@ -251,14 +292,27 @@ fn bad_team_locations_fail_with_one_clear_line() {
         l.local_addr().unwrap().port()
     };
     let cases: Vec<(String, &str)> = vec![
-        (format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port), "names no project"),
-        ("postgres://127.0.0.1:notaport/x?project=a".into(), "not a number"),
         (
-            format!("postgres://postgres:wrong@127.0.0.1:{}/postgres?project={name}", pg.port),
+            format!("postgres://postgres@127.0.0.1:{}/postgres", pg.port),
+            "names no project",
+        ),
+        (
+            "postgres://127.0.0.1:notaport/x?project=a".into(),
+            "not a number",
+        ),
+        (
+            format!(
+                "postgres://postgres:wrong@127.0.0.1:{}/postgres?project={name}",
+                pg.port
+            ),
             "refused the login",
         ),
         (
-            format!("postgres://postgres:{}@127.0.0.1:{}/nosuchdb?project={name}", yuxuan::pgserver::PASSWORD, pg.port),
+            format!(
+                "postgres://postgres:{}@127.0.0.1:{}/nosuchdb?project={name}",
+                yuxuan::pgserver::PASSWORD,
+                pg.port
+            ),
             "does not exist",
         ),
         (pg.url("nobody-here"), "no project \"nobody-here\""),
@@ -275,7 +329,10 @@ fn bad_team_locations_fail_with_one_clear_line() {
         let first = err.lines().next().unwrap_or_default();
         assert!(first.contains(want), "{u}: {err}");
         assert!(err.lines().count() <= 3, "{u}: not one clear line: {err}");
-        assert!(!err.contains("wrong@") && !err.contains(yuxuan::pgserver::PASSWORD), "{u}: password shown: {err}");
+        assert!(
+            !err.contains("wrong@") && !err.contains(yuxuan::pgserver::PASSWORD),
+            "{u}: password shown: {err}"
+        );
     }
     // The password from PGPASSWORD or ~/.pgpass, as with psql.
     let bare = pg.url_without_password(&name);
@@ -287,7 +344,15 @@ fn bad_team_locations_fail_with_one_clear_line() {
     ok(&out);
     let home = tempfile::tempdir().unwrap();
     let pgpass = home.path().join(".pgpass");
-    std::fs::write(&pgpass, format!("127.0.0.1:{}:*:postgres:{}\n", pg.port, yuxuan::pgserver::PASSWORD)).unwrap();
+    std::fs::write(
+        &pgpass,
+        format!(
+            "127.0.0.1:{}:*:postgres:{}\n",
+            pg.port,
+            yuxuan::pgserver::PASSWORD
+        ),
+    )
+    .unwrap();
     let out = Command::new(common::bin())
         .args(["stats", &bare])
         .env_remove("PGPASSWORD")
@@ -321,7 +386,8 @@ fn decision(item_id: i64, label: &str, who: &str) -> NewDecision {
 fn leases_give_an_item_to_one_annotator_until_it_expires() {
     common::on_both_backends("leases", |loc| {
         let mut a = common::image_project_at(loc, &["cat", "dog"], 10);
-        a.set_setting("lease_minutes", serde_json::json!(0.01)).unwrap(); // 600 ms
+        a.set_setting("lease_minutes", serde_json::json!(0.01))
+            .unwrap(); // 600 ms
         let mut b = Store::open(loc).unwrap();
         let all: Vec<i64> = (1..=10).collect();
         let la = a.lease_items(sets::CLASS, "ann", &all, 4).unwrap();
@@ -382,14 +448,18 @@ fn twenty_scripted_annotators_label_2000_items_exactly_once() {
     ok(&out);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("2000 decisions"), "{err}");
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     let busy = r["annotators"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|a| a["decisions"].as_u64().unwrap() > 0)
         .count();
-    assert!(busy >= 15, "the work is shared: {busy} of 20 annotators decided");
+    assert!(
+        busy >= 15,
+        "the work is shared: {busy} of 20 annotators decided"
+    );
     assert_labelled_exactly_as_truth(&url, &truth, 2000);
 }
 
@@ -427,7 +497,10 @@ fn read_acks(child: &mut std::process::Child, n: Option<usize>) -> Vec<i64> {
         if r.read_line(&mut line).unwrap() == 0 {
             break;
         }
-        if let Some(id) = line.strip_prefix("saved ").and_then(|x| x.split(' ').next()) {
+        if let Some(id) = line
+            .strip_prefix("saved ")
+            .and_then(|x| x.split(' ').next())
+        {
             out.push(id.parse().unwrap());
         }
     }
@@ -454,7 +527,10 @@ fn killed_annotators_items_come_back_after_their_lease_and_nothing_acknowledged_
             if r.read_line(&mut line).unwrap() == 0 {
                 break;
             }
-            if let Some(id) = line.strip_prefix("saved ").and_then(|x| x.split(' ').next()) {
+            if let Some(id) = line
+                .strip_prefix("saved ")
+                .and_then(|x| x.split(' ').next())
+            {
                 acked.push(id.parse::<i64>().unwrap());
             }
         }
@@ -467,7 +543,10 @@ fn killed_annotators_items_come_back_after_their_lease_and_nothing_acknowledged_
     }
     let store = Store::open(Path::new(&url)).unwrap();
     for id in &acked {
-        assert!(store.decision(*id).unwrap().is_some(), "acknowledged decision {id} lost");
+        assert!(
+            store.decision(*id).unwrap().is_some(),
+            "acknowledged decision {id} lost"
+        );
     }
     assert_labelled_exactly_as_truth(&url, &truth, n);
 }
@@ -505,7 +584,10 @@ fn a_server_restart_mid_run_loses_and_duplicates_nothing() {
         if r.read_line(&mut line).unwrap() == 0 {
             break;
         }
-        if let Some(id) = line.strip_prefix("saved ").and_then(|x| x.split(' ').next()) {
+        if let Some(id) = line
+            .strip_prefix("saved ")
+            .and_then(|x| x.split(' ').next())
+        {
             acked.push(id.parse::<i64>().unwrap());
         }
         if acked.len() == 100 && !restarted {
@@ -517,10 +599,16 @@ fn a_server_restart_mid_run_loses_and_duplicates_nothing() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(restarted);
-    assert!(err.contains("reconnects") && !err.contains(" 0 reconnects"), "{err}");
+    assert!(
+        err.contains("reconnects") && !err.contains(" 0 reconnects"),
+        "{err}"
+    );
     let store = Store::open(Path::new(&url)).unwrap();
     for id in &acked {
-        assert!(store.decision(*id).unwrap().is_some(), "acknowledged decision {id} lost");
+        assert!(
+            store.decision(*id).unwrap().is_some(),
+            "acknowledged decision {id} lost"
+        );
     }
     let unique: HashSet<i64> = acked.iter().copied().collect();
     assert_eq!(unique.len(), acked.len(), "no decision acknowledged twice");
@@ -535,11 +623,17 @@ fn a_second_training_of_a_team_project_is_refused_clearly() {
     let store = common::image_project_at(Path::new(&url), &["a", "b"], 4);
     let held = store.try_team_lock("train:class").unwrap();
     assert!(matches!(held, Some(Some(_))));
-    assert!(store.try_team_lock("train:class").unwrap().is_none(), "the lock is exclusive");
+    assert!(
+        store.try_team_lock("train:class").unwrap().is_none(),
+        "the lock is exclusive"
+    );
     let out = common::run(&["train", &url]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("another training"), "{err}");
     drop(held);
-    assert!(store.try_team_lock("train:class").unwrap().is_some(), "released with its holder");
+    assert!(
+        store.try_team_lock("train:class").unwrap().is_some(),
+        "released with its holder"
+    );
 }

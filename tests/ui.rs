@@ -25,7 +25,13 @@ const LABELS: [&str; 3] = ["cat", "dog", "bird"];
 /// one-hot feature of it) and predicted as that label with a score falling with i.
 fn project(dir: &Path, n: usize) -> PathBuf {
     let path = dir.join("ui.yuxuan");
-    let mut store = Store::create(&path, "ui test", TaskKind::Image).unwrap();
+    project_at(&path, dir, n);
+    path
+}
+
+/// The same project at a location (a file or a team URL), its images in `dir/img`.
+fn project_at(path: &Path, dir: &Path, n: usize) {
+    let mut store = Store::create(path, "ui test", TaskKind::Image).unwrap();
     store
         .add_labels(
             "class",
@@ -70,7 +76,6 @@ fn project(dir: &Path, n: usize) -> PathBuf {
         })
         .collect();
     store.put_predictions("class", None, &preds).unwrap();
-    path
 }
 
 fn harness(app: App) -> Harness<'static, App> {
@@ -108,9 +113,14 @@ fn settle(h: &mut Harness<'_, App>) {
     for _ in 0..3 {
         h.run_ok();
         if let Some(p) = h.state_mut().project.as_mut() {
+            let ok = p.review.wait_idle(Duration::from_secs(30));
             assert!(
-                p.review.wait_idle(Duration::from_secs(30)),
-                "review worker did not settle"
+                ok,
+                "review worker did not settle: in flight {}, queue {}, current {:?} loaded {}",
+                p.review.in_flight(),
+                p.review.queue().len(),
+                p.review.current_id(),
+                p.review.current().is_some()
             );
         }
     }
@@ -948,4 +958,148 @@ fn insights_find_near_duplicates_with_conflicting_labels_first() {
     h.run_ok();
     h.get_by_label("conflicting labels");
     h.get_by_label_contains("1 with conflicting labels");
+}
+
+fn app_as(annotator: &str, open: Option<&Path>) -> App {
+    App::new(
+        Prefs {
+            annotator: annotator.into(),
+            ..Default::default()
+        },
+        open.map(Path::to_path_buf),
+    )
+}
+
+/// Frames until `f` holds (the team worker checks every couple of seconds).
+fn run_until(h: &mut Harness<'_, App>, what: &str, f: impl Fn(&App) -> bool) {
+    for _ in 0..600 {
+        h.run_ok();
+        if f(h.state()) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!(
+        "timed out waiting for {what}; notices: {:?}",
+        h.state().notices()
+    );
+}
+
+fn team_of(app: &App) -> yuxuan::review::TeamView {
+    app.project
+        .as_ref()
+        .and_then(|p| p.review.team.clone())
+        .unwrap_or_default()
+}
+
+/// Two annotators' windows on one team project: opened from the start screen's URL field,
+/// never shown the same item, "me / team" progress, a model the lead activates shows up without
+/// reopening, and while the server is down a decision waits in the outbox (not "saved") and is
+/// sent exactly once when the server is back.
+#[test]
+fn two_annotators_share_a_team_project_and_offline_decisions_wait_then_go_once() {
+    let pg = yuxuan::pgserver::PgServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let url = pg.url("ui-team");
+    project_at(Path::new(&url), dir.path(), 30);
+
+    // Annotator A opens it from the start screen.
+    let mut a = harness(app_as("ann", None));
+    a.run_ok();
+    let field = a.get_by_role_and_label(
+        egui::accesskit::Role::TextInput,
+        "Open a team project (PostgreSQL URL)",
+    );
+    field.focus();
+    a.run_ok();
+    a.get_by_role_and_label(
+        egui::accesskit::Role::TextInput,
+        "Open a team project (PostgreSQL URL)",
+    )
+    .type_text(&url);
+    a.run_ok();
+    a.get_by_label("Open team project").click();
+    settle(&mut a);
+    assert_eq!(
+        a.state().screen,
+        Screen::Review,
+        "notices: {:?}",
+        a.state().notices()
+    );
+    // Annotator B from the command line's project argument.
+    let mut b = harness(app_as("bob", Some(Path::new(&url))));
+    settle(&mut b);
+    settle(&mut a);
+    let (ca, cb) = (current(&a), current(&b));
+    assert_ne!(ca, cb, "two annotators are never shown the same item");
+    let store = Store::open(Path::new(&url)).unwrap();
+    let b_queue: Vec<i64> = b.state().project.as_ref().unwrap().review.queue().to_vec();
+    for held in store.my_leases("ann").unwrap() {
+        assert!(
+            !b_queue.contains(&held),
+            "B's queue holds A's leased item {held}"
+        );
+    }
+
+    a.key_press(Key::Enter);
+    settle(&mut a);
+    let ds = store.decisions_for_item(ca).unwrap();
+    assert_eq!((ds.len(), ds[0].annotator.as_str()), (1, "ann"));
+    a.get_by_label_contains("saved");
+    run_until(&mut a, "me / team progress", |app| {
+        team_of(app)
+            .progress
+            .is_some_and(|p| p.mine == 1 && p.team == 1)
+    });
+    a.get_by_label_contains("me 1 / team 1 / 30");
+
+    // The lead activates a model: A's suggestions are refreshed without reopening.
+    let mut lead = Store::open(Path::new(&url)).unwrap();
+    let m = lead
+        .add_model(&yuxuan::store::models::NewModel {
+            label_set: "class".into(),
+            kind: "test".into(),
+            parent_id: None,
+            training_run_id: None,
+            labels: LABELS.iter().map(|s| s.to_string()).collect(),
+            spec: serde_json::json!({}),
+            metrics: None,
+            weights_path: None,
+            weights_sha256: None,
+        })
+        .unwrap();
+    lead.activate_model(m.id).unwrap();
+    run_until(&mut a, "the new model notice", |app| {
+        app.notices()
+            .iter()
+            .any(|n| n.contains("model v1 is active"))
+    });
+
+    // The server goes away: the decision waits, it is not shown as saved.
+    settle(&mut a);
+    let next = current(&a);
+    pg.stop("fast");
+    a.key_press(Key::Enter);
+    run_until(&mut a, "waiting to be sent", |app| {
+        matches!(
+            app.project.as_ref().unwrap().review.save,
+            yuxuan::review::SaveStatus::Waiting(1)
+        )
+    });
+    a.get_by_label_contains("1 waiting to be sent");
+    assert!(a.query_by_label_contains("✓ saved").is_none());
+    assert!(team_of(a.state()).offline.is_some());
+    // Back: sent once, shown saved.
+    pg.start_again().unwrap();
+    run_until(&mut a, "the outbox to drain", |app| {
+        matches!(
+            app.project.as_ref().unwrap().review.save,
+            yuxuan::review::SaveStatus::Saved(_)
+        ) && team_of(app).waiting == 0
+    });
+    let store = Store::open(Path::new(&url)).unwrap();
+    let ds = store.decisions_for_item(next).unwrap();
+    assert_eq!(ds.len(), 1, "sent exactly once: {ds:?}");
+    assert_eq!(ds[0].annotator, "ann");
+    assert!(team_of(a.state()).offline.is_none());
 }

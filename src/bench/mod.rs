@@ -14,6 +14,7 @@ pub mod prelabel;
 pub mod queue;
 pub mod store;
 pub mod synth;
+pub mod team;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -230,6 +231,11 @@ pub const ROWS: &[RowSpec] = &[
         id: "export",
         title: "export throughput at 100k items",
         run: export_row,
+    },
+    RowSpec {
+        id: "team",
+        title: "team project on loopback PostgreSQL: commit/lease at 1 and 20 annotators, push, queue open",
+        run: team::run_row,
     },
     RowSpec {
         id: "ui-frame",

@@ -39,10 +39,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default(),
     });
-    anyhow::ensure!(
-        a.lease_minutes > 0.0,
-        "--lease-minutes must be positive"
-    );
+    anyhow::ensure!(a.lease_minutes > 0.0, "--lease-minutes must be positive");
     let mut store = Store::create(&a.path, &name, kind)
         .with_context(|| format!("creating {}", location.display()))?;
     if store.is_team() {

@@ -81,7 +81,11 @@ fn run_team(a: &Args, strategy: Strategy, annotators: usize) -> anyhow::Result<E
         ..Default::default()
     };
     let ctx = JobCtx::new("team simulation");
-    let ctx = if a.print_acks { ctx } else { ctx.with_cli_bar() };
+    let ctx = if a.print_acks {
+        ctx
+    } else {
+        ctx.with_cli_bar()
+    };
     let r = yuxuan::simulate::team::run(&a.project, &truth, &opts, &ctx)?;
     ctx.finish();
     let (c, l) = (r.commit_ms(), r.lease_ms());

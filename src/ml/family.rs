@@ -117,12 +117,14 @@ pub fn run_training(
     let set = family.label_set().to_string();
     // One training per label set of a team project at a time, wherever it was started (the
     // lock ends with its connection, so a killed trainer does not block the next one).
-    let _team_lock = store.try_team_lock(&format!("train:{set}"))?.ok_or_else(|| {
-        anyhow::anyhow!(
-            "another training of {set:?} is running on this team project (started elsewhere); \
+    let _team_lock = store
+        .try_team_lock(&format!("train:{set}"))?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "another training of {set:?} is running on this team project (started elsewhere); \
              wait for it to finish, or see its progress with `yuxuan models`"
-        )
-    })?;
+            )
+        })?;
     let labelled = store.current_labels(&set)?;
     let label_names: Vec<String> = store.labels(&set)?.into_iter().map(|l| l.name).collect();
     // Only labels that occur are trained; the model's label list is recorded with it.

@@ -131,6 +131,19 @@ pub enum SaveStatus {
     Saved(i64),
     /// The last write failed; the cause. Nothing reported saved was lost.
     Failed(String),
+    /// Team projects: the server is unreachable; this many decisions wait in the local outbox
+    /// and go out, exactly once, when it is back. Not saved yet.
+    Waiting(usize),
+}
+
+/// What a team project's annotator sees of the team (refreshed every few seconds).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TeamView {
+    pub progress: Option<crate::store::leases::TeamProgress>,
+    /// Decisions waiting in the outbox.
+    pub waiting: usize,
+    /// Why the server is unreachable (None: connected).
+    pub offline: Option<String>,
 }
 
 /// A message for the annotator (shown as a toast by the UI).
@@ -188,6 +201,8 @@ pub struct ReviewSession {
     session_decisions: usize,
     pub bulk: Option<BulkState>,
     notices: Vec<Notice>,
+    /// Team projects only.
+    pub team: Option<TeamView>,
     worker: WorkerHandle,
 }
 
@@ -223,13 +238,18 @@ impl ReviewSession {
         } else {
             vec![]
         };
+        let team = store.is_team().then(TeamView::default);
         drop(store);
         let repaint: worker::Repaint = Arc::new(repaint);
-        let worker = worker::spawn(path.to_path_buf(), set.clone(), repaint).map_err(|e| {
-            crate::store::StoreError::Io {
-                path: path.to_path_buf(),
-                source: e,
-            }
+        let worker = worker::spawn(
+            path.to_path_buf(),
+            set.clone(),
+            annotator.to_string(),
+            repaint,
+        )
+        .map_err(|e| crate::store::StoreError::Io {
+            path: path.to_path_buf(),
+            source: e,
         })?;
         let mut s = ReviewSession {
             path: path.to_path_buf(),
@@ -260,6 +280,7 @@ impl ReviewSession {
             session_decisions: 0,
             bulk: None,
             notices: Vec::new(),
+            team,
             worker,
         };
         s.rebuild_queue();
@@ -546,6 +567,100 @@ impl ReviewSession {
                     if b.label == label {
                         b.items = Some(items);
                     }
+                }
+            }
+            Reply::Waiting {
+                item_ids,
+                waiting,
+                reason,
+            } => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                for id in &item_ids {
+                    self.saving.remove(id);
+                }
+                self.save = SaveStatus::Waiting(waiting);
+                let was_online = self.team.as_ref().is_some_and(|t| t.offline.is_none());
+                if let Some(t) = &mut self.team {
+                    t.waiting = waiting;
+                    t.offline = Some(reason.clone());
+                }
+                if was_online {
+                    self.notices.push(Notice {
+                        error: true,
+                        text: format!("team server unreachable, working offline: {reason}"),
+                    });
+                }
+            }
+            Reply::Team {
+                progress,
+                waiting,
+                saved,
+                refused,
+                offline,
+                new_model,
+            } => {
+                let was_offline = self.team.as_ref().is_some_and(|t| t.offline.is_some());
+                if let Some(t) = &mut self.team {
+                    if progress.is_some() {
+                        t.progress = progress;
+                    }
+                    t.waiting = waiting;
+                    if offline.is_some() && t.offline.is_none() {
+                        self.notices.push(Notice {
+                            error: true,
+                            text: format!(
+                                "team server unreachable, working offline: {}",
+                                offline.clone().unwrap_or_default()
+                            ),
+                        });
+                    }
+                    t.offline = offline.clone();
+                }
+                if was_offline && offline.is_none() {
+                    self.notices.push(Notice {
+                        error: false,
+                        text: format!("team server back: {} decisions sent", saved.len()),
+                    });
+                }
+                if !saved.is_empty() || matches!(self.save, SaveStatus::Waiting(_)) {
+                    self.save = if waiting > 0 {
+                        SaveStatus::Waiting(waiting)
+                    } else if offline.is_none() {
+                        SaveStatus::Saved(saved.last().copied().unwrap_or_default())
+                    } else {
+                        self.save.clone()
+                    };
+                }
+                for (item, why) in refused {
+                    self.notices.push(Notice {
+                        error: true,
+                        text: format!("item {item}: {why}"),
+                    });
+                    self.reload_counted(item);
+                }
+                if let Some(v) = new_model {
+                    self.notices.push(Notice {
+                        error: false,
+                        text: format!("model v{v} is active: suggestions updated"),
+                    });
+                    self.cache.clear();
+                    self.requested.clear();
+                    self.refresh();
+                }
+            }
+            Reply::Taken { item_id, ordered } => {
+                if ordered {
+                    self.in_flight = self.in_flight.saturating_sub(1);
+                    self.pending_reload.remove(&item_id);
+                }
+                self.requested.remove(&item_id);
+                if let Some(i) = self.queue.iter().position(|x| *x == item_id) {
+                    // Another annotator has it: out of this queue.
+                    self.queue.remove(i);
+                    if i < self.pos {
+                        self.pos -= 1;
+                    }
+                    self.shown = None;
                 }
             }
             Reply::Failed {

@@ -54,6 +54,10 @@ pub(crate) enum Request {
     },
 }
 
+/// How often a team project's worker sends what waits, reads the team's progress and looks
+/// for a newly activated model (the annotator sees the lead's model within this time).
+pub const TEAM_TICK: std::time::Duration = std::time::Duration::from_secs(2);
+
 #[derive(Debug)]
 pub(crate) enum Reply {
     Queue {
@@ -76,6 +80,28 @@ pub(crate) enum Reply {
         label: String,
         items: Vec<BulkItem>,
     },
+    /// Team projects: the server is unreachable; the decisions wait in the local outbox
+    /// (`waiting` in all), not saved yet.
+    Waiting {
+        item_ids: Vec<i64>,
+        waiting: usize,
+        reason: String,
+    },
+    /// Team projects: the periodic check. `saved` decisions of the outbox reached the server.
+    Team {
+        progress: Option<crate::store::leases::TeamProgress>,
+        waiting: usize,
+        saved: Vec<i64>,
+        refused: Vec<(i64, String)>,
+        offline: Option<String>,
+        /// The active model changed since the last check (its version).
+        new_model: Option<i64>,
+    },
+    /// Team projects: another annotator has this item (leased or decided).
+    Taken {
+        item_id: i64,
+        ordered: bool,
+    },
     /// A request failed; `what` names it, `message` is the cause chain.
     Failed {
         what: &'static str,
@@ -95,6 +121,7 @@ pub(crate) struct WorkerHandle {
 pub(crate) fn spawn(
     path: PathBuf,
     label_set: String,
+    annotator: String,
     repaint: Repaint,
 ) -> std::io::Result<WorkerHandle> {
     let (otx, orx) = crossbeam_channel::unbounded::<Request>();
@@ -103,7 +130,7 @@ pub(crate) fn spawn(
     std::thread::Builder::new()
         .name("review-worker".into())
         .spawn(move || {
-            let mut store = match Store::open(&path) {
+            let store = match Store::open(&path) {
                 Ok(s) => s,
                 Err(e) => {
                     let _ = rtx.send(Reply::Failed {
@@ -116,24 +143,67 @@ pub(crate) fn spawn(
                     return;
                 }
             };
-            let mut w = Worker {
-                store: &mut store,
-                set: label_set,
+            let outbox = match crate::store::outbox::Outbox::for_team(&store, &annotator) {
+                Ok(o) => o,
+                Err(e) => {
+                    let _ = rtx.send(failed("open the outbox", &e, vec![]));
+                    None
+                }
             };
+            let team = store.is_team();
+            let mut w = Worker {
+                last_model: store.active_model(&label_set).ok().flatten().map(|m| m.id),
+                store,
+                path: path.clone(),
+                set: label_set,
+                annotator,
+                outbox,
+                offline: None,
+            };
+            // Decisions left waiting by an earlier session go out first.
+            if team {
+                let _ = rtx.send(w.tick());
+                repaint();
+            }
+            let mut next_tick = std::time::Instant::now() + TEAM_TICK;
             loop {
                 // Ordered requests first; look-ahead loads only when nothing else waits.
                 let req = match orx.try_recv() {
-                    Ok(r) => r,
+                    Ok(r) => Some(r),
+                    Err(_) if team => {
+                        let wait = next_tick.saturating_duration_since(std::time::Instant::now());
+                        crossbeam_channel::select_biased! {
+                            recv(orx) -> r => match r { Ok(r) => Some(r), Err(_) => break },
+                            recv(prx) -> r => match r { Ok(r) => Some(r), Err(_) => break },
+                            default(wait) => None,
+                        }
+                    }
                     Err(_) => crossbeam_channel::select_biased! {
-                        recv(orx) -> r => match r { Ok(r) => r, Err(_) => break },
-                        recv(prx) -> r => match r { Ok(r) => r, Err(_) => break },
+                        recv(orx) -> r => match r { Ok(r) => Some(r), Err(_) => break },
+                        recv(prx) -> r => match r { Ok(r) => Some(r), Err(_) => break },
                     },
                 };
-                let reply = w.handle(req);
+                let reply = match req {
+                    Some(req) => w.handle(req),
+                    None => {
+                        next_tick = std::time::Instant::now() + TEAM_TICK;
+                        w.tick()
+                    }
+                };
+                if team && std::time::Instant::now() >= next_tick {
+                    next_tick = std::time::Instant::now() + TEAM_TICK;
+                    if rtx.send(w.tick()).is_err() {
+                        break;
+                    }
+                }
                 if rtx.send(reply).is_err() {
                     break;
                 }
                 repaint();
+            }
+            // Closing the review gives this annotator's unfinished items back to the team.
+            if team {
+                let _ = w.store.release_leases(&w.annotator, None);
             }
         })?;
     Ok(WorkerHandle {
@@ -143,19 +213,173 @@ pub(crate) fn spawn(
     })
 }
 
-struct Worker<'a> {
-    store: &'a mut Store,
+struct Worker {
+    store: Store,
+    path: PathBuf,
     set: String,
+    annotator: String,
+    /// Team projects: decisions wait here until the server acknowledged them.
+    outbox: Option<crate::store::outbox::Outbox>,
+    /// Team projects: why the server is unreachable (None when it answers).
+    offline: Option<String>,
+    last_model: Option<i64>,
 }
 
-impl Worker<'_> {
+impl Worker {
+    /// Team projects: reconnect if needed, send what waits, read the team's progress and the
+    /// active model.
+    fn tick(&mut self) -> Reply {
+        if self.offline.is_some() {
+            match Store::open(&self.path) {
+                Ok(s) => {
+                    self.store = s;
+                    self.offline = None;
+                }
+                Err(e) => self.offline = Some(crate::review::error_chain(&e)),
+            }
+        }
+        let (mut saved, mut refused, mut waiting) = (vec![], vec![], 0);
+        if self.offline.is_none() {
+            if let Some(o) = &self.outbox {
+                match self.store.drain_outbox(o) {
+                    Ok(d) => {
+                        saved = d.saved.iter().map(|x| x.1).collect();
+                        refused = d.refused;
+                        waiting = d.waiting;
+                        self.offline = d.offline;
+                    }
+                    Err(e) => {
+                        if e.is_unreachable() {
+                            self.offline = Some(crate::review::error_chain(&e));
+                        }
+                    }
+                }
+            }
+        } else if let Some(o) = &self.outbox {
+            waiting = o.len().unwrap_or(0);
+        }
+        let mut progress = None;
+        let mut new_model = None;
+        if self.offline.is_none() {
+            match self.store.team_progress(&self.set, &self.annotator) {
+                Ok(p) => progress = Some(p),
+                Err(e) => self.note_error(&e),
+            }
+            match self.store.active_model(&self.set) {
+                Ok(m) => {
+                    let id = m.as_ref().map(|m| m.id);
+                    if id != self.last_model {
+                        self.last_model = id;
+                        new_model = m.map(|m| m.version);
+                    }
+                }
+                Err(e) => self.note_error(&e),
+            }
+        }
+        Reply::Team {
+            progress,
+            waiting,
+            saved,
+            refused,
+            offline: self.offline.clone(),
+            new_model,
+        }
+    }
+
+    fn note_error(&mut self, e: &crate::store::StoreError) {
+        if e.is_unreachable() {
+            self.offline = Some(crate::review::error_chain(e));
+        }
+    }
+
+    /// Team projects: the decisions go to the outbox first, then to the server.
+    fn record_team(&mut self, decisions: Vec<NewDecision>, bulk: bool) -> Reply {
+        let item_ids: Vec<i64> = decisions.iter().map(|d| d.item_id).collect();
+        let Some(outbox) = &self.outbox else {
+            return failed(
+                "save the decision",
+                &crate::store::StoreError::Invalid("no outbox".into()),
+                item_ids,
+            );
+        };
+        for d in &decisions {
+            if let Err(e) = outbox.push(d) {
+                return failed("save the decision", &e, item_ids);
+            }
+        }
+        if self.offline.is_some() {
+            return Reply::Waiting {
+                item_ids,
+                waiting: outbox.len().unwrap_or(0),
+                reason: self.offline.clone().unwrap_or_default(),
+            };
+        }
+        match self.store.drain_outbox(outbox) {
+            Ok(d) if d.offline.is_some() => {
+                self.offline = d.offline.clone();
+                Reply::Waiting {
+                    item_ids,
+                    waiting: d.waiting,
+                    reason: d.offline.unwrap_or_default(),
+                }
+            }
+            Ok(d) => {
+                if let Some((item, why)) = d.refused.iter().find(|r| item_ids.contains(&r.0)) {
+                    return Reply::Failed {
+                        what: "save the decision",
+                        message: why.clone(),
+                        item_ids: vec![*item],
+                        ordered: true,
+                    };
+                }
+                Reply::Saved {
+                    ids: d.saved.iter().map(|x| x.0).collect(),
+                    item_ids,
+                    bulk,
+                }
+            }
+            Err(e) => failed("save the decision", &e, item_ids),
+        }
+    }
+
     fn handle(&mut self, req: Request) -> Reply {
         match req {
-            Request::Queue { spec, generation } => match queue::build(self.store, &spec) {
-                Ok(ids) => Reply::Queue { generation, ids },
-                Err(e) => failed("build the queue", &e, vec![]),
+            Request::Queue { spec, generation } => match queue::build(&self.store, &spec) {
+                Ok(mut ids) => {
+                    if self.store.is_team() {
+                        // Items another annotator holds are not shown here.
+                        if let Ok(others) = self.store.leased_by_others(&self.annotator) {
+                            ids.retain(|id| !others.contains(id));
+                        }
+                    }
+                    Reply::Queue { generation, ids }
+                }
+                Err(e) => {
+                    self.note_error(&e);
+                    failed("build the queue", &e, vec![])
+                }
             },
             Request::Load { item_id, ordered } => match self.load(item_id) {
+                Ok(v) if self.store.is_team() && v.label.is_none() && self.offline.is_none() => {
+                    // Shown only when leased to this annotator.
+                    match self
+                        .store
+                        .lease_items(&self.set, &self.annotator, &[item_id], 1)
+                    {
+                        Ok(got) if got.is_empty() => Reply::Taken { item_id, ordered },
+                        Ok(_) => Reply::Loaded {
+                            view: Box::new(v),
+                            ordered,
+                        },
+                        Err(e) => {
+                            self.note_error(&e);
+                            Reply::Loaded {
+                                view: Box::new(v),
+                                ordered,
+                            }
+                        }
+                    }
+                }
                 Ok(v) => Reply::Loaded {
                     view: Box::new(v),
                     ordered,
@@ -167,6 +391,9 @@ impl Worker<'_> {
                     ordered,
                 },
             },
+            Request::Record { decisions, bulk } if self.store.is_team() => {
+                self.record_team(decisions, bulk)
+            }
             Request::Record { decisions, bulk } => {
                 let item_ids: Vec<i64> = decisions.iter().map(|d| d.item_id).collect();
                 match self.store.record_decisions(&decisions) {
@@ -225,10 +452,7 @@ impl Worker<'_> {
                 if let Some(err) = &item.error {
                     image_error = Some(err.clone());
                 } else {
-                    match self
-                        .file_of(&item)
-                        .and_then(|p| decode(&p, MAX_IMAGE_SIDE))
-                    {
+                    match self.file_of(&item).and_then(|p| decode(&p, MAX_IMAGE_SIDE)) {
                         Ok(img) => image = Some(img),
                         Err(e) => image_error = Some(e),
                     }
@@ -323,9 +547,7 @@ impl Worker<'_> {
             }
             let thumb = match &item {
                 Some(it) if it.kind == ItemKind::Image && it.error.is_none() => {
-                    self.file_of(it)
-                        .and_then(|p| decode(&p, THUMB_SIDE))
-                        .ok()
+                    self.file_of(it).and_then(|p| decode(&p, THUMB_SIDE)).ok()
                 }
                 _ => None,
             };

@@ -102,11 +102,7 @@ impl TeamSimReport {
     }
 }
 
-fn reconnect(
-    path: &Path,
-    deadline: Instant,
-    ctx: &JobCtx,
-) -> Result<Store, StoreError> {
+fn reconnect(path: &Path, deadline: Instant, ctx: &JobCtx) -> Result<Store, StoreError> {
     loop {
         match Store::open(path) {
             Ok(s) => return Ok(s),
@@ -142,13 +138,16 @@ fn annotate(
         seed: 0,
     };
     let mut broken_since: Option<Instant> = None;
+    let mut local: std::collections::VecDeque<i64> = std::collections::VecDeque::new();
     macro_rules! on_err {
         ($e:expr) => {{
             let e: StoreError = $e;
             if e.is_unreachable() {
                 let since = *broken_since.get_or_insert_with(Instant::now);
                 if since.elapsed() > opts.reconnect_for {
-                    return Err(anyhow::Error::new(e).context(format!("{name}: the server stayed away")));
+                    return Err(
+                        anyhow::Error::new(e).context(format!("{name}: the server stayed away"))
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(100));
                 if let Ok(s) = reconnect(path, since + opts.reconnect_for, ctx) {
@@ -193,42 +192,64 @@ fn annotate(
             }
             continue;
         }
-        let cands = match store.queue_candidates(&spec) {
-            Ok(c) => c,
-            Err(e) => on_err!(e),
-        };
-        let others = match store.leased_by_others(name) {
-            Ok(o) => o,
-            Err(e) => on_err!(e),
-        };
-        let wanted: Vec<i64> = cands
-            .iter()
-            .map(|c| c.item_id)
-            .filter(|id| truth.contains_key(id))
-            .collect();
-        if wanted.is_empty() {
-            break;
+        if local.is_empty() {
+            // The queue, built once and used until it runs out (as the app does): the first
+            // items free of others' leases, in the strategy's order.
+            let cands = match store.queue_candidates(&spec) {
+                Ok(c) => c,
+                Err(e) => on_err!(e),
+            };
+            let others = match store.leased_by_others(name) {
+                Ok(o) => o,
+                Err(e) => on_err!(e),
+            };
+            let wanted: Vec<i64> = cands
+                .iter()
+                .map(|c| c.item_id)
+                .filter(|id| truth.contains_key(id))
+                .collect();
+            if wanted.is_empty() {
+                break;
+            }
+            local = wanted
+                .into_iter()
+                .filter(|id| !others.contains(id))
+                .collect();
+            if local.is_empty() {
+                // Everything left is leased to others: wait for their decisions or their expiry.
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
         }
-        let free: Vec<i64> = wanted
-            .iter()
-            .copied()
-            .filter(|id| !others.contains(id))
-            .take(opts.lease_batch.max(1) * 8)
-            .collect();
+        let n = opts.lease_batch.max(1);
+        let tried: Vec<i64> = local.iter().take(n * 8).copied().collect();
         let t = Instant::now();
-        let leased = match store.lease_items(sets::CLASS, name, &free, opts.lease_batch.max(1)) {
+        let leased = match store.lease_items(sets::CLASS, name, &tried, n) {
             Ok(l) => l,
             Err(e) => on_err!(e),
         };
+        // Tried items before the last one leased are someone else's; when fewer than asked
+        // were leased, every tried item was looked at.
+        let drop_to = if leased.len() == n {
+            leased
+                .iter()
+                .filter_map(|id| tried.iter().position(|x| x == id))
+                .max()
+                .map(|p| p + 1)
+                .unwrap_or(tried.len())
+        } else {
+            tried.len()
+        };
+        local.drain(..drop_to.min(local.len()));
         if leased.is_empty() {
-            // Everything left is leased to others: wait for their decisions or their expiry.
-            std::thread::sleep(Duration::from_millis(100));
             continue;
         }
         report.lease_ms.push(t.elapsed().as_secs_f64() * 1e3);
         for id in leased {
             if opts.think_ms > 0 {
-                std::thread::sleep(Duration::from_millis(rng.random_range(0..=2 * opts.think_ms)));
+                std::thread::sleep(Duration::from_millis(
+                    rng.random_range(0..=2 * opts.think_ms),
+                ));
             }
             let label = truth[&id].clone();
             let shown = store.prediction(id, sets::CLASS, None).ok().flatten();

@@ -305,7 +305,9 @@ impl ToSql for Value {
             Value::Real(f) => match *ty {
                 Type::FLOAT8 => f.to_sql(ty, out),
                 Type::FLOAT4 => (*f as f32).to_sql(ty, out),
-                Type::TEXT | Type::VARCHAR | Type::UNKNOWN => f.to_string().to_sql(&Type::TEXT, out),
+                Type::TEXT | Type::VARCHAR | Type::UNKNOWN => {
+                    f.to_string().to_sql(&Type::TEXT, out)
+                }
                 _ => Err(bad()),
             },
             Value::Text(s) => match *ty {
@@ -378,7 +380,9 @@ impl<'a> FromSql<'a> for Value {
         })
     }
 
-    fn from_sql_null(_: &Type) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+    fn from_sql_null(
+        _: &Type,
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
         Ok(Value::Null)
     }
 
@@ -695,7 +699,9 @@ mod tests {
     #[test]
     fn placeholders_outside_literals_become_dollars() {
         assert_eq!(
-            to_pg_placeholders("SELECT '?1', \"a?\" FROM t WHERE a = ?1 AND b IS NOT DISTINCT FROM ?12"),
+            to_pg_placeholders(
+                "SELECT '?1', \"a?\" FROM t WHERE a = ?1 AND b IS NOT DISTINCT FROM ?12"
+            ),
             "SELECT '?1', \"a?\" FROM t WHERE a = $1 AND b IS NOT DISTINCT FROM $12"
         );
     }
@@ -709,12 +715,20 @@ mod tests {
         let raw = [0, 2, 0, 0, 0x40, 0, 0, 1, 0, 1, 0x13, 0x88];
         assert_eq!(decode_numeric(&raw).unwrap(), Value::Real(-1.5));
         // zero: no digits.
-        assert_eq!(decode_numeric(&[0, 0, 0, 0, 0, 0, 0, 0]).unwrap(), Value::Int(0));
+        assert_eq!(
+            decode_numeric(&[0, 0, 0, 0, 0, 0, 0, 0]).unwrap(),
+            Value::Int(0)
+        );
     }
 
     #[test]
     fn rows_read_as_the_types_asked() {
-        let r = Row(vec![Value::Int(3), Value::Null, Value::Text("x".into()), Value::Int(1)]);
+        let r = Row(vec![
+            Value::Int(3),
+            Value::Null,
+            Value::Text("x".into()),
+            Value::Int(1),
+        ]);
         assert_eq!(r.get::<i64>(0).unwrap(), 3);
         assert_eq!(r.get::<f64>(0).unwrap(), 3.0);
         assert_eq!(r.get::<Option<String>>(1).unwrap(), None);

@@ -55,7 +55,10 @@ impl Store {
     pub fn embedded_item_ids(&self, backbone: &str) -> Result<std::collections::HashSet<i64>> {
         Ok(self
             .db()
-            .column::<i64>("SELECT item_id FROM embeddings WHERE backbone = ?1", &[&backbone])?
+            .column::<i64>(
+                "SELECT item_id FROM embeddings WHERE backbone = ?1",
+                &[&backbone],
+            )?
             .into_iter()
             .collect())
     }

@@ -94,7 +94,7 @@ LEFT JOIN models sm ON sm.id = sp.model_id
 LEFT JOIN predictions bp ON bp.id = (
     SELECT p.id FROM predictions p
     WHERE p.item_id = i.id AND p.label_set_id = ?2
-    ORDER BY (p.model_id IS NOT DISTINCT FROM ?3 AND ?3 IS NOT NULL) DESC, p.id DESC LIMIT 1)
+    ORDER BY (p.model_id IS NOT DISTINCT FROM CAST(?3 AS BIGINT) AND CAST(?3 AS BIGINT) IS NOT NULL) DESC, p.id DESC LIMIT 1)
 LEFT JOIN models bm ON bm.id = bp.model_id
 LEFT JOIN items pg ON pg.id = i.parent_id
 LEFT JOIN item_labels pl ON pl.item_id = i.parent_id AND pl.label_set_id = ?4
@@ -130,7 +130,13 @@ impl Store {
         let mut stopped: Option<E> = None;
         let walked = self.db().for_each_row(
             &format!("{EXPORT_SQL}{order}"),
-            &[&q.kind.as_str(), &set_id, &active, &parent_set_id, &q.parent],
+            &[
+                &q.kind.as_str(),
+                &set_id,
+                &active,
+                &parent_set_id,
+                &q.parent,
+            ],
             &mut |r| match f(row_to_export(r)?) {
                 Ok(()) => Ok(()),
                 Err(e) => {
@@ -148,9 +154,10 @@ impl Store {
 
     /// Number of items of a kind (the total of an export's progress bar).
     pub fn count_items(&self, kind: ItemKind) -> Result<u64> {
-        let n: i64 = self
-            .db()
-            .one("SELECT COUNT(*) FROM items WHERE kind = ?1", &[&kind.as_str()])?;
+        let n: i64 = self.db().one(
+            "SELECT COUNT(*) FROM items WHERE kind = ?1",
+            &[&kind.as_str()],
+        )?;
         Ok(n as u64)
     }
 

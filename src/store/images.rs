@@ -50,11 +50,7 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
             out.push(match row {
-                Some((src, hash)) => Some(
-                    self.localize(vec![(*id, src, hash)])?
-                        .remove(0)
-                        .1,
-                ),
+                Some((src, hash)) => Some(self.localize(vec![(*id, src, hash)])?.remove(0).1),
                 None => None,
             });
         }

@@ -97,7 +97,11 @@ pub(crate) fn store_item_bytes_tx(
         return Ok(());
     }
     let p = std::path::Path::new(&it.source_path);
-    let p = if p.is_absolute() { p.to_path_buf() } else { store_base.join(p) };
+    let p = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        store_base.join(p)
+    };
     if let Ok(bytes) = std::fs::read(&p) {
         tx.execute(
             "INSERT INTO item_files (content_hash, bytes) VALUES (?1, ?2) ON CONFLICT (content_hash) DO NOTHING",
@@ -174,10 +178,8 @@ impl Store {
 
     /// Record (or clear) an item's error.
     pub fn set_item_error(&self, id: i64, error: Option<&str>) -> Result<()> {
-        self.db().execute(
-            "UPDATE items SET error = ?2 WHERE id = ?1",
-            &[&id, &error],
-        )?;
+        self.db()
+            .execute("UPDATE items SET error = ?2 WHERE id = ?1", &[&id, &error])?;
         Ok(())
     }
 

@@ -38,16 +38,17 @@ impl Store {
              WHERE l.label_set_id = ?1 ORDER BY l.position, l.id",
             &[&set_id],
             |r| {
-            Ok(Label {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                display_name: r.get(2)?,
-                position: r.get(3)?,
-                hotkey: r.get(4)?,
-                color: r.get(5)?,
-                parent: r.get(6)?,
-            })
-        })
+                Ok(Label {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    display_name: r.get(2)?,
+                    position: r.get(3)?,
+                    hotkey: r.get(4)?,
+                    color: r.get(5)?,
+                    parent: r.get(6)?,
+                })
+            },
+        )
     }
 
     /// Add labels at the end of a set (existing names are left as they are). The first nine

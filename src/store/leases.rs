@@ -130,9 +130,7 @@ impl Store {
                      RETURNING item_id",
                     now = NOW_MS_PG
                 );
-                self.write(|tx| {
-                    tx.column(&sql, &[&list, &set_id, &annotator, &(n as i64), &ttl])
-                })?
+                self.write(|tx| tx.column(&sql, &[&list, &set_id, &annotator, &(n as i64), &ttl]))?
             }
             Backend::Sqlite => {
                 let now = now_ms_sql(backend);

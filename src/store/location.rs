@@ -83,6 +83,18 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// The URL without its password (for lists kept on disk). Paths are returned as they are.
+pub fn without_password(url: &str) -> String {
+    if !is_team_url(url) {
+        return url.to_string();
+    }
+    let redacted = redact(url);
+    if redacted == url {
+        return url.to_string();
+    }
+    redacted.replacen(":***@", "@", 1)
+}
+
 fn decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s)
         .decode_utf8_lossy()
@@ -343,15 +355,31 @@ mod tests {
 
     #[test]
     fn urls_parse_with_project_and_defaults() {
-        let u = TeamUrl::parse("postgres://ann:s%40cret@db.example:5433/labels?project=shop&sslmode=prefer")
-            .unwrap();
+        let u = TeamUrl::parse(
+            "postgres://ann:s%40cret@db.example:5433/labels?project=shop&sslmode=prefer",
+        )
+        .unwrap();
         assert_eq!(
-            (u.user.as_str(), u.host.as_str(), u.port, u.dbname.as_str(), u.project.as_str()),
+            (
+                u.user.as_str(),
+                u.host.as_str(),
+                u.port,
+                u.dbname.as_str(),
+                u.project.as_str()
+            ),
             ("ann", "db.example", 5433, "labels", "shop")
         );
         assert_eq!(u.password.as_deref(), Some("s@cret"));
-        assert_eq!(u.display(), "postgres://ann:***@db.example:5433/labels?project=shop&sslmode=prefer");
+        assert_eq!(
+            u.display(),
+            "postgres://ann:***@db.example:5433/labels?project=shop&sslmode=prefer"
+        );
         assert_eq!(u.schema(), "yuxuan_shop");
+        assert_eq!(
+            without_password(&u.raw),
+            "postgres://ann@db.example:5433/labels?project=shop&sslmode=prefer"
+        );
+        assert_eq!(without_password("a/b.yuxuan"), "a/b.yuxuan");
         let v = TeamUrl::parse("postgresql://[::1]/x?project=a-1").unwrap();
         assert_eq!((v.host.as_str(), v.port), ("::1", 5432));
     }
@@ -362,7 +390,10 @@ mod tests {
             ("postgres://h/db", "names no project"),
             ("postgres://h/db?project=Shop", "project name"),
             ("postgres://h:x/db?project=s", "not a number"),
-            ("postgres://h/db?project=s&color=red", "unknown URL parameter"),
+            (
+                "postgres://h/db?project=s&color=red",
+                "unknown URL parameter",
+            ),
             ("postgres://h/db?project=s&sslmode=require", "needs TLS"),
             ("postgres://a:pw@h/db", "names no project"),
         ] {

@@ -24,6 +24,7 @@ pub mod labels;
 pub mod leases;
 pub mod location;
 pub mod models;
+pub mod outbox;
 pub mod predictions;
 pub mod probe;
 pub mod queue;
@@ -46,22 +47,34 @@ use crate::domain::{ProjectInfo, TaskKind};
 
 /// Embedded migrations of project files, in order. Index + 1 is the schema version.
 pub const MIGRATIONS: &[(&str, &str)] = &[
-    ("0001_init", include_str!("../../migrations/sqlite/0001_init.sql")),
+    (
+        "0001_init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
     (
         "0002_embeddings",
         include_str!("../../migrations/sqlite/0002_embeddings.sql"),
     ),
-    ("0003_team", include_str!("../../migrations/sqlite/0003_team.sql")),
+    (
+        "0003_team",
+        include_str!("../../migrations/sqlite/0003_team.sql"),
+    ),
 ];
 
 /// Embedded migrations of team projects: the same versions, PostgreSQL's dialect.
 pub const PG_MIGRATIONS: &[(&str, &str)] = &[
-    ("0001_init", include_str!("../../migrations/postgres/0001_init.sql")),
+    (
+        "0001_init",
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
     (
         "0002_embeddings",
         include_str!("../../migrations/postgres/0002_embeddings.sql"),
     ),
-    ("0003_team", include_str!("../../migrations/postgres/0003_team.sql")),
+    (
+        "0003_team",
+        include_str!("../../migrations/postgres/0003_team.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

@@ -51,7 +51,10 @@ impl Store {
         let weights: Option<(String, Vec<u8>)> = match (&m.weights_path, self.is_team()) {
             (Some(rel), true) => {
                 let p = self.resolve_source(rel);
-                let bytes = std::fs::read(&p).map_err(|source| StoreError::Io { path: p.clone(), source })?;
+                let bytes = std::fs::read(&p).map_err(|source| StoreError::Io {
+                    path: p.clone(),
+                    source,
+                })?;
                 Some((blake3::hash(&bytes).to_hex().to_string(), bytes))
             }
             _ => None,

@@ -73,7 +73,7 @@ impl Store {
     ) -> Result<Option<Prediction>> {
         let set_id = self.label_set_id(set)?;
         let sql = "SELECT id, item_id, model_id, label, score, margin, top_json, created_at FROM predictions
-                   WHERE item_id = ?1 AND label_set_id = ?2 AND (?3 IS NULL OR model_id IS NOT DISTINCT FROM ?3)
+                   WHERE item_id = ?1 AND label_set_id = ?2 AND (CAST(?3 AS BIGINT) IS NULL OR model_id IS NOT DISTINCT FROM CAST(?3 AS BIGINT))
                    ORDER BY id DESC LIMIT 1";
         self.db()
             .query_opt(sql, &[&item_id, &set_id, &model_id], row_to_prediction)

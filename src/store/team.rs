@@ -39,7 +39,8 @@ fn connect_error(url: &TeamUrl, e: postgres::Error) -> StoreError {
     if text.contains("password missing") || reason.contains("password missing") {
         return StoreError::LoginRefused {
             server,
-            reason: "the server asks for a password: put it in PGPASSWORD, ~/.pgpass or the URL".into(),
+            reason: "the server asks for a password: put it in PGPASSWORD, ~/.pgpass or the URL"
+                .into(),
         };
     }
     StoreError::Unreachable { server, reason }
@@ -54,10 +55,12 @@ pub fn connect(url: &TeamUrl) -> Result<postgres::Client> {
 
 fn with_server(url: &TeamUrl, e: StoreError) -> StoreError {
     match e {
-        StoreError::Unreachable { server, reason } if server.is_empty() => StoreError::Unreachable {
-            server: url.server(),
-            reason,
-        },
+        StoreError::Unreachable { server, reason } if server.is_empty() => {
+            StoreError::Unreachable {
+                server: url.server(),
+                reason,
+            }
+        }
         e => e,
     }
 }
@@ -169,7 +172,9 @@ pub(super) fn open(url: TeamUrl, path: &Path) -> Result<Store> {
         .query_one("SELECT to_regclass('yuxuan_schema') IS NOT NULL", &[])?
         .get(0);
     if !has_version {
-        return Err(StoreError::NotAProject(std::path::PathBuf::from(url.display())));
+        return Err(StoreError::NotAProject(std::path::PathBuf::from(
+            url.display(),
+        )));
     }
     let mut store = Store {
         db: Db::Pg(RefCell::new(PgConn::new(client))),

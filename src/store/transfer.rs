@@ -153,7 +153,8 @@ fn copy_rows(
                 n += 1;
                 if n % 500 == 0 {
                     ctx.inc(500);
-                    ctx.check().map_err(|_| StoreError::NothingTo("continue: cancelled"))?;
+                    ctx.check()
+                        .map_err(|_| StoreError::NothingTo("continue: cancelled"))?;
                 }
                 Ok(())
             },
@@ -174,7 +175,10 @@ fn copy_rows(
         &[],
         |r| Ok((r.get::<i64>(0)?, r.get::<i64>(1)?)),
     )? {
-        tx.execute("UPDATE labels SET parent_id = ?2 WHERE id = ?1", &[&id, &parent])?;
+        tx.execute(
+            "UPDATE labels SET parent_id = ?2 WHERE id = ?1",
+            &[&id, &parent],
+        )?;
     }
     for (id, form) in src.db().query(
         "SELECT id, form_id FROM items WHERE form_id IS NOT NULL",
@@ -285,7 +289,10 @@ impl Store {
         if mode == FileMode::ReferencePaths {
             out.set_setting(super::files::REFERENCE_PATHS, serde_json::Value::Bool(true))?;
         } else if out.is_team() {
-            out.set_setting(super::files::REFERENCE_PATHS, serde_json::Value::Bool(false))?;
+            out.set_setting(
+                super::files::REFERENCE_PATHS,
+                serde_json::Value::Bool(false),
+            )?;
         }
         // A local copy gets its weight files on disk, next to it.
         if !out.is_team() {

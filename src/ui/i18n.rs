@@ -51,6 +51,28 @@ const ZH: &[(&str, &str)] = &[
     ("saved", "已保存"),
     ("saving…", "保存中…"),
     ("not saved", "未保存"),
+    ("me", "我"),
+    ("team", "团队"),
+    (
+        "labelled by me / by the team / items",
+        "我标注的 / 团队标注的 / 总数",
+    ),
+    ("offline", "离线"),
+    ("waiting to be sent", "条待发送"),
+    (
+        "kept on this computer; sent once the team server is back",
+        "已保存在本机；团队服务器恢复后发送",
+    ),
+    (
+        "Open a team project (PostgreSQL URL)",
+        "打开团队项目（PostgreSQL 地址）",
+    ),
+    ("Recent team projects", "最近的团队项目"),
+    ("Open team project", "打开团队项目"),
+    (
+        "passwords: PGPASSWORD or ~/.pgpass (not kept in the list)",
+        "密码：PGPASSWORD 或 ~/.pgpass（不保存在列表中）",
+    ),
     ("Loading…", "加载中…"),
     ("The queue is empty.", "队列已空。"),
     ("Uncertain first", "不确定优先"),

@@ -41,7 +41,10 @@ pub struct Prefs {
 
 impl Prefs {
     fn remember(&mut self, path: &Path) {
-        let p = path.to_path_buf();
+        // Team URLs are kept without their password (it belongs in PGPASSWORD or ~/.pgpass).
+        let p = PathBuf::from(crate::store::location::without_password(
+            &path.to_string_lossy(),
+        ));
         self.recent.retain(|x| *x != p);
         self.recent.insert(0, p);
         self.recent.truncate(10);

@@ -241,10 +241,38 @@ fn progress_ui(ui: &mut egui::Ui, lang: Lang, review: &ReviewSession) {
         } else {
             ui.spinner();
         }
+        if let Some(t) = &review.team {
+            ui.separator();
+            if let Some(p) = &t.progress {
+                ui.label(format!(
+                    "{} {} / {} {} / {}",
+                    tr(lang, "me"),
+                    p.mine,
+                    tr(lang, "team"),
+                    p.team,
+                    p.total
+                ))
+                .on_hover_text(tr(lang, "labelled by me / by the team / items"));
+            }
+            if let Some(why) = &t.offline {
+                ui.colored_label(Color32::from_rgb(220, 140, 40), tr(lang, "offline"))
+                    .on_hover_text(why);
+            }
+        }
         ui.with_layout(
             egui::Layout::right_to_left(egui::Align::Center),
             |ui| match &review.save {
                 SaveStatus::Idle => {}
+                SaveStatus::Waiting(n) => {
+                    ui.colored_label(
+                        Color32::from_rgb(220, 140, 40),
+                        format!("{n} {}", tr(lang, "waiting to be sent")),
+                    )
+                    .on_hover_text(tr(
+                        lang,
+                        "kept on this computer; sent once the team server is back",
+                    ));
+                }
                 SaveStatus::Saving(_) => {
                     ui.label(tr(lang, "saving…"));
                 }

@@ -10,6 +10,7 @@ use super::i18n::tr;
 use super::App;
 use crate::domain::{sets, NewLabel, TaskKind};
 use crate::jobs::JobCtx;
+use crate::store::location::is_team_url;
 use crate::store::Store;
 
 /// Label templates: (name, kind, labels).
@@ -48,6 +49,8 @@ pub const TEMPLATES: &[(&str, TaskKind, &[&str])] = &[
 #[derive(Debug, Clone, PartialEq)]
 pub struct StartState {
     open_path: String,
+    /// A team project URL typed by the annotator.
+    pub team_url: String,
     name: String,
     kind: TaskKind,
     labels: String,
@@ -59,6 +62,7 @@ impl Default for StartState {
     fn default() -> Self {
         StartState {
             open_path: String::new(),
+            team_url: String::new(),
             name: String::new(),
             kind: TaskKind::Image,
             labels: String::new(),
@@ -87,11 +91,51 @@ pub fn start_ui(app: &mut App, ui: &mut egui::Ui) {
             if app.prefs.recent.is_empty() {
                 ui.label("–");
             }
-            for p in app.prefs.recent.clone() {
+            let (team, files): (Vec<PathBuf>, Vec<PathBuf>) = app
+                .prefs
+                .recent
+                .clone()
+                .into_iter()
+                .partition(|p| is_team_url(&p.to_string_lossy()));
+            for p in files {
                 let exists = p.exists();
                 let r = ui.add_enabled(exists, egui::Button::new(p.display().to_string()));
                 if r.clicked() {
                     open = Some(p);
+                }
+            }
+            ui.add_space(12.0);
+            let caption = ui.label(tr(lang, "Open a team project (PostgreSQL URL)"));
+            ui.horizontal(|ui| {
+                let r = ui
+                    .add(
+                        egui::TextEdit::singleline(&mut app.start.team_url)
+                            .hint_text("postgres://me@server/labels?project=shop")
+                            .desired_width(300.0),
+                    )
+                    .labelled_by(caption.id);
+                let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                if (ui.button(tr(lang, "Open team project")).clicked() || enter)
+                    && !app.start.team_url.trim().is_empty()
+                {
+                    open = Some(PathBuf::from(app.start.team_url.trim()));
+                }
+            });
+            ui.label(
+                RichText::new(tr(
+                    lang,
+                    "passwords: PGPASSWORD or ~/.pgpass (not kept in the list)",
+                ))
+                .small()
+                .weak(),
+            );
+            if !team.is_empty() {
+                ui.label(tr(lang, "Recent team projects"));
+                for p in team {
+                    let shown = crate::store::location::redact(&p.to_string_lossy());
+                    if ui.button(shown).clicked() {
+                        open = Some(p);
+                    }
                 }
             }
             ui.add_space(12.0);

@@ -133,4 +133,3 @@ pub fn emoji(categories: &[&str], per: usize) -> Vec<(PathBuf, String)> {
     }
     out
 }
-
