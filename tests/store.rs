@@ -272,7 +272,7 @@ fn two_writers_body(path: &Path) {
     let acked = String::from_utf8_lossy(&oa.stdout).lines().count()
         + String::from_utf8_lossy(&ob.stdout).lines().count();
     assert_eq!(acked, 600);
-    let store = Store::open(&path).unwrap();
+    let store = Store::open(path).unwrap();
     assert_eq!(store.decision_count().unwrap(), 600);
     assert_eq!(store.integrity_check().unwrap(), "ok");
 }
@@ -321,7 +321,7 @@ fn kill9_body(path: &Path) {
         total_acked.extend(acked);
         std::thread::sleep(Duration::from_millis(10));
     }
-    let store = Store::open(&path).unwrap();
+    let store = Store::open(path).unwrap();
     assert_eq!(store.integrity_check().unwrap(), "ok");
     for id in &total_acked {
         assert!(

@@ -2,6 +2,7 @@
 //! (one file per subcommand). Errors are printed once, as one line plus the cause chain.
 
 mod bench;
+mod debug_pg;
 mod debug_train;
 mod debug_writer;
 mod demo;
@@ -76,6 +77,9 @@ enum Command {
     /// Record decisions in a loop, printing each acknowledged id (fault-tolerance tests).
     #[command(hide = true)]
     DebugWriter(debug_writer::Args),
+    /// Start a throwaway PostgreSQL server, print its URL, stop it when stdin closes.
+    #[command(hide = true)]
+    DebugPgServer(debug_pg::Args),
     /// Run benchmark rows and print a table (`--all`, or named rows; `--out` for JSON).
     Bench(bench::Args),
     /// Train a linear head on cached embeddings, printing progress (fault-tolerance tests).
@@ -111,6 +115,7 @@ pub fn main() -> ExitCode {
         Some(Command::Presets(a)) => presets::run(a),
         Some(Command::DebugWriter(a)) => debug_writer::run(a),
         Some(Command::Bench(a)) => bench::run(a),
+        Some(Command::DebugPgServer(a)) => debug_pg::run(a),
         Some(Command::DebugTrain(a)) => debug_train::run(a),
     };
     match result {

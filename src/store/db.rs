@@ -568,7 +568,7 @@ pub(crate) trait Exec {
 /// A connection of either backend.
 pub(crate) enum Db {
     Sqlite(rusqlite::Connection),
-    Pg(RefCell<PgConn>),
+    Pg(Box<RefCell<PgConn>>),
 }
 
 impl Exec for Db {

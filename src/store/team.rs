@@ -144,7 +144,7 @@ pub(super) fn create_empty(url: TeamUrl, path: &Path) -> Result<Store> {
     }
     client.batch_execute(&format!("SET search_path TO {q}"))?;
     Ok(Store {
-        db: Db::Pg(RefCell::new(PgConn::new(client))),
+        db: Db::Pg(Box::new(RefCell::new(PgConn::new(client)))),
         location: Location::Team(url.clone()),
         path: path.to_path_buf(),
     })
@@ -177,7 +177,7 @@ pub(super) fn open(url: TeamUrl, path: &Path) -> Result<Store> {
         )));
     }
     let mut store = Store {
-        db: Db::Pg(RefCell::new(PgConn::new(client))),
+        db: Db::Pg(Box::new(RefCell::new(PgConn::new(client)))),
         location: Location::Team(url.clone()),
         path: path.to_path_buf(),
     };
