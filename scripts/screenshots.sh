@@ -52,6 +52,42 @@ shoot() { # shoot NAME PROJECT STEPS...   (a step: an xdotool key name, click:X,
   echo "saved $OUT/$name.png"
 }
 
+# Two annotators' windows side by side on one team project (a throwaway PostgreSQL server on
+# 127.0.0.1, started by `yuxuan debug-pg-server` and stopped when its stdin closes).
+shoot_team() {
+  local fifo url
+  fifo="$WORK/pg.fifo"; mkfifo "$fifo"
+  "$BIN" debug-pg-server --project demo-team < "$fifo" > "$WORK/pg.url" &
+  exec 9> "$fifo"
+  for _ in $(seq 100); do [ -s "$WORK/pg.url" ] && break; sleep 0.2; done
+  url=$(head -1 "$WORK/pg.url")
+  "$BIN" push "$WORK/emoji.yuxuan" "$url" >/dev/null
+  xvfb-run -a -s "-screen 0 2580x860x24" bash -c '
+    set -e
+    "$0" gui --annotator ann "$1" & a=$!
+    sleep 7
+    "$0" gui --annotator bob "$1" & b=$!
+    sleep 7
+    wins=($(xdotool search --name "yuxuan"))
+    xdotool windowmove "${wins[1]}" 1300 0
+    xdotool windowfocus --sync "${wins[0]}"; xdotool mousemove 640 400
+    for k in Return 2 Return; do xdotool key $k; sleep 0.7; done
+    xdotool windowfocus --sync "${wins[1]}"; xdotool mousemove 1940 400
+    for k in Return 1; do xdotool key $k; sleep 0.7; done
+    sleep 3
+    import -window root -crop 2580x820+0+0 "$2"
+    kill $a $b' "$BIN" "$url" "$OUT/team-two-annotators.png"
+  exec 9>&-
+  wait
+  echo "saved $OUT/team-two-annotators.png"
+}
+
+if [ "${YUXUAN_SHOTS:-}" = team ]; then
+  shoot_team
+  rm -rf "$WORK"
+  exit 0
+fi
+
 # First, while the copy has no decisions of its own (the layout, and so the button, moves).
 shoot insights-duplicates "$WORK/emoji.yuxuan" click:505,12 sleep:2 click:237,464 sleep:6
 shoot review-images "$WORK/emoji.yuxuan" 2 3 Return 1
@@ -61,4 +97,5 @@ shoot review-zh "$WORK/emoji.yuxuan" click:1220,12 sleep:1 click:1200,62
 if [ -f "$WORK/forms.yuxuan" ]; then
   shoot review-forms "$WORK/forms.yuxuan"
 fi
+shoot_team
 rm -rf "$WORK"

@@ -98,7 +98,18 @@ fn embedded_project(
     n_per: usize,
     labelled: usize,
 ) -> (PathBuf, Store, HashMap<i64, String>) {
-    let (path, mut store) = common::image_project(dir, classes, 0);
+    embedded_project_at(&dir.join("test.yuxuan"), classes, n_per, labelled)
+}
+
+/// The same at a location (a file or a team URL).
+fn embedded_project_at(
+    path: &Path,
+    classes: &[&str],
+    n_per: usize,
+    labelled: usize,
+) -> (PathBuf, Store, HashMap<i64, String>) {
+    let path = path.to_path_buf();
+    let mut store = common::image_project_at(&path, classes, 0);
     let items: Vec<NewItem> = (0..n_per * classes.len())
         .map(|i| {
             let mut it = NewItem::new(ItemKind::Image, format!("synthetic/{i:05}.png"));
@@ -517,8 +528,11 @@ fn train_activate_and_roll_back_from_the_cli() {
 
 #[test]
 fn a_killed_training_leaves_the_active_model_and_its_file_untouched() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, mut store, _) = embedded_project(dir.path(), &["a", "b"], 30, 25);
+    common::on_both_backends("killed-training", killed_training_body);
+}
+
+fn killed_training_body(loc: &Path) {
+    let (path, mut store, _) = embedded_project_at(loc, &["a", "b"], 30, 25);
     let cfg = TrainConfig {
         epochs: 5,
         ..Default::default()

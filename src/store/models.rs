@@ -149,10 +149,6 @@ impl Store {
                 &[&set_id],
             )?;
             tx.execute("UPDATE models SET active = 1 WHERE id = ?1", &[&model_id])?;
-            if tx.backend() == super::Backend::Postgres {
-                // Annotators' apps listening on the project pick the new model up at once.
-                tx.execute("SELECT pg_notify(current_schema(), 'model')", &[])?;
-            }
             Ok(())
         })
     }

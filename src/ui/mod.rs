@@ -238,7 +238,8 @@ impl App {
                 self.screen = Screen::Review;
             }
             Err(e) => {
-                let msg = format!("could not open {}: {e}", path.display());
+                let shown = crate::store::location::redact(&path.to_string_lossy());
+                let msg = format!("could not open {shown}: {e}");
                 self.notify(true, msg);
             }
         }
