@@ -484,6 +484,11 @@ fn spawn_annotator(url: &str, truth: &Path, name: &str) -> std::process::Child {
         .unwrap()
 }
 
+/// The decision id of a `saved ID item ITEM by NAME` line.
+fn ack_id(line: &str) -> Option<i64> {
+    line.strip_prefix("saved ")?.split(' ').next()?.parse().ok()
+}
+
 /// Acknowledged decision ids printed by an annotator process (until it ends or `n` are read).
 fn read_acks(child: &mut std::process::Child, n: Option<usize>) -> Vec<i64> {
     let mut r = BufReader::new(child.stdout.take().unwrap());
@@ -497,12 +502,7 @@ fn read_acks(child: &mut std::process::Child, n: Option<usize>) -> Vec<i64> {
         if r.read_line(&mut line).unwrap() == 0 {
             break;
         }
-        if let Some(id) = line
-            .strip_prefix("saved ")
-            .and_then(|x| x.split(' ').next())
-        {
-            out.push(id.parse().unwrap());
-        }
+        out.extend(ack_id(&line));
     }
     out
 }
@@ -520,20 +520,7 @@ fn killed_annotators_items_come_back_after_their_lease_and_nothing_acknowledged_
     // Kill 5 of them mid-lease, right after an acknowledgement.
     let mut acked = Vec::new();
     for c in children.iter_mut().take(5) {
-        let mut r = BufReader::new(c.stdout.take().unwrap());
-        let mut line = String::new();
-        for _ in 0..5 {
-            line.clear();
-            if r.read_line(&mut line).unwrap() == 0 {
-                break;
-            }
-            if let Some(id) = line
-                .strip_prefix("saved ")
-                .and_then(|x| x.split(' ').next())
-            {
-                acked.push(id.parse::<i64>().unwrap());
-            }
-        }
+        acked.extend(read_acks(c, Some(5)));
         unsafe { libc::kill(c.id() as i32, libc::SIGKILL) };
         c.wait().unwrap();
     }
@@ -584,12 +571,7 @@ fn a_server_restart_mid_run_loses_and_duplicates_nothing() {
         if r.read_line(&mut line).unwrap() == 0 {
             break;
         }
-        if let Some(id) = line
-            .strip_prefix("saved ")
-            .and_then(|x| x.split(' ').next())
-        {
-            acked.push(id.parse::<i64>().unwrap());
-        }
+        acked.extend(ack_id(&line));
         if acked.len() == 100 && !restarted {
             pg.restart().unwrap();
             restarted = true;

@@ -101,13 +101,39 @@ LEFT JOIN item_labels pl ON pl.item_id = i.parent_id AND pl.label_set_id = ?4
 WHERE i.kind = ?1 AND (CAST(?5 AS BIGINT) IS NULL OR i.parent_id = CAST(?5 AS BIGINT))
 ORDER BY ";
 
+/// Stream the rows of `sql` through `read` into the caller's `f`, which may stop the walk with
+/// an error of its own.
+fn walk<T, E: From<StoreError>>(
+    store: &Store,
+    sql: &str,
+    params: super::db::Params<'_>,
+    read: impl Fn(&Row) -> Result<T>,
+    mut f: impl FnMut(T) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let mut stopped: Option<E> = None;
+    let walked = store
+        .db()
+        .for_each_row(sql, params, &mut |r| match f(read(r)?) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                stopped = Some(e);
+                Err(StoreError::NothingTo("continue"))
+            }
+        });
+    match (stopped, walked) {
+        (Some(e), _) => Err(e),
+        (None, Err(e)) => Err(e.into()),
+        (None, Ok(())) => Ok(()),
+    }
+}
+
 impl Store {
     /// Walk the items of an export, one row at a time, in id order (a parent's children: in
     /// page order). `f` may stop the walk by returning an error.
     pub fn for_each_export_row<E>(
         &self,
         q: &ExportQuery,
-        mut f: impl FnMut(ExportRow) -> std::result::Result<(), E>,
+        f: impl FnMut(ExportRow) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E>
     where
         E: From<StoreError>,
@@ -127,8 +153,8 @@ impl Store {
         } else {
             "i.id"
         };
-        let mut stopped: Option<E> = None;
-        let walked = self.db().for_each_row(
+        walk(
+            self,
             &format!("{EXPORT_SQL}{order}"),
             &[
                 &q.kind.as_str(),
@@ -137,19 +163,9 @@ impl Store {
                 &parent_set_id,
                 &q.parent,
             ],
-            &mut |r| match f(row_to_export(r)?) {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    stopped = Some(e);
-                    Err(StoreError::NothingTo("continue"))
-                }
-            },
-        );
-        match (stopped, walked) {
-            (Some(e), _) => Err(e),
-            (None, Err(e)) => Err(e.into()),
-            (None, Ok(())) => Ok(()),
-        }
+            row_to_export,
+            f,
+        )
     }
 
     /// Number of items of a kind (the total of an export's progress bar).
@@ -173,24 +189,14 @@ impl Store {
         E: From<StoreError>,
     {
         let set_id = self.label_set_id(set)?;
-        let mut stopped: Option<E> = None;
-        let walked = self.db().for_each_row(
+        walk(
+            self,
             "SELECT l.item_id, l.label FROM item_labels l JOIN items i ON i.id = l.item_id
              WHERE l.label_set_id = ?1 AND i.kind = ?2 ORDER BY l.item_id",
             &[&set_id, &kind.as_str()],
-            &mut |r| match f(r.get(0)?, r.get(1)?) {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    stopped = Some(e);
-                    Err(StoreError::NothingTo("continue"))
-                }
-            },
-        );
-        match (stopped, walked) {
-            (Some(e), _) => Err(e),
-            (None, Err(e)) => Err(e.into()),
-            (None, Ok(())) => Ok(()),
-        }
+            |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?)),
+            |(id, label)| f(id, label),
+        )
     }
 
     /// (id, source_path) of every item of a kind, by id (imports index them once instead of

@@ -247,17 +247,7 @@ impl Store {
         match Location::parse(path)? {
             Location::Team(url) => team::create(url, path, name, kind),
             Location::File(_) => {
-                if path.exists() {
-                    return Err(StoreError::AlreadyExists(path.to_path_buf()));
-                }
-                let conn = Connection::open(path)?;
-                let mut store = Store {
-                    db: Db::Sqlite(conn),
-                    location: Location::File(path.to_path_buf()),
-                    path: path.to_path_buf(),
-                };
-                store.configure()?;
-                store.migrate()?;
+                let mut store = Store::new_file(path)?;
                 store.db.write(|tx| init_project(tx, name, kind))?;
                 Ok(store)
             }
@@ -280,14 +270,7 @@ impl Store {
                         | OpenFlags::SQLITE_OPEN_URI,
                 )
                 .or_else(|_| Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY))?;
-                let mut store = Store {
-                    db: Db::Sqlite(conn),
-                    location: Location::File(path.to_path_buf()),
-                    path: path.to_path_buf(),
-                };
-                store.configure()?;
-                store.migrate()?;
-                store
+                Store::on_sqlite(conn, path)?
             }
         };
         store.project().map_err(|e| match e {
@@ -297,6 +280,26 @@ impl Store {
         // Training runs of a process that is gone become "interrupted" (a read-only file keeps them).
         let _ = store.recover_interrupted_runs();
         let _ = &mut store;
+        Ok(store)
+    }
+
+    /// A new project file with the schema and no rows.
+    fn new_file(path: &Path) -> Result<Store> {
+        if path.exists() {
+            return Err(StoreError::AlreadyExists(path.to_path_buf()));
+        }
+        Store::on_sqlite(Connection::open(path)?, path)
+    }
+
+    /// A store on an open SQLite connection: configured and migrated.
+    fn on_sqlite(conn: Connection, path: &Path) -> Result<Store> {
+        let mut store = Store {
+            db: Db::Sqlite(conn),
+            location: Location::File(path.to_path_buf()),
+            path: path.to_path_buf(),
+        };
+        store.configure()?;
+        store.migrate()?;
         Ok(store)
     }
 

@@ -313,20 +313,7 @@ impl Store {
     fn create_empty(path: &Path) -> Result<Store> {
         match super::Location::parse(path)? {
             super::Location::Team(url) => super::team::create_empty(url, path),
-            super::Location::File(_) => {
-                if path.exists() {
-                    return Err(StoreError::AlreadyExists(path.to_path_buf()));
-                }
-                let conn = rusqlite::Connection::open(path)?;
-                let mut store = Store {
-                    db: super::Db::Sqlite(conn),
-                    location: super::Location::File(path.to_path_buf()),
-                    path: path.to_path_buf(),
-                };
-                store.configure()?;
-                store.migrate()?;
-                Ok(store)
-            }
+            super::Location::File(_) => Store::new_file(path),
         }
     }
 
