@@ -619,3 +619,67 @@ fn a_second_training_of_a_team_project_is_refused_clearly() {
         "released with its holder"
     );
 }
+
+/// A push or pull that stops half-way (cancelled here; Ctrl-C or a lost connection alike)
+/// leaves nothing under the project's name, and a push never overwrites a project.
+#[test]
+fn an_interrupted_copy_leaves_nothing_half_made() {
+    let pg = common::pg();
+    let dir = tempfile::tempdir().unwrap();
+    let src = common::image_project_at(&dir.path().join("src.yuxuan"), &["a", "b"], 1200);
+    let team = pg.url(&common::unique_project("cut"));
+    let file = dir.path().join("cut.yuxuan");
+    for dest in [PathBuf::from(&team), file.clone()] {
+        let ctx = yuxuan::jobs::JobCtx::new("copy");
+        ctx.cancel();
+        let r = src.copy_into(&dest, yuxuan::store::transfer::FileMode::Bytes, &ctx);
+        assert!(r.is_err(), "{}", dest.display());
+        assert!(
+            Store::open(&dest).is_err(),
+            "{} was left behind",
+            dest.display()
+        );
+    }
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.contains("incoming") && n != "cut.yuxuan"),
+        "{names:?}"
+    );
+    let mut admin = pg.admin().unwrap();
+    let staging: i64 = admin
+        .query_one(
+            "SELECT COUNT(*) FROM pg_namespace WHERE nspname LIKE '%--incoming-%'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(staging, 0, "a staging schema was left behind");
+    // Complete copies land; a second push onto the same name is refused.
+    let ctx = yuxuan::jobs::JobCtx::new("copy");
+    src.copy_into(
+        Path::new(&team),
+        yuxuan::store::transfer::FileMode::Bytes,
+        &ctx,
+    )
+    .unwrap();
+    assert_eq!(
+        Store::open(Path::new(&team))
+            .unwrap()
+            .count_items(ItemKind::Image)
+            .unwrap(),
+        1200
+    );
+    let again = src
+        .copy_into(
+            Path::new(&team),
+            yuxuan::store::transfer::FileMode::Bytes,
+            &ctx,
+        )
+        .unwrap_err();
+    assert!(again.to_string().contains("already exists"), "{again}");
+}

@@ -425,6 +425,11 @@ impl PgConn {
         }
     }
 
+    /// Whether the connection is still usable (not closed by the server or the network).
+    pub fn is_open(&self) -> bool {
+        !self.client.is_closed()
+    }
+
     /// Forget prepared statements (after DDL that changes what they read).
     pub fn clear_statements(&mut self) {
         self.stmts.clear();
@@ -569,13 +574,19 @@ pub(crate) trait Exec {
 pub(crate) enum Db {
     Sqlite(rusqlite::Connection),
     Pg(Box<RefCell<PgConn>>),
+    /// Handed back to the pool (only while a `Store` is being dropped).
+    Closed,
+}
+
+fn closed() -> StoreError {
+    StoreError::Invalid("the connection was closed".into())
 }
 
 impl Exec for Db {
     fn backend(&self) -> Backend {
         match self {
             Db::Sqlite(_) => Backend::Sqlite,
-            Db::Pg(_) => Backend::Postgres,
+            Db::Pg(_) | Db::Closed => Backend::Postgres,
         }
     }
 
@@ -587,6 +598,7 @@ impl Exec for Db {
                 let PgConn { client, stmts } = &mut *c;
                 pg_execute(client, stmts, sql, params)
             }
+            Db::Closed => Err(closed()),
         }
     }
 
@@ -603,6 +615,7 @@ impl Exec for Db {
                 let PgConn { client, stmts } = &mut *c;
                 pg_for_each(client, stmts, sql, params, f)
             }
+            Db::Closed => Err(closed()),
         }
     }
 }
@@ -688,6 +701,7 @@ impl Db {
                 tx.into_inner().tx.commit()?;
                 Ok(out)
             }
+            Db::Closed => Err(closed()),
         }
     }
 }

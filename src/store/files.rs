@@ -10,7 +10,6 @@
 use std::path::{Path, PathBuf};
 
 use super::db::Exec;
-use super::location::Location;
 use super::{Result, Store, StoreError};
 
 /// Project setting: only paths are stored, the files stay on a shared mount.
@@ -52,25 +51,12 @@ impl Store {
     /// The folder relative paths of this project are resolved against (project files: the
     /// project's folder; team projects: this workstation's cache for the project).
     pub fn base_dir(&self) -> PathBuf {
-        match &self.location {
-            Location::File(p) => p.parent().unwrap_or(Path::new(".")).to_path_buf(),
-            Location::Team(u) => crate::assets::cache_dir()
-                .join("team")
-                .join(sanitize(&format!("{}_{}_{}", u.host, u.port, u.dbname)))
-                .join(sanitize(&u.project)),
-        }
+        self.location.base_dir()
     }
 
     /// Where model files are written: `<project file>.models/`, or the team project's cache.
     pub fn models_dir(&self) -> PathBuf {
-        match &self.location {
-            Location::File(p) => {
-                let mut name = p.file_name().map(|s| s.to_os_string()).unwrap_or_default();
-                name.push(".models");
-                p.with_file_name(name)
-            }
-            Location::Team(_) => self.base_dir().join("models"),
-        }
+        self.location.models_dir()
     }
 
     /// A file under [`Store::base_dir`] as the relative path the project records (other
@@ -96,12 +82,7 @@ impl Store {
     /// An item's source path as a path on this machine (relative paths against the project's
     /// folder).
     pub fn resolve_source(&self, source: &str) -> PathBuf {
-        let p = Path::new(source);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.base_dir().join(p)
-        }
+        self.location.resolve_source(source)
     }
 
     /// A readable local file with the item's bytes: the source file itself, or (team projects

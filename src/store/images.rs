@@ -93,7 +93,7 @@ impl Store {
                 c.execute("VACUUM INTO ?1", [dest.to_string_lossy()])?;
                 Ok(())
             }
-            super::Db::Pg(_) => Err(StoreError::Invalid(
+            super::Db::Pg(_) | super::Db::Closed => Err(StoreError::Invalid(
                 "copy a team project with `yuxuan pull URL FILE`".into(),
             )),
         }

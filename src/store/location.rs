@@ -53,6 +53,43 @@ impl Location {
         }
     }
 
+    /// The folder relative paths of the project are resolved against (project files: their
+    /// folder; team projects: this workstation's cache for the project).
+    pub fn base_dir(&self) -> PathBuf {
+        match self {
+            Location::File(p) => p.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            Location::Team(u) => crate::assets::cache_dir()
+                .join("team")
+                .join(safe_component(&format!(
+                    "{}_{}_{}",
+                    u.host, u.port, u.dbname
+                )))
+                .join(safe_component(&u.project)),
+        }
+    }
+
+    /// Where model files are written: `<project file>.models/`, or the team project's cache.
+    pub fn models_dir(&self) -> PathBuf {
+        match self {
+            Location::File(p) => {
+                let mut name = p.file_name().map(|s| s.to_os_string()).unwrap_or_default();
+                name.push(".models");
+                p.with_file_name(name)
+            }
+            Location::Team(_) => self.base_dir().join("models"),
+        }
+    }
+
+    /// A recorded path (relative to [`Location::base_dir`] or absolute) on this machine.
+    pub fn resolve_source(&self, source: &str) -> PathBuf {
+        let p = Path::new(source);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir().join(p)
+        }
+    }
+
     /// For messages: the path, or the URL without its password.
     pub fn display(&self) -> String {
         match self {
@@ -60,6 +97,19 @@ impl Location {
             Location::Team(u) => u.display(),
         }
     }
+}
+
+/// A string as one safe file-name component.
+pub fn safe_component(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 fn bad(url: &str, why: impl std::fmt::Display) -> StoreError {
@@ -100,6 +150,9 @@ fn decode(s: &str) -> String {
         .decode_utf8_lossy()
         .into_owned()
 }
+
+/// What marks a staging schema of a push in progress (or interrupted).
+pub const STAGING_MARK: &str = "--incoming-";
 
 /// Project names: what a PostgreSQL schema name can be without surprises.
 pub fn valid_project_name(name: &str) -> bool {
@@ -249,6 +302,16 @@ impl TeamUrl {
     /// The server, for messages (`host:port/db`).
     pub fn server(&self) -> String {
         format!("{}:{}/{}", self.host, self.port, self.dbname)
+    }
+
+    /// Where a push writes before the project is complete (not a name users pick: it cannot
+    /// be opened by mistake, and `team list` leaves it out).
+    pub fn staging(&self) -> TeamUrl {
+        let mut u = self.clone();
+        u.project = format!("{}{STAGING_MARK}{}", self.project, std::process::id());
+        let base = self.raw.split_once('?').map(|x| x.0).unwrap_or(&self.raw);
+        u.raw = format!("{base}?project={}", u.project);
+        u
     }
 
     /// The same server and database, another project.

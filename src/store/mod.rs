@@ -205,6 +205,17 @@ pub struct Store {
     path: PathBuf,
 }
 
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let (Db::Pg(_), Location::Team(url)) = (&self.db, &self.location) {
+            let url = url.clone();
+            if let Db::Pg(c) = std::mem::replace(&mut self.db, Db::Closed) {
+                team::give_back(&url, c.into_inner());
+            }
+        }
+    }
+}
+
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
@@ -325,7 +336,7 @@ impl Store {
     pub fn schema_version(&self) -> Result<i64> {
         match &self.db {
             Db::Sqlite(c) => Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?),
-            Db::Pg(_) => self.db.one("SELECT version FROM yuxuan_schema", &[]),
+            Db::Pg(_) | Db::Closed => self.db.one("SELECT version FROM yuxuan_schema", &[]),
         }
     }
 
@@ -425,7 +436,7 @@ impl Store {
     pub fn integrity_check(&self) -> Result<String> {
         match &self.db {
             Db::Sqlite(c) => Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?),
-            Db::Pg(_) => Ok("ok".into()),
+            Db::Pg(_) | Db::Closed => Ok("ok".into()),
         }
     }
 
@@ -437,7 +448,7 @@ impl Store {
                 [],
                 |r| r.get(0),
             )?),
-            Db::Pg(_) => Err(StoreError::Invalid(
+            Db::Pg(_) | Db::Closed => Err(StoreError::Invalid(
                 "page limits apply to project files only".into(),
             )),
         }

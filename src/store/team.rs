@@ -76,7 +76,18 @@ fn list_on(c: &mut postgres::Client) -> Result<Vec<String>> {
         "SELECT substr(nspname, 8) FROM pg_namespace WHERE nspname LIKE 'yuxuan\\_%' ORDER BY 1",
         &[],
     )?;
-    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+    Ok(rows
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        // Pushes in progress (or interrupted) are not projects yet.
+        .filter(|n| !n.contains(super::location::STAGING_MARK))
+        .collect())
+}
+
+/// Whether the URL's project exists on its server.
+pub fn project_exists(url: &TeamUrl) -> Result<bool> {
+    let mut c = connect(url)?;
+    schema_exists(&mut c, &url.schema())
 }
 
 fn schema_exists(c: &mut postgres::Client, schema: &str) -> Result<bool> {
@@ -150,7 +161,53 @@ pub(super) fn create_empty(url: TeamUrl, path: &Path) -> Result<Store> {
     })
 }
 
+/// Idle connections of this process, by URL: opening a team project again (a background job,
+/// a second screen) reuses one instead of logging in again (a few ms, and its prepared
+/// statements). A small pool: at most this many idle connections are kept.
+const POOL_IDLE_MAX: usize = 4;
+
+static POOL: std::sync::Mutex<Vec<(String, PgConn)>> = std::sync::Mutex::new(Vec::new());
+
+fn pooled(url: &TeamUrl) -> Option<PgConn> {
+    let mut pool = POOL.lock().ok()?;
+    while let Some(i) = pool.iter().position(|(u, _)| *u == url.raw) {
+        let (_, c) = pool.swap_remove(i);
+        if c.is_open() {
+            return Some(c);
+        }
+    }
+    None
+}
+
+/// Keep a connection of a dropped store for the next open of the same URL.
+pub(super) fn give_back(url: &TeamUrl, conn: PgConn) {
+    if !conn.is_open() {
+        return;
+    }
+    if let Ok(mut pool) = POOL.lock() {
+        if pool.len() >= POOL_IDLE_MAX {
+            pool.remove(0);
+        }
+        pool.push((url.raw.clone(), conn));
+    }
+}
+
 pub(super) fn open(url: TeamUrl, path: &Path) -> Result<Store> {
+    if let Some(conn) = pooled(&url) {
+        let store = Store {
+            db: Db::Pg(Box::new(RefCell::new(conn))),
+            location: Location::Team(url.clone()),
+            path: path.to_path_buf(),
+        };
+        // Alive, and still a schema this binary reads (another client may have migrated it).
+        match store
+            .db
+            .one::<i64>("SELECT version FROM yuxuan_schema", &[])
+        {
+            Ok(v) if v == SCHEMA_VERSION => return Ok(store),
+            _ => {}
+        }
+    }
     let mut client = connect(&url)?;
     let schema = url.schema();
     if !schema_exists(&mut client, &schema).map_err(|e| with_server(&url, e))? {

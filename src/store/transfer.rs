@@ -1,8 +1,9 @@
 //! Push and pull: copy a whole project between backends (a local file into a team project,
 //! a team project into a local snapshot). Everything travels with its ids: items with their
 //! file bytes, labels, the whole decision history, predictions, training runs, models with
-//! their weights, embeddings. The destination is written in one transaction, so an
-//! interrupted copy leaves nothing half-made.
+//! their weights, embeddings. The destination is written in one transaction under a staging
+//! name (a `.incoming-PID` file, a `--incoming-PID` schema) and renamed into place at the end,
+//! so an interrupted copy leaves nothing half-made under the project's name.
 
 use std::path::Path;
 
@@ -266,43 +267,97 @@ impl Store {
     /// Copy this project into a new project at `dest` (a team URL or a file that does not
     /// exist yet). The source is read in one consistent snapshot where the backend allows.
     pub fn copy_into(&self, dest: &Path, mode: FileMode, ctx: &JobCtx) -> Result<TransferReport> {
-        let mut out = Store::create_empty(dest)?;
-        let dest_models = out.models_dir();
-        let dest_base = out.base_dir();
-        let rel = {
-            let dest_models = dest_models.clone();
-            move |p: &str| -> String {
+        let target = super::Location::parse(dest)?;
+        // The copy is written under a staging name and moved into place when complete, so an
+        // interrupted push or pull (Ctrl-C, a lost connection) leaves no half-made project.
+        let staging: std::path::PathBuf = match &target {
+            super::Location::File(p) => {
+                if p.exists() {
+                    return Err(StoreError::AlreadyExists(p.clone()));
+                }
+                let mut name = p.file_name().map(|s| s.to_os_string()).unwrap_or_default();
+                name.push(format!(".incoming-{}", std::process::id()));
+                p.with_file_name(name)
+            }
+            super::Location::Team(u) => {
+                if super::team::project_exists(u)? {
+                    return Err(StoreError::TeamProjectExists(u.display()));
+                }
+                std::path::PathBuf::from(u.staging().raw)
+            }
+        };
+        let mut out = Store::create_empty(&staging)?;
+        let r = (|| -> Result<TransferReport> {
+            let dest_models = target.models_dir();
+            let dest_base = target.base_dir();
+            let rel = move |p: &str| -> String {
                 let f = dest_models.join(file_name_of(p));
                 f.strip_prefix(&dest_base)
                     .unwrap_or(&f)
                     .to_string_lossy()
                     .into_owned()
+            };
+            let mut report = TransferReport::default();
+            out.write(|tx| copy_rows(self, tx, mode, &rel, ctx, &mut report))?;
+            let by_reference = mode == FileMode::ReferencePaths;
+            if by_reference || out.is_team() {
+                out.set_setting(
+                    super::files::REFERENCE_PATHS,
+                    serde_json::Value::Bool(by_reference),
+                )?;
+            }
+            // A local copy gets its weight files on disk, next to it.
+            if let super::Location::File(_) = &target {
+                let ids: Vec<i64> = out
+                    .db()
+                    .column("SELECT id FROM models WHERE weights_path IS NOT NULL", &[])?;
+                for id in ids {
+                    let Some(m) = out.model(id)? else { continue };
+                    if let (Some(p), Some((_, bytes))) = (&m.weights_path, out.model_file(id)?) {
+                        let file = target.resolve_source(p);
+                        super::files::write_atomic(&file, &bytes)?;
+                    }
+                }
+            }
+            Ok(report)
+        })();
+        let report = match r {
+            Ok(r) => r,
+            Err(e) => {
+                drop(out);
+                Store::discard(&staging);
+                return Err(e);
             }
         };
-        let mut report = TransferReport::default();
-        let r = out.write(|tx| copy_rows(self, tx, mode, &rel, ctx, &mut report));
-        if let Err(e) = r {
-            drop(out);
-            Store::discard(dest);
-            return Err(e);
-        }
-        if mode == FileMode::ReferencePaths {
-            out.set_setting(super::files::REFERENCE_PATHS, serde_json::Value::Bool(true))?;
-        } else if out.is_team() {
-            out.set_setting(
-                super::files::REFERENCE_PATHS,
-                serde_json::Value::Bool(false),
-            )?;
-        }
-        // A local copy gets its weight files on disk, next to it.
-        if !out.is_team() {
-            let ids: Vec<i64> = out
-                .db()
-                .column("SELECT id FROM models WHERE weights_path IS NOT NULL", &[])?;
-            for id in ids {
-                let Some(m) = out.model(id)? else { continue };
-                if let (Some(p), Some((_, bytes))) = (&m.weights_path, out.model_file(id)?) {
-                    super::files::write_atomic(&out.resolve_source(p), &bytes)?;
+        // Into place.
+        match &target {
+            super::Location::File(p) => {
+                drop(out);
+                if p.exists() {
+                    Store::discard(&staging);
+                    return Err(StoreError::AlreadyExists(p.clone()));
+                }
+                std::fs::rename(&staging, p).map_err(|source| StoreError::Io {
+                    path: p.clone(),
+                    source,
+                })?;
+            }
+            super::Location::Team(u) => {
+                let moved = out.db().execute(
+                    &format!(
+                        "ALTER SCHEMA {} RENAME TO {}",
+                        super::team::quote_ident(&u.staging().schema()),
+                        super::team::quote_ident(&u.schema())
+                    ),
+                    &[],
+                );
+                drop(out);
+                if let Err(e) = moved {
+                    Store::discard(&staging);
+                    return Err(match super::team::project_exists(u) {
+                        Ok(true) => StoreError::TeamProjectExists(u.display()),
+                        _ => e,
+                    });
                 }
             }
         }
