@@ -222,6 +222,46 @@ fn push_then_pull_loses_nothing_and_a_team_url_works_like_a_file() {
     assert!(team.model_file(v2.id).unwrap().is_some());
     ok(&common::run(&["activate", &url, "1"]));
     drop(team);
+    // More of the CLI on the URL, as on a file.
+    let more = common::emoji(&["Animals & Nature"], 3);
+    let mut args = vec!["import".to_string(), url.clone()];
+    args.extend(more.iter().map(|(p, _)| p.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&common::run(&args));
+    assert!(ok(&common::run(&["stats", &url])).contains("21 items"));
+    ok(&common::run(&["prelabel", &url]));
+    let models = ok(&common::run(&["models", &url]));
+    assert!(models.contains("v1") && models.contains("v2"), "{models}");
+    ok(&common::run(&["duplicates", &url, "--threshold", "0.99"]));
+    let out = common::run(&["simulate", &url, "--truth", truth.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--annotators"),
+        "a team simulation without --annotators says how"
+    );
+    // Back to the pushed state for the snapshot comparison below.
+    let team = Store::open(Path::new(&url)).unwrap();
+    let extra: Vec<i64> = team
+        .items_of_kind(ItemKind::Image)
+        .unwrap()
+        .into_iter()
+        .filter(|i| {
+            more.iter()
+                .any(|(p, _)| p.display().to_string() == i.source_path)
+        })
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(extra.len(), 3);
+    drop(team);
+    let mut admin = pg.admin().unwrap();
+    let schema = format!("yuxuan_{}", url.split("project=").nth(1).unwrap());
+    for id in extra {
+        admin
+            .execute(
+                &format!("DELETE FROM \"{schema}\".items WHERE id = $1"),
+                &[&id],
+            )
+            .unwrap();
+    }
 
     // Pull: a local snapshot equal to the team project.
     let copy = dir.path().join("copy.yuxuan");
@@ -682,4 +722,42 @@ fn an_interrupted_copy_leaves_nothing_half_made() {
         )
         .unwrap_err();
     assert!(again.to_string().contains("already exists"), "{again}");
+}
+
+/// A form project on the server: H5 pages imported from a URL's project, exported as fields.
+#[test]
+fn a_team_form_project_imports_pages_and_exports_fields() {
+    let pg = common::pg();
+    let dir = tempfile::tempdir().unwrap();
+    let url = pg.url(&common::unique_project("forms"));
+    ok(&common::run(&["new", &url, "--kind", "form"]));
+    let pages = yuxuan::assets::formasaurus_dir().join("html");
+    let mut args = vec!["import".to_string(), url.clone()];
+    for i in 0..6 {
+        args.push(pages.join(format!("{i}.html")).display().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&common::run(&args));
+    let store = Store::open(Path::new(&url)).unwrap();
+    assert_eq!(store.count_items(ItemKind::Page).unwrap(), 6);
+    let fields = store.count_items(ItemKind::Field).unwrap();
+    assert!(fields > 6, "{fields} fields");
+    // The page bytes are on the server too.
+    let page = &store.items_of_kind(ItemKind::Page).unwrap()[0];
+    assert!(store
+        .has_item_file(page.content_hash.as_deref().unwrap())
+        .unwrap());
+    assert!(store.page_html(page.id).unwrap().is_some());
+    let files = export(&url, "form-pages", &dir.path().join("f"));
+    let pages: Vec<serde_json::Value> = files
+        .iter()
+        .filter(|(k, _)| k.starts_with("pages/"))
+        .map(|(_, v)| serde_json::from_str(v).unwrap())
+        .collect();
+    assert_eq!(pages.len(), 6);
+    let exported: u64 = pages
+        .iter()
+        .map(|p| p["fields"].as_array().map(|a| a.len()).unwrap_or(0) as u64)
+        .sum();
+    assert_eq!(exported, fields);
 }

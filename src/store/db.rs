@@ -465,26 +465,29 @@ fn pg_execute<C: postgres::GenericClient>(
     Ok(c.execute(&st, &refs)?)
 }
 
-fn pg_for_each<C: postgres::GenericClient>(
+/// All rows of a query. PostgreSQL cannot run a second statement on a connection while it
+/// streams a result, and callers may query again for each row (as they can with SQLite), so
+/// the rows are read before any is handed out.
+fn pg_rows<C: postgres::GenericClient>(
     c: &mut C,
     stmts: &mut HashMap<String, postgres::Statement>,
     sql: &str,
     params: Params<'_>,
-    f: &mut dyn FnMut(&Row) -> Result<()>,
-) -> Result<()> {
+) -> Result<Vec<Row>> {
     use postgres::fallible_iterator::FallibleIterator;
     let st = pg_statement(c, stmts, sql)?;
     let n = st.columns().len();
     let vals = pg_values(params);
     let mut it = c.query_raw(&st, vals.iter())?;
+    let mut out = Vec::new();
     while let Some(r) = it.next()? {
         let mut row = Vec::with_capacity(n);
         for i in 0..n {
             row.push(r.try_get::<_, Value>(i)?);
         }
-        f(&Row(row))?;
+        out.push(Row(row));
     }
-    Ok(())
+    Ok(out)
 }
 
 // ------------------------------------------------------------------ the shared API
@@ -611,9 +614,12 @@ impl Exec for Db {
         match self {
             Db::Sqlite(c) => sqlite_for_each(c, sql, params, f),
             Db::Pg(c) => {
-                let mut c = c.borrow_mut();
-                let PgConn { client, stmts } = &mut *c;
-                pg_for_each(client, stmts, sql, params, f)
+                let rows = {
+                    let mut c = c.borrow_mut();
+                    let PgConn { client, stmts } = &mut *c;
+                    pg_rows(client, stmts, sql, params)?
+                };
+                rows.iter().try_for_each(f)
             }
             Db::Closed => Err(closed()),
         }
@@ -659,9 +665,12 @@ impl Exec for Tx<'_> {
         match self {
             Tx::Sqlite(c) => sqlite_for_each(c, sql, params, f),
             Tx::Pg(c) => {
-                let mut c = c.borrow_mut();
-                let PgTx { tx, stmts } = &mut *c;
-                pg_for_each(tx, stmts, sql, params, f)
+                let rows = {
+                    let mut c = c.borrow_mut();
+                    let PgTx { tx, stmts } = &mut *c;
+                    pg_rows(tx, stmts, sql, params)?
+                };
+                rows.iter().try_for_each(f)
             }
         }
     }

@@ -4,7 +4,8 @@
 //! decision that set it (annotator, time, action, ms spent), the prediction shown at that
 //! decision (model version, score), and the best current prediction (for
 //! `--include-predictions`). Rows are handed to a callback one at a time, so memory stays
-//! constant however large the project is.
+//! constant however large a project file is (team projects read the rows of the query first:
+//! PostgreSQL cannot run the callback's own queries while it streams).
 
 use super::db::{Exec, Row};
 use super::{Result, Store, StoreError};

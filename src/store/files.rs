@@ -88,8 +88,19 @@ impl Store {
     /// A readable local file with the item's bytes: the source file itself, or (team projects
     /// keeping bytes) the cached copy of the stored bytes, fetched once.
     pub fn local_file(&self, source: &str, content_hash: Option<&str>) -> Result<PathBuf> {
+        let keep = self.keeps_file_bytes()?;
+        self.local_file_with(keep, source, content_hash)
+    }
+
+    /// [`Store::local_file`] with [`Store::keeps_file_bytes`] already known (lists of items).
+    pub(crate) fn local_file_with(
+        &self,
+        keeps_bytes: bool,
+        source: &str,
+        content_hash: Option<&str>,
+    ) -> Result<PathBuf> {
         let stored = match content_hash {
-            Some(h) if self.keeps_file_bytes()? => h,
+            Some(h) if keeps_bytes => h,
             // A project file uses the file on disk; a pulled snapshot whose file is not on this
             // machine falls back to the bytes it carries.
             Some(h) if !self.is_team() => {

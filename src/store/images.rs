@@ -8,9 +8,10 @@ impl Store {
     /// (id, local path) rows with each path made readable on this machine (team projects:
     /// the cached copy of the stored bytes).
     fn localize(&self, rows: Vec<(i64, String, Option<String>)>) -> Result<Vec<(i64, String)>> {
+        let keep = self.keeps_file_bytes()?;
         rows.into_iter()
             .map(|(id, src, hash)| {
-                let p = self.local_file(&src, hash.as_deref())?;
+                let p = self.local_file_with(keep, &src, hash.as_deref())?;
                 Ok((id, p.to_string_lossy().into_owned()))
             })
             .collect()
