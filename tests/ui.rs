@@ -19,6 +19,8 @@ use yuxuan::store::predictions::NewPrediction;
 use yuxuan::store::Store;
 use yuxuan::ui::{App, Prefs, Screen};
 
+use crate::common;
+
 const LABELS: [&str; 3] = ["cat", "dog", "bird"];
 
 /// A project with `n` real 8x8 PNG images; item i is "truly" LABELS[i % 3] (meta `f` is a
@@ -508,10 +510,16 @@ fn training_starts_and_cancels_from_the_training_screen() {
 
 #[test]
 fn training_to_the_end_activates_and_prelabels() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = project(dir.path(), 30);
-    label_all(&path);
-    let mut h = harness(tiny_app(&path, Duration::ZERO));
+    common::on_both_backends("ui-train", |loc| {
+        let dir = tempfile::tempdir().unwrap();
+        project_at(loc, dir.path(), 30);
+        train_to_the_end(loc);
+    });
+}
+
+fn train_to_the_end(path: &Path) {
+    label_all(path);
+    let mut h = harness(tiny_app(path, Duration::ZERO));
     settle(&mut h);
     h.get_by_label("Training").click();
     h.run_ok();
@@ -520,7 +528,7 @@ fn training_to_the_end_activates_and_prelabels() {
         let t = a.project.as_ref().unwrap().training.as_ref().unwrap();
         !t.is_training() && !t.is_prelabeling() && t.outcome.is_some()
     });
-    let store = Store::open(&path).unwrap();
+    let store = Store::open(path).unwrap();
     let runs = store.training_runs().unwrap();
     assert_eq!(runs[0].status, RunStatus::Succeeded, "{:?}", runs[0].error);
     let active = store
@@ -546,13 +554,25 @@ fn training_to_the_end_activates_and_prelabels() {
         .unwrap();
     assert_eq!(t.epochs.len(), 30, "the loss curve has every epoch");
     h.get_by_label("Confusion matrix");
+    if store.is_team() {
+        assert!(
+            store.model_file(active.id).unwrap().is_some(),
+            "weights on the server"
+        );
+    }
 }
 
 #[test]
 fn insights_count_labels_annotators_and_accept_rate() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = project(dir.path(), 12);
-    let mut h = harness(app_on(&path));
+    common::on_both_backends("ui-insights", |loc| {
+        let dir = tempfile::tempdir().unwrap();
+        project_at(loc, dir.path(), 12);
+        insights_body(loc);
+    });
+}
+
+fn insights_body(path: &Path) {
+    let mut h = harness(app_on(path));
     settle(&mut h);
     h.key_press(Key::Enter);
     settle(&mut h);
@@ -560,7 +580,7 @@ fn insights_count_labels_annotators_and_accept_rate() {
     settle(&mut h);
     h.key_press(Key::Num1);
     settle(&mut h);
-    let store = Store::open(&path).unwrap();
+    let store = Store::open(path).unwrap();
     let ins = yuxuan::review::insights::compute(&store, "class").unwrap();
     assert_eq!(ins.distribution.iter().map(|(_, n)| n).sum::<usize>(), 3);
     assert_eq!(ins.annotators.len(), 1);
