@@ -99,6 +99,20 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         required: true,
         detail: Store::sqlite_version().to_string(),
     });
+    // Team projects need only a reachable server; the tests start throwaway ones from these.
+    let pg = yuxuan::pgserver::find_bindir();
+    checks.push(Check {
+        what: "postgresql (tests)",
+        ok: pg.is_ok(),
+        required: false,
+        detail: match pg {
+            Ok(d) => format!(
+                "{} (team projects connect to any PostgreSQL server by URL)",
+                d.display()
+            ),
+            Err(e) => format!("{e} (needed by `make test`, not by team projects)"),
+        },
+    });
     let font = assets::find_cjk_font();
     checks.push(Check {
         what: "CJK font",
