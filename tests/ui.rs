@@ -1107,6 +1107,19 @@ fn two_annotators_share_a_team_project_and_offline_decisions_wait_then_go_once()
         )
     });
     a.get_by_label_contains("1 waiting to be sent");
+    // Offline, the items not loaded yet wait quietly (no retry storm, no error toasts).
+    for _ in 0..40 {
+        a.run_ok();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        !a.state()
+            .notices()
+            .iter()
+            .any(|n| n.contains("could not load")),
+        "{:?}",
+        a.state().notices()
+    );
     assert!(a.query_by_label_contains("✓ saved").is_none());
     assert!(team_of(a.state()).offline.is_some());
     // Back: sent once, shown saved.

@@ -203,6 +203,8 @@ pub struct ReviewSession {
     notices: Vec<Notice>,
     /// Team projects only.
     pub team: Option<TeamView>,
+    /// Team projects: items that could not be loaded while offline (asked again once back).
+    unavailable: HashSet<i64>,
     worker: WorkerHandle,
 }
 
@@ -281,6 +283,7 @@ impl ReviewSession {
             bulk: None,
             notices: Vec::new(),
             team,
+            unavailable: HashSet::new(),
             worker,
         };
         s.rebuild_queue();
@@ -462,6 +465,9 @@ impl ReviewSession {
             .copied()
             .collect();
         for id in window {
+            if self.unavailable.contains(&id) {
+                continue;
+            }
             if !self.cache.contains_key(&id) && self.requested.insert(id) {
                 let _ = self.worker.prefetch.send(Request::Load {
                     item_id: id,
@@ -616,6 +622,9 @@ impl ReviewSession {
                     }
                     t.offline = offline.clone();
                 }
+                if offline.is_none() {
+                    self.unavailable.clear();
+                }
                 if was_offline && offline.is_none() {
                     self.notices.push(Notice {
                         error: false,
@@ -647,6 +656,14 @@ impl ReviewSession {
                     self.requested.clear();
                     self.refresh();
                 }
+            }
+            Reply::Unavailable { item_id, ordered } => {
+                if ordered {
+                    self.in_flight = self.in_flight.saturating_sub(1);
+                    self.pending_reload.remove(&item_id);
+                }
+                self.requested.remove(&item_id);
+                self.unavailable.insert(item_id);
             }
             Reply::Taken { item_id, ordered } => {
                 if ordered {

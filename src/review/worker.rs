@@ -102,6 +102,11 @@ pub(crate) enum Reply {
         item_id: i64,
         ordered: bool,
     },
+    /// Team projects: the item cannot be loaded while the server is unreachable.
+    Unavailable {
+        item_id: i64,
+        ordered: bool,
+    },
     /// A request failed; `what` names it, `message` is the cause chain.
     Failed {
         what: &'static str,
@@ -384,12 +389,23 @@ impl Worker {
                     view: Box::new(v),
                     ordered,
                 },
-                Err(e) => Reply::Failed {
-                    what: "load an item",
-                    message: format!("{e:#}"),
-                    item_ids: vec![item_id],
-                    ordered,
-                },
+                Err(e) => {
+                    let unreachable = e
+                        .downcast_ref::<crate::store::StoreError>()
+                        .is_some_and(|s| s.is_unreachable());
+                    if unreachable {
+                        // Offline: the item comes back when the server does (no retry storm).
+                        self.offline = Some(format!("{e:#}"));
+                        Reply::Unavailable { item_id, ordered }
+                    } else {
+                        Reply::Failed {
+                            what: "load an item",
+                            message: format!("{e:#}"),
+                            item_ids: vec![item_id],
+                            ordered,
+                        }
+                    }
+                }
             },
             Request::Record { decisions, bulk } if self.store.is_team() => {
                 self.record_team(decisions, bulk)
