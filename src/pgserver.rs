@@ -19,6 +19,8 @@ pub struct PgServer {
     as_postgres: bool,
     /// Whether the server syncs its WAL to disk (off for tests: faster, same semantics).
     fsync: bool,
+    /// TLS only (a self-signed certificate for localhost/127.0.0.1): `cert_path()`.
+    tls: bool,
 }
 
 /// Why a cluster could not be started (the tests fail with this reason, never skip).
@@ -83,7 +85,17 @@ impl PgServer {
         PgServer::start_with(true)
     }
 
+    /// A server that accepts TLS connections only (self-signed certificate for `localhost`
+    /// and 127.0.0.1, made with the `openssl` command): for the sslmode tests.
+    pub fn start_tls_only() -> Result<PgServer, PgServerError> {
+        PgServer::start_opts(false, true)
+    }
+
     fn start_with(fsync: bool) -> Result<PgServer, PgServerError> {
+        PgServer::start_opts(fsync, false)
+    }
+
+    fn start_opts(fsync: bool, tls: bool) -> Result<PgServer, PgServerError> {
         let bindir = find_bindir()?;
         let as_postgres = is_root();
         let dir = tempfile::Builder::new()
@@ -118,6 +130,7 @@ impl PgServer {
             bindir,
             as_postgres,
             fsync,
+            tls,
         };
         let data = server.data_dir();
         let out = server
@@ -143,8 +156,101 @@ impl PgServer {
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
         }
+        if tls {
+            server.make_certificate()?;
+        }
         server.start_again()?;
         Ok(server)
+    }
+
+    /// The certificate authority that signed the server's certificate (PEM), for
+    /// `sslrootcert=`.
+    pub fn cert_path(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
+    fn make_certificate(&self) -> Result<(), PgServerError> {
+        let d = &self.dir;
+        let (crt, key) = (d.join("server.crt"), d.join("server.key"));
+        let ext = d.join("server.ext");
+        std::fs::write(
+            &ext,
+            "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        )
+        .map_err(|e| err(e.to_string()))?;
+        let run = |args: &[&str]| -> Result<(), PgServerError> {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(d)
+                .output()
+                .map_err(|e| err(format!("running openssl: {e}")))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(err(format!(
+                    "openssl {} failed: {}",
+                    args[0],
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )))
+            }
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=yuxuan test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ])?;
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ])?;
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
+        ])?;
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600));
+        if self.as_postgres {
+            let _ = Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(&key)
+                .arg(&crt)
+                .status();
+        }
+        // TLS only: plain TCP connections are refused by the server.
+        let hba = "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\nhostnossl all all 0.0.0.0/0 reject\n";
+        std::fs::write(self.data_dir().join("pg_hba.conf"), hba).map_err(|e| err(e.to_string()))?;
+        Ok(())
     }
 
     fn cmd(&self, tool: &str) -> Command {
@@ -171,12 +277,19 @@ impl PgServer {
 
     /// Start the (stopped) server again on the same port.
     pub fn start_again(&self) -> Result<(), PgServerError> {
-        let opts = format!(
+        let mut opts = format!(
             "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync={} -c max_connections=200 -c shared_buffers=64MB",
             self.port,
             self.dir.display(),
             if self.fsync { "on" } else { "off" }
         );
+        if self.tls {
+            opts.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                self.dir.join("server.crt").display(),
+                self.dir.join("server.key").display()
+            ));
+        }
         let out = self
             .cmd("pg_ctl")
             .arg("-D")

@@ -761,3 +761,71 @@ fn a_team_form_project_imports_pages_and_exports_fields() {
         .sum();
     assert_eq!(exported, fields);
 }
+
+/// `sslmode` as with libpq, against a server that accepts TLS only: the default (`prefer`) and
+/// `require` encrypt, `disable` is refused by that server, `verify-full` checks the chain and the
+/// host name against `sslrootcert`, and an unknown root fails with the reason.
+#[test]
+fn sslmode_means_what_it_means_to_libpq() {
+    let pg = yuxuan::pgserver::PgServer::start_tls_only().unwrap_or_else(|e| panic!("{e}"));
+    let pw = yuxuan::pgserver::PASSWORD;
+    let base = format!(
+        "postgres://postgres:{pw}@127.0.0.1:{}/postgres?project=tls",
+        pg.port
+    );
+    ok(&common::run(&["new", &base, "--labels", "a,b"]));
+    ok(&common::run(&["stats", &format!("{base}&sslmode=require")]));
+    let out = common::run(&["stats", &format!("{base}&sslmode=disable")]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refused the login"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cert = pg.cert_path();
+    let named = format!(
+        "postgres://postgres:{pw}@localhost:{}/postgres?project=tls&sslmode=verify-full&sslrootcert={}",
+        pg.port,
+        cert.display()
+    );
+    ok(&common::run(&["stats", &named]));
+    ok(&common::run(&[
+        "stats",
+        &format!("{base}&sslmode=verify-ca&sslrootcert={}", cert.display()),
+    ]));
+    // A root that did not sign the server's certificate.
+    let other = tempfile::tempdir().unwrap();
+    let other_ca = other.path().join("ca.crt");
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=other",
+        ])
+        .arg("-keyout")
+        .arg(other.path().join("ca.key"))
+        .arg("-out")
+        .arg(&other_ca)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let out = common::run(&[
+        "stats",
+        &format!(
+            "{base}&sslmode=verify-full&sslrootcert={}",
+            other_ca.display()
+        ),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("cannot reach") && err.to_lowercase().contains("certificate"),
+        "{err}"
+    );
+}

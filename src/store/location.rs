@@ -3,9 +3,8 @@
 //!
 //! Every subcommand and the app take either as a project argument; the URL's password comes
 //! from the URL, `PGPASSWORD` or `~/.pgpass` (`PGPASSFILE`), as with `psql`; `PGHOST`,
-//! `PGPORT`, `PGUSER` fill what the URL leaves out; `sslmode` is honoured (`disable` and
-//! `prefer` connect without TLS; `require` is refused with a clear message, since this build
-//! links no TLS library). Each team project is one PostgreSQL schema (`yuxuan_<project>`) in
+//! `PGPORT`, `PGUSER` fill what the URL leaves out; `sslmode` (default `prefer`) and
+//! `sslrootcert` mean what they mean to libpq (`tls.rs`). Each team project is one PostgreSQL schema (`yuxuan_<project>`) in
 //! the database, so one server can hold many projects.
 
 use std::path::{Path, PathBuf};
@@ -34,6 +33,9 @@ pub struct TeamUrl {
     password: Option<String>,
     /// Other libpq parameters (`sslmode`, `connect_timeout`, `application_name`, …).
     options: Vec<(String, String)>,
+    /// TLS use (`sslmode`, default `prefer` as libpq) and the trusted roots (`sslrootcert`).
+    pub ssl: super::tls::SslMode,
+    pub sslrootcert: Option<PathBuf>,
 }
 
 /// Whether a project argument names a team project (a `postgres://` or `postgresql://` URL).
@@ -166,6 +168,7 @@ pub fn valid_project_name(name: &str) -> bool {
 
 const KNOWN_OPTIONS: &[&str] = &[
     "sslmode",
+    "sslrootcert",
     "connect_timeout",
     "application_name",
     "options",
@@ -262,23 +265,23 @@ impl TeamUrl {
                 ),
             ));
         }
-        if let Some((_, mode)) = options.iter().find(|(k, _)| k == "sslmode") {
-            match mode.as_str() {
-                "disable" | "allow" | "prefer" => {}
-                "require" | "verify-ca" | "verify-full" => {
-                    return Err(bad(
-                        url,
-                        format!(
-                            "sslmode={mode} needs TLS, which this yuxuan build does not include; \
-                             reach the server over a trusted network or an SSH tunnel and use sslmode=prefer"
-                        ),
-                    ))
-                }
-                other => return Err(bad(url, format!("unknown sslmode {other:?}"))),
-            }
-        }
+        let ssl = match options.iter().find(|(k, _)| k == "sslmode") {
+            Some((_, mode)) => super::tls::SslMode::parse(mode)
+                .ok_or_else(|| bad(url, format!("unknown sslmode {mode:?} (disable, allow, prefer, require, verify-ca, verify-full)")))?,
+            None => std::env::var("PGSSLMODE")
+                .ok()
+                .and_then(|m| super::tls::SslMode::parse(&m))
+                .unwrap_or(super::tls::SslMode::Prefer),
+        };
+        let sslrootcert = options
+            .iter()
+            .find(|(k, _)| k == "sslrootcert")
+            .map(|(_, v)| PathBuf::from(v))
+            .or_else(|| std::env::var_os("PGSSLROOTCERT").map(PathBuf::from));
         Ok(TeamUrl {
             raw: url.to_string(),
+            ssl,
+            sslrootcert,
             project,
             host,
             port,
@@ -351,6 +354,7 @@ impl TeamUrl {
         if let Some(p) = self.password() {
             c.password(p);
         }
+        c.ssl_mode(self.ssl.client_mode());
         for (k, v) in &self.options {
             match k.as_str() {
                 "connect_timeout" => {
@@ -363,9 +367,6 @@ impl TeamUrl {
                 }
                 "options" => {
                     c.options(v);
-                }
-                "sslmode" if v == "disable" => {
-                    c.ssl_mode(postgres::config::SslMode::Disable);
                 }
                 _ => {}
             }
@@ -457,7 +458,10 @@ mod tests {
                 "postgres://h/db?project=s&color=red",
                 "unknown URL parameter",
             ),
-            ("postgres://h/db?project=s&sslmode=require", "needs TLS"),
+            (
+                "postgres://h/db?project=s&sslmode=sometimes",
+                "unknown sslmode",
+            ),
             ("postgres://a:pw@h/db", "names no project"),
         ] {
             let e = TeamUrl::parse(url).unwrap_err().to_string();

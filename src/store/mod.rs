@@ -31,6 +31,7 @@ pub mod queue;
 pub mod recovery;
 pub mod review;
 pub mod team;
+pub mod tls;
 pub mod training;
 pub mod transfer;
 

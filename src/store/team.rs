@@ -48,9 +48,12 @@ fn connect_error(url: &TeamUrl, e: postgres::Error) -> StoreError {
 
 /// A fresh connection to the URL's database (no project schema selected yet).
 pub fn connect(url: &TeamUrl) -> Result<postgres::Client> {
-    url.config()
-        .connect(postgres::NoTls)
-        .map_err(|e| connect_error(url, e))
+    let config = url.config();
+    let r = match super::tls::connector(url.ssl, url.sslrootcert.as_deref())? {
+        Some(tls) => config.connect(tls),
+        None => config.connect(postgres::NoTls),
+    };
+    r.map_err(|e| connect_error(url, e))
 }
 
 fn with_server(url: &TeamUrl, e: StoreError) -> StoreError {
