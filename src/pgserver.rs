@@ -194,21 +194,7 @@ impl PgServer {
                 )))
             }
         };
-        run(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=yuxuan test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-        ])?;
+        make_ca(d, "yuxuan test CA")?;
         run(&[
             "req",
             "-newkey",
@@ -370,6 +356,28 @@ impl PgServer {
             .dbname("postgres")
             .connect(postgres::NoTls)
     }
+}
+
+/// A self-signed certificate authority in `dir` (`ca.key`, `ca.crt`, made with the `openssl`
+/// command); returns the certificate's path.
+pub fn make_ca(dir: &Path, name: &str) -> Result<PathBuf, PgServerError> {
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .arg("-subj")
+        .arg(format!("/CN={name}"))
+        .args(["-keyout", "ca.key", "-out", "ca.crt"])
+        .current_dir(dir)
+        .output()
+        .map_err(|e| err(format!("running openssl: {e}")))?;
+    if !out.status.success() {
+        return Err(err(format!(
+            "openssl req failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(dir.join("ca.crt"))
 }
 
 impl Drop for PgServer {

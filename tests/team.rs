@@ -795,26 +795,7 @@ fn sslmode_means_what_it_means_to_libpq() {
     ]));
     // A root that did not sign the server's certificate.
     let other = tempfile::tempdir().unwrap();
-    let other_ca = other.path().join("ca.crt");
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=other",
-        ])
-        .arg("-keyout")
-        .arg(other.path().join("ca.key"))
-        .arg("-out")
-        .arg(&other_ca)
-        .output()
-        .unwrap();
-    assert!(made.status.success());
+    let other_ca = yuxuan::pgserver::make_ca(other.path(), "other").unwrap();
     let out = common::run(&[
         "stats",
         &format!(

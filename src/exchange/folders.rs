@@ -54,6 +54,8 @@ fn plan_split(
 struct Placer<'a> {
     root: &'a Path,
     store: &'a Store,
+    /// Team projects: files come from the database (read once per export).
+    keeps_bytes: bool,
     link: LinkMode,
     class_names: NameAllocator,
     classes: BTreeMap<String, String>,
@@ -67,6 +69,7 @@ impl<'a> Placer<'a> {
         let mut p = Placer {
             root,
             store,
+            keeps_bytes: store.keeps_file_bytes()?,
             link,
             class_names: NameAllocator::new(),
             classes: BTreeMap::new(),
@@ -106,7 +109,7 @@ impl<'a> Placer<'a> {
         }
         let dst = dir.join(&name);
         // Team projects: the stored bytes, fetched into the local cache once.
-        let local = self.store.local_file(source, hash)?;
+        let local = self.store.local_file_with(self.keeps_bytes, source, hash)?;
         let src = local.as_path();
         let missing = |e: std::io::Error| ExchangeError::MissingSource {
             item,

@@ -158,6 +158,7 @@ pub(crate) fn spawn(
             let team = store.is_team();
             let mut w = Worker {
                 last_model: store.active_model(&label_set).ok().flatten().map(|m| m.id),
+                keeps_bytes: store.keeps_file_bytes().unwrap_or(false),
                 store,
                 path: path.clone(),
                 set: label_set,
@@ -228,6 +229,8 @@ struct Worker {
     /// Team projects: why the server is unreachable (None when it answers).
     offline: Option<String>,
     last_model: Option<i64>,
+    /// Whether item files come from the database (a project setting, read once per connection).
+    keeps_bytes: bool,
 }
 
 impl Worker {
@@ -237,6 +240,7 @@ impl Worker {
         if self.offline.is_some() {
             match Store::open(&self.path) {
                 Ok(s) => {
+                    self.keeps_bytes = s.keeps_file_bytes().unwrap_or(self.keeps_bytes);
                     self.store = s;
                     self.offline = None;
                 }
@@ -450,7 +454,11 @@ impl Worker {
     /// The item's file on this machine (team projects: the cached copy of the stored bytes).
     fn file_of(&self, item: &crate::domain::Item) -> Result<PathBuf, String> {
         self.store
-            .local_file(&item.source_path, item.content_hash.as_deref())
+            .local_file_with(
+                self.keeps_bytes,
+                &item.source_path,
+                item.content_hash.as_deref(),
+            )
             .map_err(|e| crate::review::error_chain(&e))
     }
 

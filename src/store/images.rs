@@ -43,6 +43,7 @@ impl Store {
 
     /// Local paths of items' files, in the order asked (None for unknown ids).
     pub fn source_paths(&self, ids: &[i64]) -> Result<Vec<Option<String>>> {
+        let keep = self.keeps_file_bytes()?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let row: Option<(String, Option<String>)> = self.db().query_opt(
@@ -51,7 +52,11 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
             out.push(match row {
-                Some((src, hash)) => Some(self.localize(vec![(*id, src, hash)])?.remove(0).1),
+                Some((src, hash)) => Some(
+                    self.local_file_with(keep, &src, hash.as_deref())?
+                        .to_string_lossy()
+                        .into_owned(),
+                ),
                 None => None,
             });
         }

@@ -81,6 +81,10 @@ pub const PG_MIGRATIONS: &[(&str, &str)] = &[
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// The `server` of an `Unreachable` error raised on an open connection (the caller that knows
+/// the URL names the server instead).
+pub(crate) const CONNECTION_BROKE: &str = "(the open connection broke)";
+
 /// How long a writer waits for another process's lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -188,7 +192,7 @@ impl From<postgres::Error> for StoreError {
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| e.to_string());
             return StoreError::Unreachable {
-                server: String::new(),
+                server: CONNECTION_BROKE.into(),
                 reason,
             };
         }
@@ -269,7 +273,7 @@ impl Store {
     /// Open an existing project (a file path or a team URL), migrating it to the current schema.
     pub fn open(path: &Path) -> Result<Store> {
         let location = Location::parse(path)?;
-        let mut store = match location {
+        let store = match location {
             Location::Team(url) => team::open(url, path)?,
             Location::File(_) => {
                 if !path.exists() {
@@ -291,7 +295,6 @@ impl Store {
         })?;
         // Training runs of a process that is gone become "interrupted" (a read-only file keeps them).
         let _ = store.recover_interrupted_runs();
-        let _ = &mut store;
         Ok(store)
     }
 

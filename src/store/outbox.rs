@@ -22,18 +22,6 @@ impl std::fmt::Debug for Outbox {
     }
 }
 
-fn safe(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 impl Outbox {
     /// Open (or create) an outbox file.
     pub fn open(path: &Path) -> Result<Outbox> {
@@ -69,9 +57,12 @@ impl Outbox {
         if !store.is_team() {
             return Ok(None);
         }
-        let p = store
-            .base_dir()
-            .join(format!("outbox-{}.sqlite", safe(annotator)));
+        // Readable, and distinct for names that clean up alike (张三 and 李四 both become "__").
+        let tag = &blake3::hash(annotator.as_bytes()).to_hex()[..8];
+        let p = store.base_dir().join(format!(
+            "outbox-{}-{tag}.sqlite",
+            super::location::safe_component(annotator)
+        ));
         Outbox::open(&p).map(Some)
     }
 

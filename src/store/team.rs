@@ -58,7 +58,7 @@ pub fn connect(url: &TeamUrl) -> Result<postgres::Client> {
 
 fn with_server(url: &TeamUrl, e: StoreError) -> StoreError {
     match e {
-        StoreError::Unreachable { server, reason } if server.is_empty() => {
+        StoreError::Unreachable { server, reason } if server == super::CONNECTION_BROKE => {
             StoreError::Unreachable {
                 server: url.server(),
                 reason,
