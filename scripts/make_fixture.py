@@ -26,7 +26,7 @@ c.execute(
     "VALUES (1,1,'cat','fx','accept',900,?),(2,1,'dog','fx','correct',1500,?)",
     (t, t),
 )
-c.execute("INSERT INTO item_labels VALUES (1,1,'cat',1),(2,1,'dog',2)")
+c.execute("INSERT OR REPLACE INTO item_labels VALUES (1,1,'cat',1),(2,1,'dog',2)")
 c.commit()
 c.close()
 print("wrote", p)

@@ -174,6 +174,10 @@ pub enum Action {
     Skip,
     /// Cancelled an earlier decision (named in `supersedes`).
     Undo,
+    /// A lead's final label (the review queue): it wins over every annotator's label.
+    Review,
+    /// "Not sure": the annotator hands the item to the review queue (no label).
+    Flag,
 }
 
 impl Action {
@@ -184,6 +188,8 @@ impl Action {
             Action::Reject => "reject",
             Action::Skip => "skip",
             Action::Undo => "undo",
+            Action::Review => "review",
+            Action::Flag => "flag",
         }
     }
     pub fn parse(s: &str) -> Option<Action> {
@@ -193,12 +199,19 @@ impl Action {
             "reject" => Some(Action::Reject),
             "skip" => Some(Action::Skip),
             "undo" => Some(Action::Undo),
+            "review" => Some(Action::Review),
+            "flag" => Some(Action::Flag),
             _ => None,
         }
     }
     /// Whether this action sets the item's label.
     pub fn sets_label(self) -> bool {
-        matches!(self, Action::Accept | Action::Correct)
+        matches!(self, Action::Accept | Action::Correct | Action::Review)
+    }
+    /// Whether this action is an annotator's answer for the item (it takes the annotator's
+    /// slot on it: they are not given the item again).
+    pub fn answers(self) -> bool {
+        matches!(self, Action::Accept | Action::Correct | Action::Flag)
     }
 }
 

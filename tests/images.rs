@@ -363,6 +363,7 @@ fn each_queue_strategy_and_filter_orders_as_specified() {
         strategy,
         filter,
         seed: 7,
+        annotator: None,
     };
     // Cold start, no predictions: diverse picks one item of each cluster first.
     let div = queue::build(&store, &spec(Strategy::Diverse, Filter::Unlabeled)).unwrap();
@@ -880,6 +881,7 @@ fn bench_queue_100k() {
             strategy,
             filter: Filter::Unlabeled,
             seed: 1,
+            annotator: None,
         };
         let t = std::time::Instant::now();
         let q = queue::build(&store, &spec).unwrap();

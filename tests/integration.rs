@@ -7,6 +7,7 @@ mod exchange;
 mod faults;
 mod forms;
 mod images;
+mod quality;
 mod store;
 mod team;
 mod ui;

@@ -8,20 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use yuxuan::domain::{sets, Action, ItemKind, NewDecision, NewItem, NewLabel, TaskKind};
+use yuxuan::domain::{sets, Action, ItemKind, NewDecision};
 use yuxuan::store::Store;
 
 use crate::common;
-
-fn ok(out: &std::process::Output) -> String {
-    let so = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "stdout: {so}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    so
-}
 
 /// Every file of an export folder: relative path -> text (the manifest without its time).
 fn tree(dir: &Path) -> BTreeMap<String, String> {
@@ -48,7 +38,7 @@ fn tree(dir: &Path) -> BTreeMap<String, String> {
 }
 
 fn export(project: &str, format: &str, out: &Path) -> BTreeMap<String, String> {
-    ok(&common::run(&[
+    common::ok(&common::run(&[
         "export",
         project,
         "--format",
@@ -57,41 +47,6 @@ fn export(project: &str, format: &str, out: &Path) -> BTreeMap<String, String> {
         out.to_str().unwrap(),
     ]));
     tree(out)
-}
-
-/// A project with `n` synthetic image items, their truth as a CSV (path,label).
-fn synthetic_team_project(url: &str, labels: &[&str], n: usize, dir: &Path) -> PathBuf {
-    let mut store = Store::create(Path::new(url), "load", TaskKind::Image).unwrap();
-    store
-        .add_labels(
-            sets::CLASS,
-            &labels
-                .iter()
-                .map(|l| NewLabel::named(*l))
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
-    let items: Vec<NewItem> = (0..n)
-        .map(|i| {
-            let mut it = NewItem::new(ItemKind::Image, format!("/data/load/{i:06}.png"));
-            it.content_hash = Some(format!("load{i}"));
-            it
-        })
-        .collect();
-    store.insert_items(&items).unwrap();
-    store
-        .set_setting("lease_minutes", serde_json::json!(0.05))
-        .unwrap();
-    let truth = dir.join("truth.csv");
-    let mut w = String::from("path,label\n");
-    for i in 0..n {
-        w.push_str(&format!(
-            "/data/load/{i:06}.png,{}\n",
-            labels[i % labels.len()]
-        ));
-    }
-    std::fs::write(&truth, w).unwrap();
-    truth
 }
 
 /// The export of a fully labelled project equals its truth, and each item was decided once.
@@ -154,7 +109,7 @@ fn push_then_pull_loses_nothing_and_a_team_url_works_like_a_file() {
     std::fs::write(&truth, w).unwrap();
     let file = dir.path().join("shop.yuxuan");
     let f = file.to_str().unwrap();
-    ok(&common::run(&[
+    common::ok(&common::run(&[
         "new",
         f,
         "--kind",
@@ -165,14 +120,14 @@ fn push_then_pull_loses_nothing_and_a_team_url_works_like_a_file() {
     let mut args = vec!["import", f, "--labels-csv", truth.to_str().unwrap()];
     let paths: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
     args.extend(paths.iter().map(|s| s.as_str()));
-    ok(&common::run(&args));
-    ok(&common::run(&["train", f, "--epochs", "15"]));
+    common::ok(&common::run(&args));
+    common::ok(&common::run(&["train", f, "--epochs", "15"]));
     let before = export(f, "csv", &dir.path().join("e1"));
     let before_ls = export(f, "label-studio", &dir.path().join("l1"));
 
     // Push: the team project has the same history, models and files.
     let url = pg.url(&common::unique_project("shop"));
-    let text = ok(&common::run(&["push", f, &url]));
+    let text = common::ok(&common::run(&["push", f, &url]));
     assert!(
         text.contains("18 items") && text.contains("18 files"),
         "{text}"
@@ -206,9 +161,9 @@ fn push_then_pull_loses_nothing_and_a_team_url_works_like_a_file() {
     drop(team);
 
     // The CLI on the URL: stats, train (weights stored in the database), prelabel.
-    let stats = ok(&common::run(&["stats", &url]));
+    let stats = common::ok(&common::run(&["stats", &url]));
     assert!(stats.contains("18"), "{stats}");
-    ok(&common::run(&[
+    common::ok(&common::run(&[
         "train",
         &url,
         "--epochs",
@@ -220,19 +175,19 @@ fn push_then_pull_loses_nothing_and_a_team_url_works_like_a_file() {
     let v2 = team.active_model(sets::CLASS).unwrap().unwrap();
     assert_eq!(v2.version, 2);
     assert!(team.model_file(v2.id).unwrap().is_some());
-    ok(&common::run(&["activate", &url, "1"]));
+    common::ok(&common::run(&["activate", &url, "1"]));
     drop(team);
     // More of the CLI on the URL, as on a file.
     let more = common::emoji(&["Animals & Nature"], 3);
     let mut args = vec!["import".to_string(), url.clone()];
     args.extend(more.iter().map(|(p, _)| p.display().to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    ok(&common::run(&args));
-    assert!(ok(&common::run(&["stats", &url])).contains("21 items"));
-    ok(&common::run(&["prelabel", &url]));
-    let models = ok(&common::run(&["models", &url]));
+    common::ok(&common::run(&args));
+    assert!(common::ok(&common::run(&["stats", &url])).contains("21 items"));
+    common::ok(&common::run(&["prelabel", &url]));
+    let models = common::ok(&common::run(&["models", &url]));
     assert!(models.contains("v1") && models.contains("v2"), "{models}");
-    ok(&common::run(&["duplicates", &url, "--threshold", "0.99"]));
+    common::ok(&common::run(&["duplicates", &url, "--threshold", "0.99"]));
     let out = common::run(&["simulate", &url, "--truth", truth.to_str().unwrap()]);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("--annotators"),
@@ -265,7 +220,7 @@ fn push_then_pull_loses_nothing_and_a_team_url_works_like_a_file() {
 
     // Pull: a local snapshot equal to the team project.
     let copy = dir.path().join("copy.yuxuan");
-    ok(&common::run(&["pull", &url, copy.to_str().unwrap()]));
+    common::ok(&common::run(&["pull", &url, copy.to_str().unwrap()]));
     assert_eq!(
         export(copy.to_str().unwrap(), "csv", &dir.path().join("e3")),
         before
@@ -287,14 +242,14 @@ fn push_then_pull_loses_nothing_and_a_team_url_works_like_a_file() {
     assert!(w.exists() && w.starts_with(dir.path()), "{}", w.display());
     // The snapshot can be trained on and pushed again as another project.
     drop(snap);
-    ok(&common::run(&[
+    common::ok(&common::run(&[
         "train",
         copy.to_str().unwrap(),
         "--epochs",
         "3",
     ]));
     let url2 = pg.url(&common::unique_project("shop-again"));
-    ok(&common::run(&[
+    common::ok(&common::run(&[
         "push",
         copy.to_str().unwrap(),
         &url2,
@@ -302,10 +257,10 @@ fn push_then_pull_loses_nothing_and_a_team_url_works_like_a_file() {
     ]));
     assert_eq!(export(&url2, "csv", &dir.path().join("e4")), before);
     // `team list` shows both; `team drop` needs --yes.
-    let list = ok(&common::run(&["team", "list", &url]));
+    let list = common::ok(&common::run(&["team", "list", &url]));
     assert!(list.lines().count() >= 2, "{list}");
     assert!(!common::run(&["team", "drop", &url2]).status.success());
-    ok(&common::run(&["team", "drop", &url2, "--yes"]));
+    common::ok(&common::run(&["team", "drop", &url2, "--yes"]));
     assert!(!common::run(&["stats", &url2]).status.success());
 }
 
@@ -381,7 +336,7 @@ fn bad_team_locations_fail_with_one_clear_line() {
         .env("PGPASSWORD", yuxuan::pgserver::PASSWORD)
         .output()
         .unwrap();
-    ok(&out);
+    common::ok(&out);
     let home = tempfile::tempdir().unwrap();
     let pgpass = home.path().join(".pgpass");
     std::fs::write(
@@ -399,7 +354,7 @@ fn bad_team_locations_fail_with_one_clear_line() {
         .env("PGPASSFILE", &pgpass)
         .output()
         .unwrap();
-    ok(&out);
+    common::ok(&out);
     let out = Command::new(common::bin())
         .args(["stats", &bare])
         .env_remove("PGPASSWORD")
@@ -471,7 +426,7 @@ fn twenty_scripted_annotators_label_2000_items_exactly_once() {
     let pg = common::pg();
     let dir = tempfile::tempdir().unwrap();
     let url = pg.url(&common::unique_project("load"));
-    let truth = synthetic_team_project(&url, &["cat", "dog", "bird"], 2000, dir.path());
+    let truth = common::synthetic_project(&url, &["cat", "dog", "bird"], 2000, dir.path());
     let report = dir.path().join("report.json");
     let out = common::run(&[
         "simulate",
@@ -485,7 +440,7 @@ fn twenty_scripted_annotators_label_2000_items_exactly_once() {
         "--report",
         report.to_str().unwrap(),
     ]);
-    ok(&out);
+    common::ok(&out);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("2000 decisions"), "{err}");
     let r: serde_json::Value =
@@ -553,7 +508,7 @@ fn killed_annotators_items_come_back_after_their_lease_and_nothing_acknowledged_
     let dir = tempfile::tempdir().unwrap();
     let url = pg.url(&common::unique_project("kill"));
     let n = 2000;
-    let truth = synthetic_team_project(&url, &["cat", "dog", "bird"], n, dir.path());
+    let truth = common::synthetic_project(&url, &["cat", "dog", "bird"], n, dir.path());
     let mut children: Vec<std::process::Child> = (0..20)
         .map(|k| spawn_annotator(&url, &truth, &format!("p{k}")))
         .collect();
@@ -585,7 +540,7 @@ fn a_server_restart_mid_run_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let url = pg.url("restart");
     let n = 600;
-    let truth = synthetic_team_project(&url, &["cat", "dog"], n, dir.path());
+    let truth = common::synthetic_project(&url, &["cat", "dog"], n, dir.path());
     let mut child = Command::new(common::bin())
         .args([
             "simulate",
@@ -730,14 +685,14 @@ fn a_team_form_project_imports_pages_and_exports_fields() {
     let pg = common::pg();
     let dir = tempfile::tempdir().unwrap();
     let url = pg.url(&common::unique_project("forms"));
-    ok(&common::run(&["new", &url, "--kind", "form"]));
+    common::ok(&common::run(&["new", &url, "--kind", "form"]));
     let pages = yuxuan::assets::formasaurus_dir().join("html");
     let mut args = vec!["import".to_string(), url.clone()];
     for i in 0..6 {
         args.push(pages.join(format!("{i}.html")).display().to_string());
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    ok(&common::run(&args));
+    common::ok(&common::run(&args));
     let store = Store::open(Path::new(&url)).unwrap();
     assert_eq!(store.count_items(ItemKind::Page).unwrap(), 6);
     let fields = store.count_items(ItemKind::Field).unwrap();
@@ -773,8 +728,8 @@ fn sslmode_means_what_it_means_to_libpq() {
         "postgres://postgres:{pw}@127.0.0.1:{}/postgres?project=tls",
         pg.port
     );
-    ok(&common::run(&["new", &base, "--labels", "a,b"]));
-    ok(&common::run(&["stats", &format!("{base}&sslmode=require")]));
+    common::ok(&common::run(&["new", &base, "--labels", "a,b"]));
+    common::ok(&common::run(&["stats", &format!("{base}&sslmode=require")]));
     let out = common::run(&["stats", &format!("{base}&sslmode=disable")]);
     assert!(!out.status.success());
     assert!(
@@ -788,8 +743,8 @@ fn sslmode_means_what_it_means_to_libpq() {
         pg.port,
         cert.display()
     );
-    ok(&common::run(&["stats", &named]));
-    ok(&common::run(&[
+    common::ok(&common::run(&["stats", &named]));
+    common::ok(&common::run(&[
         "stats",
         &format!("{base}&sslmode=verify-ca&sslrootcert={}", cert.display()),
     ]));

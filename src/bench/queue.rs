@@ -30,6 +30,7 @@ fn spec(strategy: Strategy) -> QueueSpec {
         strategy,
         filter: Filter::Unlabeled,
         seed: 7,
+        annotator: None,
     }
 }
 

@@ -197,6 +197,7 @@ pub fn run_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
         strategy: Strategy::Uncertain,
         filter: Filter::Unlabeled,
         seed: 0,
+        annotator: None,
     };
     let open = |loc: &std::path::Path| -> anyhow::Result<f64> {
         let mut v = Vec::new();

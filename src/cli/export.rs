@@ -38,6 +38,11 @@ pub struct Args {
     /// Replace an existing output folder (atomically, once the new one is complete).
     #[arg(long)]
     force: bool,
+    /// Also write annotations.csv: every annotator's own label of each item (one row per item
+    /// and annotator, with the final label), for label-noise models (e.g. crowd-kit's
+    /// Dawid-Skene: task = item_id, worker = annotator).
+    #[arg(long)]
+    all_annotators: bool,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -55,6 +60,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         seed: a.seed,
         link,
         overwrite: a.force,
+        all_annotators: a.all_annotators,
     };
     let ctx = JobCtx::new("export").with_cli_bar();
     let summary = exchange::export(&store, &req, &ctx);

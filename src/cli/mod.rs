@@ -17,6 +17,7 @@ mod models;
 mod new;
 mod prelabel;
 mod presets;
+mod quality;
 mod register_model;
 mod simulate;
 mod stats;
@@ -42,8 +43,12 @@ enum Command {
     Push(team::PushArgs),
     /// Copy a team project into a new local file (a snapshot or backup).
     Pull(team::PullArgs),
-    /// Team projects on a server: list, drop.
+    /// Team projects on a server: list, drop, add-member, remove-member, members.
     Team(team::TeamArgs),
+    /// Inter-annotator agreement (raw, Cohen's kappa per pair, Krippendorff's alpha) and gold accuracy.
+    Agreement(quality::AgreementArgs),
+    /// Mark items with known labels as gold checks (mixed into every annotator's queue).
+    Gold(quality::GoldArgs),
     /// Import images or H5 pages (by the project's kind).
     Import(import::Args),
     /// Counts, label distribution, items with errors.
@@ -100,6 +105,8 @@ pub fn main() -> ExitCode {
         Some(Command::Push(a)) => team::push(a),
         Some(Command::Pull(a)) => team::pull(a),
         Some(Command::Team(a)) => team::team(a),
+        Some(Command::Agreement(a)) => quality::agreement(a),
+        Some(Command::Gold(a)) => quality::gold(a),
         Some(Command::Import(a)) => import::run(a),
         Some(Command::Stats(a)) => stats::run(a),
         Some(Command::Doctor(a)) => doctor::run(a),

@@ -27,6 +27,9 @@ pub struct Args {
     /// Team projects: minutes an item stays leased to the annotator it was given to.
     #[arg(long, default_value_t = yuxuan::store::leases::DEFAULT_LEASE_MINUTES)]
     lease_minutes: f64,
+    /// Blind overlap: N annotators for a fraction F of the items, e.g. 0.1x3 (10 %, 3 each).
+    #[arg(long, value_parser = yuxuan::store::quality::Overlap::parse)]
+    overlap: Option<yuxuan::store::quality::Overlap>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -53,6 +56,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             yuxuan::store::leases::LEASE_MINUTES,
             serde_json::json!(a.lease_minutes),
         )?;
+    }
+    if let Some(o) = a.overlap {
+        store.set_overlap(o)?;
     }
     let labels: Vec<NewLabel> = a
         .labels

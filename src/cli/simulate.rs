@@ -53,10 +53,26 @@ pub struct Args {
     /// Team mode: write the per-annotator report (latencies) as JSON.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Team mode: set the project's blind overlap first, N annotators for a fraction F of
+    /// the items (e.g. 0.1x3).
+    #[arg(long, value_parser = yuxuan::store::quality::Overlap::parse)]
+    overlap: Option<yuxuan::store::quality::Overlap>,
+    /// Team mode: each scripted annotator answers wrong on purpose at this rate (uniformly
+    /// another label), to check agreement and gold accuracy.
+    #[arg(long, default_value_t = 0.0)]
+    error_rate: f64,
+    /// Team mode: afterwards a scripted lead of this name resolves the review queue with the
+    /// truth (disagreements and flags), then the agreement is printed.
+    #[arg(long)]
+    review_as: Option<String>,
 }
 
 fn run_team(a: &Args, strategy: Strategy, annotators: usize) -> anyhow::Result<ExitCode> {
     use yuxuan::simulate::team::{quantile, TeamSimOptions};
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&a.error_rate),
+        "--error-rate must be between 0 and 1"
+    );
     let store = Store::open(&a.project)?;
     let (by_path, problems) = yuxuan::ingest::images::read_labels_csv(&a.truth)?;
     for p in &problems {
@@ -68,6 +84,10 @@ fn run_team(a: &Args, strategy: Strategy, annotators: usize) -> anyhow::Result<E
         "no row of {} matches an image of the project",
         a.truth.display()
     );
+    if let Some(o) = a.overlap {
+        store.set_overlap(o)?;
+        eprintln!("overlap: {o}");
+    }
     let where_ = store.location().display();
     drop(store);
     let opts = TeamSimOptions {
@@ -78,6 +98,7 @@ fn run_team(a: &Args, strategy: Strategy, annotators: usize) -> anyhow::Result<E
         strategy,
         print_acks: a.print_acks,
         seed: a.seed,
+        error_rate: a.error_rate,
         ..Default::default()
     };
     let ctx = JobCtx::new("team simulation");
@@ -104,7 +125,48 @@ fn run_team(a: &Args, strategy: Strategy, annotators: usize) -> anyhow::Result<E
     if let Some(p) = &a.report {
         std::fs::write(p, serde_json::to_string_pretty(&r)?)?;
     }
+    let store = Store::open(&a.project)?;
+    let before = yuxuan::review::agreement::of_project(&store, yuxuan::domain::sets::CLASS)?;
+    print_agreement(
+        &before,
+        a.error_rate,
+        store.labels(yuxuan::domain::sets::CLASS)?.len(),
+    );
+    if let Some(lead) = &a.review_as {
+        let ctx = JobCtx::new("review").with_cli_bar();
+        let n = yuxuan::simulate::team::review_queue(&a.project, lead, &truth, &ctx)?;
+        ctx.finish();
+        eprintln!("{lead} resolved {n} items of the review queue");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One paragraph: what the agreement measured, and with a known error rate, what it should be.
+fn print_agreement(r: &yuxuan::review::agreement::AgreementReport, error_rate: f64, k: usize) {
+    let kappas: Vec<f64> = r.pairs.iter().filter_map(|p| p.kappa).collect();
+    let mean_kappa = (!kappas.is_empty()).then(|| kappas.iter().sum::<f64>() / kappas.len() as f64);
+    let (checked, correct) = r
+        .gold
+        .iter()
+        .fold((0, 0), |(c, k), g| (c + g.checked, k + g.correct));
+    let f = |x: Option<f64>| x.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
+    eprintln!(
+        "agreement: {} items with 2+ answers ({} disagree); raw {}, alpha {}, mean pairwise kappa {} over {} pairs; gold accuracy {} ({correct}/{checked})",
+        r.items_compared,
+        r.disagreements,
+        f(r.raw),
+        f(r.alpha),
+        f(mean_kappa),
+        kappas.len(),
+        f((checked > 0).then(|| correct as f64 / checked as f64)),
+    );
+    if error_rate > 0.0 && k > 1 {
+        let (po, kappa) = yuxuan::review::agreement::expected_with_error_rate(error_rate, k);
+        eprintln!(
+            "expected with error rate {error_rate} over {k} balanced labels: raw {po:.3}, kappa {kappa:.3}, gold accuracy {:.3}",
+            1.0 - error_rate
+        );
+    }
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use yuxuan::jobs::JobCtx;
 use yuxuan::store::location::{is_team_url, Location};
+use yuxuan::store::roles::{self, Role};
 use yuxuan::store::transfer::{FileMode, TransferReport};
 use yuxuan::store::Store;
 
@@ -48,6 +49,24 @@ enum TeamCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Add a member: a PostgreSQL login in the project's lead or annotator role, whose rights
+    /// the server enforces (annotators insert their own decisions and read what they label;
+    /// leads do everything but change history). Prints the member's URL and password once.
+    AddMember {
+        /// The project, as its owner: postgres://OWNER@HOST:PORT/DB?project=NAME
+        url: String,
+        /// The member's login name (their decisions carry it).
+        name: String,
+        #[arg(long, value_parser = ["annotator", "lead"], default_value = "annotator")]
+        role: String,
+        /// Read the password from the first line of stdin instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Take a member out of the project (their decisions stay; a login in no other project goes).
+    RemoveMember { url: String, name: String },
+    /// The members of a project and their roles.
+    Members { url: String },
 }
 
 fn summary(what: &str, from: &str, to: &str, r: &TransferReport) {
@@ -132,8 +151,84 @@ pub fn team(a: TeamArgs) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("no team project {:?} on {}", u.project, u.server());
             }
         }
+        TeamCommand::AddMember {
+            url,
+            name,
+            role,
+            password_stdin,
+        } => {
+            let u = project_url(&url)?;
+            let role = Role::parse(&role).expect("clap checked the value");
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                let p = line.trim_end_matches(['\r', '\n']).to_string();
+                anyhow::ensure!(
+                    !p.is_empty(),
+                    "--password-stdin: the first line of stdin is empty"
+                );
+                p
+            } else {
+                new_password()
+            };
+            let created = roles::add_member(&u, &name, role, &password)?;
+            if created {
+                println!("added {name} as {} of {}", role.as_str(), u.display());
+                println!("their URL:      {}", u.for_user(&name));
+                if !password_stdin {
+                    println!("their password: {password}");
+                    println!("(shown once: hand it over privately; they can keep it in ~/.pgpass)");
+                }
+            } else {
+                println!(
+                    "{name} (an existing login, password unchanged) is now {} of {}",
+                    role.as_str(),
+                    u.display()
+                );
+            }
+        }
+        TeamCommand::RemoveMember { url, name } => {
+            let u = project_url(&url)?;
+            anyhow::ensure!(
+                roles::remove_member(&u, &name)?,
+                "{name} is not a member of {}",
+                u.display()
+            );
+            println!("removed {name} from {}", u.display());
+        }
+        TeamCommand::Members { url } => {
+            let u = project_url(&url)?;
+            let members = roles::members(&u)?;
+            if members.is_empty() {
+                println!(
+                    "no members yet (`yuxuan team add-member URL NAME --role annotator|lead`)"
+                );
+            }
+            for m in members {
+                println!("{:<24} {}", m.name, m.role.as_str());
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn project_url(url: &str) -> anyhow::Result<yuxuan::store::TeamUrl> {
+    match Location::parse(std::path::Path::new(url))? {
+        Location::Team(u) => Ok(u),
+        Location::File(_) => {
+            anyhow::bail!("expected a team project URL (postgres://USER@HOST:PORT/DB?project=NAME)")
+        }
+    }
+}
+
+/// A random password of 20 letters and digits.
+fn new_password() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..20)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
 }
 
 /// A URL for listing: the project part is optional there.

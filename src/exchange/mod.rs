@@ -239,6 +239,9 @@ pub struct ExportRequest {
     pub link: LinkMode,
     /// Replace an existing non-empty output folder (at the end, atomically).
     pub overwrite: bool,
+    /// Also write every annotator's current answer per item (`annotations.csv`, long format:
+    /// one row per item and annotator), for people who model label noise.
+    pub all_annotators: bool,
 }
 
 impl ExportRequest {
@@ -252,6 +255,7 @@ impl ExportRequest {
             seed: 0,
             link: LinkMode::Copy,
             overwrite: false,
+            all_annotators: false,
         }
     }
 }
@@ -381,6 +385,18 @@ pub fn export(store: &Store, req: &ExportRequest, ctx: &JobCtx) -> Result<Export
         ExportFormat::IndustryPresets => forms::export_presets(store, &dir, ctx, &mut summary)?,
     };
     ctx.check()?;
+    let manifest_extra = if req.all_annotators {
+        let n = tabular::export_annotations(store, kind, &dir)?;
+        let mut m = manifest_extra;
+        m["annotations"] = serde_json::json!({
+            "file": tabular::ANNOTATIONS_FILE,
+            "rows": n,
+            "columns": tabular::ANNOTATION_COLUMNS,
+        });
+        m
+    } else {
+        manifest_extra
+    };
     write_manifest(store, req, &dir, &summary, manifest_extra)?;
     summary.out = dir.commit()?;
     summary.elapsed = started.elapsed();

@@ -196,3 +196,68 @@ pub(crate) fn export_jsonl(
     sink.finish()?;
     Ok(serde_json::json!({ "files": [JSONL_FILE] }))
 }
+
+/// The long-format file of every annotator's answer (`--all-annotators`).
+pub const ANNOTATIONS_FILE: &str = "annotations.csv";
+/// Its header: one row per item and annotator (crowd-kit's `task`, `worker`, `label` are
+/// `item_id`, `annotator`, `label`); `final_label` is the exported label.
+pub const ANNOTATION_COLUMNS: [&str; 6] = [
+    "item_id",
+    "path",
+    "annotator",
+    "label",
+    "flagged",
+    "final_label",
+];
+
+/// Write `annotations.csv`: each annotator's current answer on each item of the project's
+/// main label set, with the item's final label. Returns the number of rows.
+pub(crate) fn export_annotations(
+    store: &Store,
+    kind: crate::domain::TaskKind,
+    dir: &AtomicDir,
+) -> Result<usize> {
+    let set = match kind {
+        crate::domain::TaskKind::Image => crate::domain::sets::CLASS,
+        crate::domain::TaskKind::Form => crate::domain::sets::FIELD_TYPE,
+    };
+    let answers = store.annotations(set)?;
+    let finals: std::collections::HashMap<i64, String> =
+        store.current_labels(set)?.into_iter().collect();
+    let item_kind = match kind {
+        crate::domain::TaskKind::Image => ItemKind::Image,
+        crate::domain::TaskKind::Form => ItemKind::Field,
+    };
+    // The recorded source paths (as in labels.csv), not this machine's cached copies.
+    let paths: std::collections::HashMap<i64, String> = store
+        .items_of_kind(item_kind)?
+        .into_iter()
+        .map(|it| (it.id, it.source_path))
+        .collect();
+    let mut sink = dir.create_file(Path::new(ANNOTATIONS_FILE))?;
+    let path = sink.path().to_path_buf();
+    let csv_err = |e: csv::Error| super::ExchangeError::Parse {
+        path: path.clone(),
+        message: e.to_string(),
+    };
+    {
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(sink.writer());
+        w.write_record(ANNOTATION_COLUMNS).map_err(csv_err)?;
+        for a in &answers {
+            w.write_record([
+                a.item_id.to_string(),
+                paths.get(&a.item_id).cloned().unwrap_or_default(),
+                a.annotator.clone(),
+                a.label.clone().unwrap_or_default(),
+                if a.flagged { "1" } else { "0" }.to_string(),
+                finals.get(&a.item_id).cloned().unwrap_or_default(),
+            ])
+            .map_err(csv_err)?;
+        }
+        w.flush().map_err(|e| super::ExchangeError::io(&path, e))?;
+    }
+    sink.finish()?;
+    Ok(answers.len())
+}

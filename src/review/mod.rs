@@ -9,6 +9,7 @@
 //! Bulk accept (a grid of items predicted as one label) and the training controller for the
 //! lead's screen live here too, so the UI stays a thin face and tests can drive everything.
 
+pub mod agreement;
 pub mod insights;
 pub mod training;
 mod worker;
@@ -77,6 +78,9 @@ pub struct ItemView {
     pub image_error: Option<String>,
     /// For fields (and pages): the page they belong to.
     pub page: Option<PageView>,
+    /// Leads: every annotator's current answer (the review queue shows them). Annotators
+    /// never get the others' answers (blind overlap).
+    pub answers: Vec<crate::store::quality::Annotation>,
 }
 
 /// One cell of the bulk-accept grid.
@@ -110,6 +114,8 @@ pub enum Command {
     Reject,
     /// Move on without deciding (Space).
     Skip,
+    /// "Not sure": hand the item to the review queue (F).
+    Flag,
     /// Undo the newest decision, on any item, from any session (Ctrl+Z).
     Undo,
     /// Redo what was undone (Ctrl+Shift+Z).
@@ -201,6 +207,8 @@ pub struct ReviewSession {
     session_decisions: usize,
     pub bulk: Option<BulkState>,
     notices: Vec<Notice>,
+    /// What this login may do here (project files: everything).
+    pub role: crate::store::roles::Role,
     /// Team projects only.
     pub team: Option<TeamView>,
     /// Team projects: items that could not be loaded while offline (asked again once back).
@@ -241,6 +249,12 @@ impl ReviewSession {
             vec![]
         };
         let team = store.is_team().then(TeamView::default);
+        let role = store.role()?;
+        // A member's decisions carry their login name (the server refuses any other).
+        let annotator = store
+            .member_name()?
+            .unwrap_or_else(|| annotator.to_string());
+        let annotator = annotator.as_str();
         drop(store);
         let repaint: worker::Repaint = Arc::new(repaint);
         let worker = worker::spawn(
@@ -282,6 +296,7 @@ impl ReviewSession {
             session_decisions: 0,
             bulk: None,
             notices: Vec::new(),
+            role,
             team,
             unavailable: HashSet::new(),
             worker,
@@ -472,6 +487,7 @@ impl ReviewSession {
                 let _ = self.worker.prefetch.send(Request::Load {
                     item_id: id,
                     ordered: false,
+                    mine: self.spec.filter == Filter::Unlabeled,
                 });
             }
         }
@@ -497,6 +513,7 @@ impl ReviewSession {
         self.send(Request::Load {
             item_id: id,
             ordered: true,
+            mine: self.spec.filter == Filter::Unlabeled,
         });
     }
 
@@ -566,6 +583,13 @@ impl ReviewSession {
             Reply::Stats(s) => {
                 self.in_flight = self.in_flight.saturating_sub(1);
                 self.stats = Some(s);
+            }
+            Reply::Gold { item_id } => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                self.notices.push(Notice {
+                    error: false,
+                    text: format!("item {item_id} is a gold check now"),
+                });
             }
             Reply::Bulk { label, items } => {
                 self.in_flight = self.in_flight.saturating_sub(1);
@@ -808,9 +832,11 @@ impl ReviewSession {
                 });
                 true
             }
-            Command::Accept | Command::Pick(_) | Command::Reject | Command::Skip => {
-                self.decide(cmd)
-            }
+            Command::Accept
+            | Command::Pick(_)
+            | Command::Reject
+            | Command::Skip
+            | Command::Flag => self.decide(cmd),
         }
     }
 
@@ -824,6 +850,51 @@ impl ReviewSession {
         };
         let item_id = view.item.id;
         let suggestion = view.prediction.as_ref().map(|p| (p.id, p.label.clone()));
+        if self.reviewing() {
+            // The review queue: the lead's label is final. Enter takes the answer most
+            // annotators gave (else the suggestion); a digit picks another.
+            let label = match cmd {
+                Command::Accept => majority(&view.answers).or(suggestion.map(|s| s.1)),
+                Command::Pick(n) => self.label_for_digit(n).map(|l| l.name.clone()),
+                Command::Skip => {
+                    if self.pos < self.queue.len() {
+                        self.pos += 1;
+                    }
+                    return true;
+                }
+                _ => None,
+            };
+            let Some(label) = label else {
+                self.notices.push(Notice {
+                    error: false,
+                    text: "pick the final label with 1-9".into(),
+                });
+                return false;
+            };
+            let d = NewDecision {
+                item_id,
+                label_set: self.label_set.clone(),
+                label: Some(label.clone()),
+                annotator: self.annotator.clone(),
+                action: Action::Review,
+                ms_spent: self.ms_on_current(),
+                prediction_id: None,
+            };
+            self.saving.insert(item_id);
+            self.save = SaveStatus::Saving(self.saving.len());
+            self.send(Request::Record {
+                decisions: vec![d],
+                bulk: false,
+            });
+            self.session_decisions += 1;
+            if let Some(v) = self.cache.get_mut(&item_id) {
+                v.label = Some(label);
+            }
+            if self.pos < self.queue.len() {
+                self.pos += 1;
+            }
+            return true;
+        }
         let (action, label) = match cmd {
             Command::Accept => match &suggestion {
                 Some((_, l)) if !self.rejecting => (Action::Accept, Some(l.clone())),
@@ -861,6 +932,7 @@ impl ReviewSession {
             }
             Command::Reject => (Action::Reject, suggestion.as_ref().map(|(_, l)| l.clone())),
             Command::Skip => (Action::Skip, None),
+            Command::Flag => (Action::Flag, None),
             _ => return false,
         };
         let d = NewDecision {
@@ -899,6 +971,33 @@ impl ReviewSession {
                 }
             }
         }
+        true
+    }
+
+    /// Whether the lead is working through the review queue (decisions are final there).
+    pub fn reviewing(&self) -> bool {
+        self.spec.filter == Filter::Review && self.role.is_lead()
+    }
+
+    /// Leads: make the current item a gold check with its current label. Returns false (with
+    /// a notice) when it has no label yet.
+    pub fn mark_gold(&mut self) -> bool {
+        let Some(v) = self.current() else {
+            return false;
+        };
+        let Some(label) = v.label.clone() else {
+            self.notices.push(Notice {
+                error: false,
+                text: "label the item first: its label becomes the gold answer".into(),
+            });
+            return false;
+        };
+        let item_id = v.item.id;
+        self.send(Request::Gold {
+            item_id,
+            label,
+            lead: self.annotator.clone(),
+        });
         true
     }
 
@@ -954,6 +1053,25 @@ impl ReviewSession {
         }
         n
     }
+}
+
+/// The label most annotators gave (the first given among equals), if any.
+fn majority(answers: &[crate::store::quality::Annotation]) -> Option<String> {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for a in answers {
+        let Some(l) = a.label.as_deref() else {
+            continue;
+        };
+        match counts.iter_mut().find(|(x, _)| *x == l) {
+            Some(c) => c.1 += 1,
+            None => counts.push((l, 1)),
+        }
+    }
+    let best = counts.iter().map(|c| c.1).max()?;
+    counts
+        .into_iter()
+        .find(|c| c.1 == best)
+        .map(|c| c.0.to_string())
 }
 
 /// The label set an annotator reviews by default in a project of this kind.

@@ -33,6 +33,9 @@ pub(crate) enum Request {
     Load {
         item_id: i64,
         ordered: bool,
+        /// The annotator's own queue: show their own answer, not the final label (blind),
+        /// and on a team project lease the item before showing it.
+        mine: bool,
     },
     Record {
         decisions: Vec<NewDecision>,
@@ -51,6 +54,12 @@ pub(crate) enum Request {
     Bulk {
         label: String,
         limit: usize,
+    },
+    /// A lead marks an item as gold with its label.
+    Gold {
+        item_id: i64,
+        label: String,
+        lead: String,
     },
 }
 
@@ -79,6 +88,10 @@ pub(crate) enum Reply {
     Bulk {
         label: String,
         items: Vec<BulkItem>,
+    },
+    /// An item became a gold check.
+    Gold {
+        item_id: i64,
     },
     /// Team projects: the server is unreachable; the decisions wait in the local outbox
     /// (`waiting` in all), not saved yet.
@@ -157,6 +170,7 @@ pub(crate) fn spawn(
             };
             let team = store.is_team();
             let mut w = Worker {
+                lead: store.role().map(|r| r.is_lead()).unwrap_or(false),
                 last_model: store.active_model(&label_set).ok().flatten().map(|m| m.id),
                 keeps_bytes: store.keeps_file_bytes().unwrap_or(false),
                 store,
@@ -231,6 +245,8 @@ struct Worker {
     last_model: Option<i64>,
     /// Whether item files come from the database (a project setting, read once per connection).
     keeps_bytes: bool,
+    /// A lead's (or a project file's) worker: it loads every annotator's answers.
+    lead: bool,
 }
 
 impl Worker {
@@ -368,8 +384,17 @@ impl Worker {
                     failed("build the queue", &e, vec![])
                 }
             },
-            Request::Load { item_id, ordered } => match self.load(item_id) {
-                Ok(v) if self.store.is_team() && v.label.is_none() && self.offline.is_none() => {
+            Request::Load {
+                item_id,
+                ordered,
+                mine,
+            } => match self.load(item_id, mine) {
+                Ok(v)
+                    if mine
+                        && self.store.is_team()
+                        && v.label.is_none()
+                        && self.offline.is_none() =>
+                {
                     // Shown only when leased to this annotator.
                     match self
                         .store
@@ -439,6 +464,14 @@ impl Worker {
                     Err(e) => failed("read progress", &e, vec![]),
                 }
             }
+            Request::Gold {
+                item_id,
+                label,
+                lead,
+            } => match self.store.add_gold(&self.set, &[(item_id, label)], &lead) {
+                Ok(_) => Reply::Gold { item_id },
+                Err(e) => failed("mark the gold item", &e, vec![item_id]),
+            },
             Request::Bulk { label, limit } => match self.bulk(&label, limit) {
                 Ok(items) => Reply::Bulk { label, items },
                 Err(e) => Reply::Failed {
@@ -462,13 +495,25 @@ impl Worker {
             .map_err(|e| crate::review::error_chain(&e))
     }
 
-    fn load(&mut self, item_id: i64) -> anyhow::Result<ItemView> {
+    fn load(&mut self, item_id: i64, mine: bool) -> anyhow::Result<ItemView> {
         let item = self
             .store
             .item(item_id)?
             .ok_or_else(|| anyhow::anyhow!("no item with id {item_id}"))?;
         let prediction = self.store.prediction(item_id, &self.set, None)?;
-        let label = self.store.current_label(item_id, &self.set)?;
+        let (label, answers) = if mine {
+            (
+                self.store.my_answer(item_id, &self.set, &self.annotator)?,
+                vec![],
+            )
+        } else {
+            let answers = if self.lead {
+                self.store.annotations_of_item(item_id, &self.set)?
+            } else {
+                vec![]
+            };
+            (self.store.current_label(item_id, &self.set)?, answers)
+        };
         let (mut image, mut image_error) = (None, None);
         let mut page = None;
         match item.kind {
@@ -496,6 +541,7 @@ impl Worker {
             image,
             image_error,
             page,
+            answers,
         })
     }
 
@@ -558,6 +604,7 @@ impl Worker {
             strategy: Strategy::Confident,
             filter: Filter::PredictedAs(label.to_string()),
             seed: 0,
+            annotator: None,
         };
         let mut out = Vec::new();
         let mut sources: HashMap<i64, String> = HashMap::new();

@@ -169,6 +169,7 @@ pub fn run(
         strategy: opts.strategy,
         filter: Filter::Unlabeled,
         seed: opts.seed,
+        annotator: None,
     };
     let mut round = 0;
     while done < limit {
@@ -180,6 +181,7 @@ pub fn run(
             store,
             &QueueSpec {
                 seed: opts.seed + round as u64,
+                annotator: None,
                 ..spec.clone()
             },
         )?

@@ -33,6 +33,9 @@ pub struct TeamSimOptions {
     pub seed: u64,
     /// How long an annotator keeps trying to reach a server that went away.
     pub reconnect_for: Duration,
+    /// Share of answers an annotator gets wrong on purpose (a label other than the truth,
+    /// uniformly), to check that agreement and gold accuracy measure what they should.
+    pub error_rate: f64,
 }
 
 impl Default for TeamSimOptions {
@@ -46,6 +49,7 @@ impl Default for TeamSimOptions {
             print_acks: false,
             seed: 42,
             reconnect_for: Duration::from_secs(120),
+            error_rate: 0.0,
         }
     }
 }
@@ -129,6 +133,11 @@ fn annotate(
         ..Default::default()
     };
     let mut store = reconnect(path, Instant::now() + opts.reconnect_for, ctx)?;
+    let labels: Vec<String> = store
+        .labels(sets::CLASS)?
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
     // The outbox: a decision is pending until the server acknowledged it.
     let mut pending: Vec<(NewDecision, String)> = Vec::new();
     let spec = QueueSpec {
@@ -136,6 +145,7 @@ fn annotate(
         strategy: opts.strategy,
         filter: Filter::Unlabeled,
         seed: 0,
+        annotator: Some(name.to_string()),
     };
     let mut broken_since: Option<Instant> = None;
     let mut local: std::collections::VecDeque<i64> = std::collections::VecDeque::new();
@@ -193,33 +203,30 @@ fn annotate(
             continue;
         }
         if local.is_empty() {
-            // The queue, built once and used until it runs out (as the app does): the first
-            // items free of others' leases, in the strategy's order.
-            let cands = match store.queue_candidates(&spec) {
+            // The queue, built once and used until it runs out (as the app does): the items
+            // open to this annotator in the strategy's order, gold checks mixed in.
+            let ids = match crate::queue::build(&store, &spec) {
                 Ok(c) => c,
                 Err(e) => on_err!(e),
             };
-            let others = match store.leased_by_others(name) {
-                Ok(o) => o,
-                Err(e) => on_err!(e),
-            };
-            let wanted: Vec<i64> = cands
-                .iter()
-                .map(|c| c.item_id)
+            let wanted: Vec<i64> = ids
+                .into_iter()
                 .filter(|id| truth.contains_key(id))
                 .collect();
             if wanted.is_empty() {
+                // Nothing open to me: done, unless others still hold items (a lease that runs
+                // out gives them back).
+                let others = match store.leased_by_others(name) {
+                    Ok(o) => o,
+                    Err(e) => on_err!(e),
+                };
+                if others.iter().any(|id| truth.contains_key(id)) {
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
                 break;
             }
-            local = wanted
-                .into_iter()
-                .filter(|id| !others.contains(id))
-                .collect();
-            if local.is_empty() {
-                // Everything left is leased to others: wait for their decisions or their expiry.
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
-            }
+            local = wanted.into();
         }
         let n = opts.lease_batch.max(1);
         let tried: Vec<i64> = local.iter().take(n * 8).copied().collect();
@@ -251,7 +258,13 @@ fn annotate(
                     rng.random_range(0..=2 * opts.think_ms),
                 ));
             }
-            let label = truth[&id].clone();
+            let mut label = truth[&id].clone();
+            if opts.error_rate > 0.0 && rng.random_bool(opts.error_rate.min(1.0)) {
+                let others: Vec<&String> = labels.iter().filter(|l| **l != label).collect();
+                if !others.is_empty() {
+                    label = others[rng.random_range(0..others.len())].clone();
+                }
+            }
             let shown = store.prediction(id, sets::CLASS, None).ok().flatten();
             let action = match &shown {
                 Some(p) if p.label == label => Action::Accept,
@@ -317,4 +330,45 @@ pub fn run(
     }
     out.seconds = t.elapsed().as_secs_f64();
     Ok(out)
+}
+
+/// A scripted lead resolves the review queue (disagreements, flags) with the truth: one
+/// `review` decision per item. Returns how many were reviewed.
+pub fn review_queue(
+    path: &Path,
+    lead: &str,
+    truth: &HashMap<i64, String>,
+    ctx: &JobCtx,
+) -> anyhow::Result<usize> {
+    let mut store = Store::open(path)?;
+    let spec = QueueSpec {
+        label_set: sets::CLASS.to_string(),
+        strategy: Strategy::FileOrder,
+        filter: Filter::Review,
+        seed: 0,
+        annotator: None,
+    };
+    let ids = crate::queue::build(&store, &spec)?;
+    ctx.set_total(ids.len() as u64);
+    ctx.set_message(format!("{lead} reviews"));
+    let decisions: Vec<NewDecision> = ids
+        .iter()
+        .filter_map(|id| {
+            truth.get(id).map(|label| NewDecision {
+                item_id: *id,
+                label_set: sets::CLASS.to_string(),
+                label: Some(label.clone()),
+                annotator: lead.to_string(),
+                action: Action::Review,
+                ms_spent: 0,
+                prediction_id: None,
+            })
+        })
+        .collect();
+    for d in &decisions {
+        ctx.check()?;
+        store.record_decision(d)?;
+        ctx.inc(1);
+    }
+    Ok(decisions.len())
 }

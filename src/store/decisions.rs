@@ -1,5 +1,7 @@
-//! Human decisions: appended history, never updated or deleted. `item_labels` holds the
-//! current label per item and label set, maintained in the same transaction.
+//! Human decisions: appended history, never updated or deleted (triggers refuse it on both
+//! backends). `item_labels` holds the current label per item and label set, maintained by a
+//! trigger in the same transaction (migration 0004: reviews win, overlap items take the
+//! majority of their annotators).
 //!
 //! Undo appends an `undo` row that supersedes the decision it cancels and restores the label
 //! the item had before; redo appends a fresh copy of the undone decision. Both work across
@@ -29,35 +31,25 @@ fn row_to_decision(r: &Row) -> Result<Decision> {
     })
 }
 
-/// Recompute the current label of (item, set) from history: the newest label-setting decision
-/// that no undo cancels.
-fn refresh_item_label(tx: &Tx<'_>, item_id: i64, set_id: i64) -> Result<()> {
-    let current: Option<(i64, String)> = tx
-        .query_opt(
-            "SELECT d.id, d.label FROM decisions d
-             WHERE d.item_id = ?1 AND d.label_set_id = ?2 AND d.action IN ('accept', 'correct')
-               AND d.label IS NOT NULL
-               AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.supersedes = d.id AND u.action = 'undo')
-             ORDER BY d.id DESC LIMIT 1",
-            &[&item_id, &set_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+/// After an undo: the current label follows by itself (a trigger on `decisions` maintains
+/// `item_labels`, on the server for team projects). Here the lease side: when the undone
+/// decision was the annotator's answer and they have none left on the item, their claim goes,
+/// so the item is open again (to them, and to the team when it needs more annotators).
+fn after_undo(tx: &Tx<'_>, undone: &Decision, set_id: i64) -> Result<()> {
+    if !undone.action.answers() {
+        return Ok(());
+    }
+    let still: bool = tx.one(
+        "SELECT EXISTS(SELECT 1 FROM decisions d WHERE d.item_id = ?1 AND d.label_set_id = ?2 AND d.annotator = ?3
+             AND d.action IN ('accept', 'correct', 'flag')
+             AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.supersedes = d.id AND u.action = 'undo'))",
+        &[&undone.item_id, &set_id, &undone.annotator],
+    )?;
+    if !still {
+        tx.execute(
+            "DELETE FROM leases WHERE item_id = ?1 AND annotator = ?2",
+            &[&undone.item_id, &undone.annotator],
         )?;
-    match current {
-        Some((id, label)) => {
-            tx.execute(
-                "INSERT INTO item_labels (item_id, label_set_id, label, decision_id) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (item_id, label_set_id) DO UPDATE SET label = excluded.label, decision_id = excluded.decision_id",
-                &[&item_id, &set_id, &label, &id],
-            )?;
-        }
-        None => {
-            tx.execute(
-                "DELETE FROM item_labels WHERE item_id = ?1 AND label_set_id = ?2",
-                &[&item_id, &set_id],
-            )?;
-            // Undone to no label: the item goes back to the team's queue.
-            tx.execute("DELETE FROM leases WHERE item_id = ?1", &[&item_id])?;
-        }
     }
     Ok(())
 }
@@ -69,6 +61,18 @@ fn insert_decision(
     supersedes: Option<i64>,
     client_id: Option<&str>,
 ) -> Result<i64> {
+    // The claim first: on PostgreSQL it takes the item's lock before this transaction takes
+    // any row lock on it (the decision's foreign key), so two annotators deciding one overlap
+    // item at the same moment queue up instead of deadlocking.
+    if d.action.answers() {
+        super::leases::claim_decided_tx(tx, d.item_id, set_id, &d.annotator)?;
+    } else if matches!(d.action, Action::Skip | Action::Reject) {
+        // A skip or reject gives the item back to the team.
+        tx.execute(
+            "DELETE FROM leases WHERE item_id = ?1 AND annotator = ?2",
+            &[&d.item_id, &d.annotator],
+        )?;
+    }
     let id = tx.one(
         "INSERT INTO decisions (item_id, label_set_id, label, annotator, action, ms_spent, decided_at, prediction_id, supersedes, client_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
@@ -85,15 +89,6 @@ fn insert_decision(
             &client_id,
         ],
     )?;
-    if d.action.sets_label() {
-        super::leases::claim_decided_tx(tx, d.item_id, set_id, &d.annotator)?;
-    } else if d.action != Action::Undo {
-        // A skip or reject gives the item back to the team.
-        tx.execute(
-            "DELETE FROM leases WHERE item_id = ?1 AND annotator = ?2",
-            &[&d.item_id, &d.annotator],
-        )?;
-    }
     Ok(id)
 }
 
@@ -174,20 +169,14 @@ impl Store {
                         continue;
                     }
                 }
-                let exists: bool =
-                    tx.one("SELECT EXISTS(SELECT 1 FROM items WHERE id = ?1)", &[&d.item_id])?;
+                let exists: bool = tx.one(
+                    "SELECT EXISTS(SELECT 1 FROM items WHERE id = ?1)",
+                    &[&d.item_id],
+                )?;
                 if !exists {
                     return Err(StoreError::UnknownItem(d.item_id));
                 }
-                let id = insert_decision(tx, set_id, d, None, cid.as_deref())?;
-                if d.action.sets_label() {
-                    tx.execute(
-                        "INSERT INTO item_labels (item_id, label_set_id, label, decision_id) VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (item_id, label_set_id) DO UPDATE SET label = excluded.label, decision_id = excluded.decision_id",
-                        &[&d.item_id, &set_id, &d.label, &id],
-                    )?;
-                }
-                ids.push(id);
+                ids.push(insert_decision(tx, set_id, d, None, cid.as_deref())?);
             }
             Ok(ids)
         })
@@ -237,8 +226,7 @@ impl Store {
                 prediction_id: None,
             };
             insert_decision(tx, set_id, &undo, Some(decision_id), None)?;
-            refresh_item_label(tx, d.item_id, set_id)?;
-            Ok(())
+            after_undo(tx, &d, set_id)
         })?;
         Ok(d)
     }
@@ -268,11 +256,7 @@ impl Store {
             prediction_id: d.prediction_id,
         };
         let set_id = self.label_set_id(&d.label_set)?;
-        let id = self.write(|tx| {
-            let id = insert_decision(tx, set_id, &copy, None, None)?;
-            refresh_item_label(tx, d.item_id, set_id)?;
-            Ok(id)
-        })?;
+        let id = self.write(|tx| insert_decision(tx, set_id, &copy, None, None))?;
         self.decision(id)?.ok_or(StoreError::NothingTo("redo"))
     }
 

@@ -1,11 +1,13 @@
 //! Leases: in a team, each annotator's next items come from the server. An item is leased to
-//! one annotator at a time; nobody else is given a leased item until the lease expires
+//! as many annotators at a time as it needs (one; N for the overlap share of the items, each
+//! annotator once; everyone for gold items); nobody else is given it until a lease expires
 //! (project setting `lease_minutes`, default 10), so the items of a crashed or closed app come
 //! back. A decision on an item ends its lease. Times are the database's clock.
 //!
-//! PostgreSQL takes the candidates' rows with `FOR UPDATE SKIP LOCKED` (annotators asking at
-//! the same moment never wait for each other) and `INSERT … ON CONFLICT DO UPDATE … WHERE
-//! expired`, which re-checks the newest lease row, so an item is never leased twice. SQLite
+//! PostgreSQL takes a per-item transaction lock (advisory: annotators have no UPDATE right on
+//! items) on the candidates, skipping those another annotator holds this instant, and counts
+//! the item's holders again after the lock, so an item never has more holders than it needs;
+//! a decision takes the same lock (waiting) before anything else. SQLite
 //! serializes writers, so the same statements in one IMMEDIATE transaction suffice.
 
 use std::collections::HashSet;
@@ -28,43 +30,90 @@ fn now_ms_sql(b: Backend) -> &'static str {
     }
 }
 
-/// `expires_ms` of a decided item's lease row: it is never leased again (until an undo takes
-/// its label away), and a decision on it by anyone (a review) is allowed.
+/// `expires_ms` of a decided item's lease row: the annotator's permanent claim (they are not
+/// given the item again, until an undo takes their answer away).
 pub const DONE_MS: i64 = i64::MAX;
 
-/// In a decision's transaction: mark the item decided by `annotator`. Refused (`Conflict`)
-/// when another annotator holds a live lease on it: their lease was taken after this
-/// annotator's expired, so the item is theirs now. The lease row is the one both sides write,
-/// so a decision and a concurrent lease are serialized by it and never both win.
+/// PostgreSQL: the transaction's lock on one item of this project (an advisory lock: it needs
+/// no privilege, so annotators take it too). `try_`: the non-waiting form, true when taken.
+fn item_lock_pg(item: &str, try_: bool) -> String {
+    format!(
+        "pg_{}advisory_xact_lock(hashtext(current_schema()), ({item} % 2147483647)::int)",
+        if try_ { "try_" } else { "" }
+    )
+}
+
+/// SQL: whether item `item` is gold in label set `set` (annotators of a team project cannot
+/// read the gold table; a server function answers for the id alone).
+pub(crate) fn gold_sql(b: Backend, item: &str, set: &str) -> String {
+    match b {
+        Backend::Postgres => format!("yuxuan_is_gold({item}, {set})"),
+        Backend::Sqlite => format!(
+            "EXISTS (SELECT 1 FROM gold g WHERE g.item_id = {item} AND g.label_set_id = {set})"
+        ),
+    }
+}
+
+/// SQL: whether item `item` (with its `item_need` row `need`) is open to annotator `ann` in
+/// set `set`: they have not answered it, and it is gold (everyone answers those), or it has no
+/// current label and fewer other annotators hold it (live lease or answer) than it needs.
+pub(crate) fn open_sql(b: Backend, item: &str, need: &str, set: &str, ann: &str) -> String {
+    let now = now_ms_sql(b);
+    let gold = gold_sql(b, item, set);
+    format!(
+        "(NOT EXISTS (SELECT 1 FROM leases m WHERE m.item_id = {item} AND m.annotator = {ann} AND m.expires_ms = {DONE_MS})
+          AND ({gold}
+               OR (NOT EXISTS (SELECT 1 FROM item_labels l WHERE l.item_id = {item} AND l.label_set_id = {set})
+                   AND (SELECT COUNT(*) FROM leases x WHERE x.item_id = {item} AND x.annotator <> {ann}
+                        AND x.expires_ms > {now}) < {need})))"
+    )
+}
+
+/// In a decision's transaction: mark the item answered by `annotator` (their claim). Refused
+/// (`Conflict`) when the item's slots are taken and another annotator is working on it now:
+/// their lease was taken after this annotator's expired, so the item is theirs. Items whose
+/// slots are all answered stay open to corrections. PostgreSQL takes the item's lock first,
+/// as leasing does, so a decision and a concurrent lease are serialized and never both win.
 pub(crate) fn claim_decided_tx(
     tx: &super::Tx<'_>,
     item_id: i64,
     set_id: i64,
     annotator: &str,
 ) -> Result<()> {
-    let now = now_ms_sql(tx.backend());
-    let got: Option<i64> = tx.query_opt(
+    let b = tx.backend();
+    if b == Backend::Postgres {
+        tx.execute(
+            &format!("SELECT {}", item_lock_pg("?1", false)),
+            &[&item_id],
+        )?;
+    }
+    let now = now_ms_sql(b);
+    let gold = gold_sql(b, "?1", "?2");
+    let (refused, holder): (bool, Option<String>) = tx.query_row(
         &format!(
-            "INSERT INTO leases (item_id, label_set_id, annotator, expires_ms) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (item_id) DO UPDATE SET annotator = excluded.annotator, expires_ms = excluded.expires_ms
-             WHERE leases.annotator = excluded.annotator OR leases.expires_ms <= {now} OR leases.expires_ms = ?4
-             RETURNING item_id"
+            "SELECT NOT EXISTS (SELECT 1 FROM leases m WHERE m.item_id = ?1 AND m.annotator = ?3 AND m.expires_ms > {now})
+                    AND NOT {gold}
+                    AND (SELECT COUNT(*) FROM leases x WHERE x.item_id = ?1 AND x.annotator <> ?3 AND x.expires_ms > {now})
+                        >= COALESCE((SELECT need FROM item_need WHERE item_id = ?1), 1)
+                    AND EXISTS (SELECT 1 FROM leases x WHERE x.item_id = ?1 AND x.annotator <> ?3
+                                AND x.expires_ms > {now} AND x.expires_ms < ?4),
+                    (SELECT MIN(x.annotator) FROM leases x WHERE x.item_id = ?1 AND x.annotator <> ?3
+                     AND x.expires_ms > {now} AND x.expires_ms < ?4)"
         ),
         &[&item_id, &set_id, &annotator, &DONE_MS],
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    if got.is_none() {
-        let holder: String = tx
-            .query_opt(
-                "SELECT annotator FROM leases WHERE item_id = ?1",
-                &[&item_id],
-                |r| r.get(0),
-            )?
-            .unwrap_or_default();
+    if refused {
         return Err(super::StoreError::Conflict(format!(
-            "item {item_id} is leased to {holder} now (this lease had expired); the decision was not recorded"
+            "item {item_id} is leased to {} now (this lease had expired); the decision was not recorded",
+            holder.unwrap_or_default()
         )));
     }
+    tx.execute(
+        "INSERT INTO leases (item_id, label_set_id, annotator, expires_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (item_id, annotator) DO UPDATE SET expires_ms = excluded.expires_ms, label_set_id = excluded.label_set_id",
+        &[&item_id, &set_id, &annotator, &DONE_MS],
+    )?;
     Ok(())
 }
 
@@ -103,56 +152,47 @@ impl Store {
         let set_id = self.label_set_id(set)?;
         let ttl = self.lease_ms()?;
         let backend = self.backend();
+        let upsert = format!(
+            "INSERT INTO leases (item_id, label_set_id, annotator, expires_ms)
+             SELECT i.id, ?2, ?3, {now} + ?4 FROM items i JOIN item_need n ON n.item_id = i.id
+             WHERE i.id = ?1 AND {open}
+             ON CONFLICT (item_id, annotator) DO UPDATE
+                SET label_set_id = excluded.label_set_id, expires_ms = excluded.expires_ms
+                WHERE leases.expires_ms < {DONE_MS}
+             RETURNING item_id",
+            now = now_ms_sql(backend),
+            open = open_sql(backend, "i.id", "n.need", "?2", "?3"),
+        );
         let mut got: Vec<i64> = match backend {
             Backend::Postgres => {
+                // First lock up to n open candidates (annotators asking at the same moment
+                // skip each other's), then lease them in a second statement: its fresh
+                // snapshot sees every lease committed before the locks were granted.
                 let list = candidates
                     .iter()
                     .map(|c| c.to_string())
                     .collect::<Vec<_>>()
                     .join(",");
-                let sql = format!(
-                    "WITH want AS (
-                        SELECT c.id, c.ord FROM unnest(string_to_array(?1, ',')::bigint[]) WITH ORDINALITY AS c(id, ord)
-                     ), free AS (
-                        SELECT i.id FROM items i JOIN want w ON w.id = i.id
-                        WHERE NOT EXISTS (SELECT 1 FROM item_labels l WHERE l.item_id = i.id AND l.label_set_id = ?2)
-                          AND NOT EXISTS (SELECT 1 FROM leases x WHERE x.item_id = i.id
-                                          AND x.expires_ms > {now} AND x.annotator <> ?3)
-                        ORDER BY w.ord LIMIT ?4
-                        FOR UPDATE OF i SKIP LOCKED
-                     )
-                     INSERT INTO leases (item_id, label_set_id, annotator, expires_ms)
-                     SELECT id, ?2, ?3, {now} + ?5 FROM free
-                     ON CONFLICT (item_id) DO UPDATE
-                        SET annotator = excluded.annotator, label_set_id = excluded.label_set_id,
-                            expires_ms = excluded.expires_ms
-                        WHERE leases.expires_ms <= {now} OR leases.annotator = excluded.annotator
-                     RETURNING item_id",
-                    now = NOW_MS_PG
-                );
-                self.write(|tx| tx.column(&sql, &[&list, &set_id, &annotator, &(n as i64), &ttl]))?
-            }
-            Backend::Sqlite => {
-                let now = now_ms_sql(backend);
-                let sql = format!(
-                    "INSERT INTO leases (item_id, label_set_id, annotator, expires_ms)
-                     SELECT i.id, ?2, ?3, {now} + ?4 FROM items i
-                     WHERE i.id = ?1
-                       AND NOT EXISTS (SELECT 1 FROM item_labels l WHERE l.item_id = i.id AND l.label_set_id = ?2)
-                     ON CONFLICT (item_id) DO UPDATE
-                        SET annotator = excluded.annotator, label_set_id = excluded.label_set_id,
-                            expires_ms = excluded.expires_ms
-                        WHERE leases.expires_ms <= {now} OR leases.annotator = excluded.annotator
-                     RETURNING item_id"
+                let lock = format!(
+                    "SELECT c.id FROM (
+                        SELECT i.id, w.ord FROM items i
+                        JOIN unnest(string_to_array(?1, ',')::bigint[]) WITH ORDINALITY AS w(id, ord) ON w.id = i.id
+                        JOIN item_need n ON n.item_id = i.id
+                        WHERE {open}
+                        ORDER BY w.ord OFFSET 0
+                     ) c
+                     WHERE {lock}
+                     ORDER BY c.ord LIMIT ?4",
+                    open = open_sql(backend, "i.id", "n.need", "?2", "?3"),
+                    lock = item_lock_pg("c.id", true),
                 );
                 self.write(|tx| {
+                    let locked: Vec<i64> =
+                        tx.column(&lock, &[&list, &set_id, &annotator, &(n as i64)])?;
                     let mut out = Vec::new();
-                    for id in candidates {
-                        if out.len() >= n {
-                            break;
-                        }
+                    for id in locked {
                         if let Some(x) =
-                            tx.query_opt(&sql, &[id, &set_id, &annotator, &ttl], |r| r.get(0))?
+                            tx.query_opt(&upsert, &[&id, &set_id, &annotator, &ttl], |r| r.get(0))?
                         {
                             out.push(x);
                         }
@@ -160,6 +200,20 @@ impl Store {
                     Ok(out)
                 })?
             }
+            Backend::Sqlite => self.write(|tx| {
+                let mut out = Vec::new();
+                for id in candidates {
+                    if out.len() >= n {
+                        break;
+                    }
+                    if let Some(x) =
+                        tx.query_opt(&upsert, &[id, &set_id, &annotator, &ttl], |r| r.get(0))?
+                    {
+                        out.push(x);
+                    }
+                }
+                Ok(out)
+            })?,
         };
         let pos: std::collections::HashMap<i64, usize> = candidates
             .iter()
@@ -204,14 +258,18 @@ impl Store {
         }
     }
 
-    /// Items someone other than `annotator` holds an unexpired lease on (queues skip them).
+    /// Items other annotators are working on whose slots are all taken (queues skip them): a
+    /// live lease of someone else, and as many holders as the item needs.
     pub fn leased_by_others(&self, annotator: &str) -> Result<HashSet<i64>> {
         let now = now_ms_sql(self.backend());
         Ok(self
             .db()
             .column::<i64>(
                 &format!(
-                    "SELECT item_id FROM leases WHERE annotator <> ?1 AND expires_ms > {now} AND expires_ms < ?2"
+                    "SELECT DISTINCT x.item_id FROM leases x JOIN item_need n ON n.item_id = x.item_id
+                     WHERE x.annotator <> ?1 AND x.expires_ms > {now} AND x.expires_ms < ?2
+                       AND (SELECT COUNT(*) FROM leases y WHERE y.item_id = x.item_id AND y.annotator <> ?1
+                            AND y.expires_ms > {now}) >= n.need"
                 ),
                 &[&annotator, &DONE_MS],
             )?

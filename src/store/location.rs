@@ -297,6 +297,31 @@ impl TeamUrl {
         redact(&self.raw)
     }
 
+    /// The same project as another login (without a password): the URL a member uses.
+    pub fn for_user(&self, user: &str) -> String {
+        let enc: String = user
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let mut q = vec![format!("project={}", self.project)];
+        for (k, v) in &self.options {
+            q.push(format!("{k}={v}"));
+        }
+        format!(
+            "postgres://{enc}@{}:{}/{}?{}",
+            self.host,
+            self.port,
+            self.dbname,
+            q.join("&")
+        )
+    }
+
     /// The PostgreSQL schema holding this project.
     pub fn schema(&self) -> String {
         format!("yuxuan_{}", self.project)

@@ -27,9 +27,11 @@ pub mod models;
 pub mod outbox;
 pub mod predictions;
 pub mod probe;
+pub mod quality;
 pub mod queue;
 pub mod recovery;
 pub mod review;
+pub mod roles;
 pub mod team;
 pub mod tls;
 pub mod training;
@@ -38,7 +40,7 @@ pub mod transfer;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 pub use db::Backend;
 pub(crate) use db::{Db, Exec, Tx};
@@ -60,6 +62,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_team",
         include_str!("../../migrations/sqlite/0003_team.sql"),
     ),
+    (
+        "0004_quality",
+        include_str!("../../migrations/sqlite/0004_quality.sql"),
+    ),
 ];
 
 /// Embedded migrations of team projects: the same versions, PostgreSQL's dialect.
@@ -75,6 +81,10 @@ pub const PG_MIGRATIONS: &[(&str, &str)] = &[
     (
         "0003_team",
         include_str!("../../migrations/postgres/0003_team.sql"),
+    ),
+    (
+        "0004_quality",
+        include_str!("../../migrations/postgres/0004_quality.sql"),
     ),
 ];
 
@@ -359,6 +369,15 @@ impl Store {
         let Db::Sqlite(conn) = &mut self.db else {
             return team::migrate(self);
         };
+        // Some migrations rebuild a table (SQLite cannot alter a CHECK constraint): foreign
+        // keys are off while they run and checked before the commit, as SQLite prescribes.
+        conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+        let r = Self::migrate_sqlite(conn);
+        conn.execute_batch("PRAGMA foreign_keys = ON")?;
+        r
+    }
+
+    fn migrate_sqlite(conn: &mut Connection) -> Result<()> {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         // Another process may have migrated while we waited for the lock.
         let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -373,6 +392,15 @@ impl Store {
                     reason: source.to_string(),
                 })?;
             tx.pragma_update(None, "user_version", version)?;
+        }
+        let broken: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()?;
+        if let Some(table) = broken {
+            return Err(StoreError::Migration {
+                name: "foreign key check".into(),
+                reason: format!("table {table} has rows whose references are gone"),
+            });
         }
         tx.commit()?;
         Ok(())

@@ -28,8 +28,33 @@ impl Store {
                         SELECT p2.id FROM predictions p2 WHERE p2.item_id = i.id AND p2.label_set_id = ?2
                         ORDER BY (p2.model_id IS NOT DISTINCT FROM ?3) DESC, p2.id DESC LIMIT 1)
                     LEFT JOIN item_labels l ON l.item_id = i.id AND l.label_set_id = ?2";
+        let b = self.backend();
+        let open_to_me;
+        let review;
         let filter = match &spec.filter {
+            Filter::Unlabeled if spec.annotator.is_some() => {
+                // ?4: the annotator. Gold items are mixed in by `queue::build`.
+                open_to_me = format!(
+                    "i.error IS NULL AND {} AND NOT {}",
+                    super::leases::open_sql(b, "i.id", "n.need", "?2", "?4"),
+                    super::leases::gold_sql(b, "i.id", "?2")
+                );
+                open_to_me.as_str()
+            }
             Filter::Unlabeled => "i.error IS NULL AND l.item_id IS NULL",
+            Filter::Review => {
+                // Gold items are left out: their final label is known, disagreeing there is
+                // what the gold accuracy measures.
+                review = format!(
+                    "i.error IS NULL AND NOT {gold} AND ({flagged} OR {split}) AND NOT EXISTS (
+                        SELECT 1 FROM reviews r WHERE r.item_id = i.id AND r.label_set_id = ?2
+                          AND r.id > (SELECT MAX(a.id) FROM annotations a WHERE a.item_id = i.id AND a.label_set_id = ?2))",
+                    flagged = "EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = i.id AND a.label_set_id = ?2 AND a.action = 'flag')",
+                    split = "(SELECT COUNT(DISTINCT a.label) FROM annotations a WHERE a.item_id = i.id AND a.label_set_id = ?2) >= 2",
+                    gold = super::leases::gold_sql(b, "i.id", "?2"),
+                );
+                review.as_str()
+            }
             Filter::PredictedAs(_) => "i.error IS NULL AND l.item_id IS NULL AND p.label = ?4",
             Filter::Disagreements => {
                 "l.item_id IS NOT NULL AND p.label IS NOT NULL AND p.label != l.label"
@@ -43,13 +68,17 @@ impl Store {
             _ => "i.id",
         };
         let sql = format!(
-            "SELECT i.id, p.score, p.margin FROM items i {pred} WHERE i.kind = ?1 AND {filter} ORDER BY {order}"
+            "SELECT i.id, p.score, p.margin FROM items i {pred} JOIN item_need n ON n.item_id = i.id
+             WHERE i.kind = ?1 AND {filter} ORDER BY {order}"
         );
         let label = match &spec.filter {
             Filter::PredictedAs(l) => l.clone(),
             _ => String::new(),
         };
-        if matches!(spec.filter, Filter::PredictedAs(_)) {
+        if let (Some(who), Filter::Unlabeled) = (&spec.annotator, &spec.filter) {
+            self.db()
+                .query(&sql, &[&target, &set_id, &active, who], row)
+        } else if matches!(spec.filter, Filter::PredictedAs(_)) {
             self.db()
                 .query(&sql, &[&target, &set_id, &active, &label], row)
         } else {

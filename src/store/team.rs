@@ -272,10 +272,36 @@ pub(super) fn migrate(store: &mut Store) -> Result<()> {
             })?;
             tx.execute("UPDATE yuxuan_schema SET version = ?1", &[&version])?;
         }
+        if found < SCHEMA_VERSION {
+            let schema: String = tx.one("SELECT current_schema()", &[])?;
+            pin_functions(tx, &schema)?;
+        }
         Ok(())
     })?;
     if let Db::Pg(c) = &store.db {
         c.borrow_mut().clear_statements();
+    }
+    Ok(())
+}
+
+/// The project's server functions, by signature.
+const FUNCTIONS: &[&str] = &[
+    "yuxuan_decisions_append_only()",
+    "yuxuan_refresh_label()",
+    "yuxuan_is_gold(bigint, bigint)",
+    "yuxuan_gold_open(bigint, text)",
+];
+
+/// Pin the search path of the project's functions to its schema (some run with the owner's
+/// rights: a caller's search path must not choose the tables they see). Done after every
+/// migration and after a push renames the staging schema into place.
+pub(crate) fn pin_functions(db: &impl Exec, schema: &str) -> Result<()> {
+    let q = quote_ident(schema);
+    for f in FUNCTIONS {
+        db.execute(
+            &format!("ALTER FUNCTION {q}.{f} SET search_path = {q}, pg_temp"),
+            &[],
+        )?;
     }
     Ok(())
 }

@@ -53,6 +53,16 @@ const TABLES: &[(&str, &str, &str)] = &[
         "item_id, label_set_id, label, decision_id",
         "item_id, label_set_id",
     ),
+    (
+        "gold",
+        "item_id, label_set_id, label, added_by, added_at",
+        "item_id, label_set_id",
+    ),
+    (
+        "leases",
+        "item_id, label_set_id, annotator, expires_ms",
+        "item_id, annotator",
+    ),
     ("embeddings", "item_id, backbone, dim, vector", "item_id, backbone"),
 ];
 
@@ -104,8 +114,14 @@ pub enum FileMode {
 fn insert_sql(table: &str, cols: &str) -> String {
     let n = cols.split(',').count();
     let ph: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
+    // The destination's trigger already derived each current label from the copied history;
+    // the source's row is the one that counts.
+    let upsert = match table {
+        "item_labels" => " ON CONFLICT (item_id, label_set_id) DO UPDATE SET label = excluded.label, decision_id = excluded.decision_id",
+        _ => "",
+    };
     format!(
-        "INSERT INTO {table} ({}) VALUES ({})",
+        "INSERT INTO {table} ({}) VALUES ({}){upsert}",
         dest_columns(table, cols),
         ph.join(", ")
     )
@@ -351,6 +367,7 @@ impl Store {
                     ),
                     &[],
                 );
+                let moved = moved.and_then(|_| super::team::pin_functions(out.db(), &u.schema()));
                 drop(out);
                 if let Err(e) = moved {
                     Store::discard(&staging);

@@ -19,6 +19,7 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     ("1 – 9", "Labels"),
     ("X", "Reject"),
     ("Space", "Skip"),
+    ("F", "Not sure (to the review queue)"),
     ("Ctrl+Z", "Undo"),
     ("Ctrl+Shift+Z", "Redo"),
     ("← / ↑", "Previous"),
@@ -68,6 +69,9 @@ pub fn review_actions(ctx: &egui::Context) -> Vec<KeyAction> {
         }
         if i.consume_key(Modifiers::NONE, Key::Space) {
             out.push(KeyAction::Review(Command::Skip));
+        }
+        if i.consume_key(Modifiers::NONE, Key::F) {
+            out.push(KeyAction::Review(Command::Flag));
         }
         if i.consume_key(Modifiers::NONE, Key::ArrowRight)
             || i.consume_key(Modifiers::NONE, Key::ArrowDown)

@@ -340,12 +340,17 @@ impl App {
                 if let Some(p) = &self.project {
                     ui.label(egui::RichText::new(&p.review.project_name).strong());
                     ui.selectable_value(&mut screen, Screen::Review, tr(lang, "Review"));
-                    ui.selectable_value(&mut screen, Screen::Bulk, tr(lang, "Bulk accept"));
-                    ui.selectable_value(&mut screen, Screen::Training, tr(lang, "Training"));
-                    ui.selectable_value(&mut screen, Screen::Insights, tr(lang, "Insights"));
-                    ui.selectable_value(&mut screen, Screen::Export, tr(lang, "Export"));
-                    if p.review.kind == crate::domain::TaskKind::Form {
-                        ui.selectable_value(&mut screen, Screen::Presets, tr(lang, "Presets"));
+                    // The lead's screens; an annotator's login would be refused there anyway.
+                    if p.review.role.is_lead() {
+                        ui.selectable_value(&mut screen, Screen::Bulk, tr(lang, "Bulk accept"));
+                        ui.selectable_value(&mut screen, Screen::Training, tr(lang, "Training"));
+                        ui.selectable_value(&mut screen, Screen::Insights, tr(lang, "Insights"));
+                        ui.selectable_value(&mut screen, Screen::Export, tr(lang, "Export"));
+                        if p.review.kind == crate::domain::TaskKind::Form {
+                            ui.selectable_value(&mut screen, Screen::Presets, tr(lang, "Presets"));
+                        }
+                    } else if !matches!(screen, Screen::Start | Screen::Review) {
+                        screen = Screen::Review;
                     }
                 }
                 if screen != self.screen {
@@ -371,11 +376,23 @@ impl App {
                                 ui.selectable_value(&mut self.prefs.lang, l, l.name());
                             }
                         });
-                    ui.label(format!(
-                        "{}: {}",
-                        tr(lang, "Annotator"),
-                        self.prefs.annotator
-                    ));
+                    match &self.project {
+                        Some(p) if p.review.role != crate::store::roles::Role::Owner => {
+                            ui.label(format!(
+                                "{}: {} ({})",
+                                tr(lang, "Annotator"),
+                                p.review.annotator,
+                                tr(lang, p.review.role.as_str())
+                            ));
+                        }
+                        _ => {
+                            ui.label(format!(
+                                "{}: {}",
+                                tr(lang, "Annotator"),
+                                self.prefs.annotator
+                            ));
+                        }
+                    }
                     if ui
                         .button("?")
                         .on_hover_text(tr(lang, "Shortcuts"))

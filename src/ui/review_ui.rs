@@ -92,6 +92,7 @@ fn filter_name(lang: Lang, f: &Filter, labels: &[Label]) -> String {
         Filter::Unlabeled => tr(lang, "Unlabeled").to_string(),
         Filter::PredictedAs(l) => format!("{} {}", tr(lang, "Predicted as"), shown_name(labels, l)),
         Filter::Disagreements => tr(lang, "Disagreements").to_string(),
+        Filter::Review => tr(lang, "Review queue (annotators disagree, flagged)").to_string(),
         Filter::Errors => tr(lang, "Errors").to_string(),
         Filter::All => tr(lang, "All").to_string(),
     }
@@ -136,6 +137,9 @@ pub fn review_screen_ui(app: &mut App, ui: &mut egui::Ui) {
                 ui.label(tr(lang, "Filter"));
                 let mut filter = review.spec().filter.clone();
                 let mut options = vec![Filter::Unlabeled];
+                if review.role.is_lead() {
+                    options.push(Filter::Review);
+                }
                 options.extend(
                     review
                         .labels
@@ -360,6 +364,25 @@ fn decide_panel_ui(ui: &mut egui::Ui, lang: Lang, review: &mut ReviewSession) ->
     if review.rejecting() {
         ui.colored_label(Color32::from_rgb(230, 140, 40), "× 1-9 →");
     }
+    let reviewing = review.reviewing();
+    if reviewing {
+        ui.separator();
+        ui.heading(tr(lang, "Answers"));
+        ui.label(
+            RichText::new(tr(
+                lang,
+                "Your label is final: Enter takes the most common answer, 1-9 another",
+            ))
+            .italics(),
+        );
+        for a in current.iter().flat_map(|v| v.answers.iter()) {
+            let text = match &a.label {
+                Some(l) => format!("{}: {}", a.annotator, shown_name(&labels, l)),
+                None => format!("{}: {}", a.annotator, tr(lang, "not sure")),
+            };
+            ui.label(text);
+        }
+    }
     ui.separator();
     ui.horizontal_wrapped(|ui| {
         if ui
@@ -369,13 +392,30 @@ fn decide_panel_ui(ui: &mut egui::Ui, lang: Lang, review: &mut ReviewSession) ->
         {
             cmd = Some(Command::Accept);
         }
-        if ui.button(tr(lang, "Reject")).on_hover_text("X").clicked() {
-            cmd = Some(Command::Reject);
+        if !reviewing {
+            if ui.button(tr(lang, "Reject")).on_hover_text("X").clicked() {
+                cmd = Some(Command::Reject);
+            }
         }
         if ui.button(tr(lang, "Skip")).on_hover_text("Space").clicked() {
             cmd = Some(Command::Skip);
         }
+        if !reviewing && ui.button(tr(lang, "Not sure")).on_hover_text("F").clicked() {
+            cmd = Some(Command::Flag);
+        }
     });
+    if review.role.is_lead() && !reviewing && current.as_ref().is_some_and(|v| v.label.is_some()) {
+        if ui
+            .small_button(tr(lang, "Mark as gold"))
+            .on_hover_text(tr(
+                lang,
+                "Its label becomes a gold check, mixed into every annotator's queue",
+            ))
+            .clicked()
+        {
+            review.mark_gold();
+        }
+    }
     ui.horizontal_wrapped(|ui| {
         if ui
             .button(tr(lang, "Undo"))

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use yuxuan::domain::{ItemKind, NewItem, NewLabel, TaskKind};
+use yuxuan::domain::{sets, ItemKind, NewItem, NewLabel, TaskKind};
 use yuxuan::store::Store;
 
 /// Path of the built `yuxuan` binary.
@@ -132,4 +132,70 @@ pub fn emoji(categories: &[&str], per: usize) -> Vec<(PathBuf, String)> {
         }
     }
     out
+}
+
+/// Run the binary with `input` on its stdin.
+pub fn run_with_stdin(args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run yuxuan");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().expect("wait for yuxuan")
+}
+
+/// The output of a command that must succeed (its stdout), or a panic with both streams.
+pub fn ok(out: &std::process::Output) -> String {
+    let so = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "stdout: {so}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    so
+}
+
+/// A project (file or team URL) with `n` synthetic image items (paths only, no files) and
+/// short leases, their truth as a CSV (path,label).
+pub fn synthetic_project(url: &str, labels: &[&str], n: usize, dir: &Path) -> PathBuf {
+    let mut store = Store::create(Path::new(url), "load", TaskKind::Image).unwrap();
+    store
+        .add_labels(
+            sets::CLASS,
+            &labels
+                .iter()
+                .map(|l| NewLabel::named(*l))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    let items: Vec<NewItem> = (0..n)
+        .map(|i| {
+            let mut it = NewItem::new(ItemKind::Image, format!("/data/load/{i:06}.png"));
+            it.content_hash = Some(format!("load{i}"));
+            it
+        })
+        .collect();
+    store.insert_items(&items).unwrap();
+    store
+        .set_setting("lease_minutes", serde_json::json!(0.05))
+        .unwrap();
+    let truth = dir.join("truth.csv");
+    let mut w = String::from("path,label\n");
+    for i in 0..n {
+        w.push_str(&format!(
+            "/data/load/{i:06}.png,{}\n",
+            labels[i % labels.len()]
+        ));
+    }
+    std::fs::write(&truth, w).unwrap();
+    truth
 }

@@ -1,0 +1,237 @@
+//! `yuxuan agreement` (inter-annotator agreement and gold accuracy) and `yuxuan gold` (mark
+//! items with known labels as gold checks).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use yuxuan::domain::{sets, TaskKind};
+use yuxuan::review::agreement;
+use yuxuan::store::Store;
+
+#[derive(Debug, clap::Args)]
+pub struct AgreementArgs {
+    /// Project file or team project URL.
+    project: PathBuf,
+    /// Label set (default: the project's main one, class or field_type).
+    #[arg(long)]
+    set: Option<String>,
+    /// Print the whole report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GoldArgs {
+    /// Project file or team project URL (a lead's login).
+    project: PathBuf,
+    /// CSV with the known answers: `path,label` (as `import-labels`) or `item_id,label`.
+    csv: Option<PathBuf>,
+    /// Label set (default: the project's main one).
+    #[arg(long)]
+    set: Option<String>,
+    /// Who marks them (recorded as the reviewer of their final label).
+    #[arg(long, default_value = "lead")]
+    annotator: String,
+    /// List the gold items and their answers instead.
+    #[arg(long, conflicts_with = "csv")]
+    list: bool,
+    /// Share of each annotator's queue that is gold checks (project setting, default 0.05).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Gold accuracy under which an annotator is flagged to the lead (default 0.8).
+    #[arg(long)]
+    threshold: Option<f64>,
+}
+
+fn main_set(store: &Store, set: &Option<String>) -> anyhow::Result<String> {
+    Ok(match set {
+        Some(s) => s.clone(),
+        None => match store.project()?.kind {
+            TaskKind::Image => sets::CLASS.to_string(),
+            TaskKind::Form => sets::FIELD_TYPE.to_string(),
+        },
+    })
+}
+
+fn f3(x: Option<f64>) -> String {
+    x.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into())
+}
+
+pub fn agreement(a: AgreementArgs) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&a.project)?;
+    let set = main_set(&store, &a.set)?;
+    let r = agreement::of_project(&store, &set).with_context(|| {
+        "computing agreement (on a team project this needs a lead's login: it reads every annotator's answers and the gold answers)"
+    })?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "agreement in {} ({set}): {} annotators, {} items with answers from 2+ annotators, {} with a disagreement, {} flagged \"not sure\"",
+        store.location().display(),
+        r.annotators.len(),
+        r.items_compared,
+        r.disagreements,
+        r.flagged_items
+    );
+    if let Some(o) = store.overlap()? {
+        println!("overlap: {o}");
+    }
+    println!(
+        "raw agreement {}   Krippendorff's alpha (nominal) {}",
+        f3(r.raw),
+        f3(r.alpha)
+    );
+    if !r.pairs.is_empty() {
+        println!("\npairs (Cohen's kappa on the items both labelled):");
+        println!(
+            "{:<20} {:<20} {:>6} {:>6} {:>7}",
+            "a", "b", "items", "raw", "kappa"
+        );
+        for p in &r.pairs {
+            println!(
+                "{:<20} {:<20} {:>6} {:>6.3} {:>7}",
+                p.a,
+                p.b,
+                p.items,
+                p.raw,
+                f3(p.kappa)
+            );
+        }
+    }
+    if !r.labels.is_empty() {
+        println!("\nper label (alpha of \"this label or not\"):");
+        println!("{:<24} {:>8} {:>7}", "label", "answers", "alpha");
+        for l in &r.labels {
+            println!("{:<24} {:>8} {:>7}", l.label, l.answers, f3(l.alpha));
+        }
+    }
+    if !r.gold.is_empty() {
+        println!(
+            "\ngold checks (flagged under {:.0} % after {} checks):",
+            r.gold_threshold * 100.0,
+            agreement::MIN_GOLD_CHECKS
+        );
+        println!(
+            "{:<20} {:>8} {:>8} {:>9}",
+            "annotator", "checked", "correct", "accuracy"
+        );
+        for g in &r.gold {
+            println!(
+                "{:<20} {:>8} {:>8} {:>9}{}",
+                g.annotator,
+                g.checked,
+                g.correct,
+                f3(g.accuracy),
+                if g.flagged { "  FLAGGED" } else { "" }
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Read `path,label` or `item_id,label` answers and match them to the project's items.
+fn read_answers(store: &Store, csv_path: &PathBuf) -> anyhow::Result<Vec<(i64, String)>> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(csv_path)
+        .with_context(|| format!("reading {}", csv_path.display()))?;
+    let by_id = rdr
+        .headers()?
+        .get(0)
+        .is_some_and(|h| h.trim().eq_ignore_ascii_case("item_id"));
+    if by_id {
+        let mut out = Vec::new();
+        for (k, rec) in rdr.records().enumerate() {
+            let rec = rec?;
+            let (Some(id), Some(label)) = (rec.get(0), rec.get(1)) else {
+                anyhow::bail!(
+                    "{} line {}: expected item_id,label",
+                    csv_path.display(),
+                    k + 2
+                );
+            };
+            let id: i64 = id.trim().parse().with_context(|| {
+                format!("{} line {}: item id {id:?}", csv_path.display(), k + 2)
+            })?;
+            anyhow::ensure!(
+                store.item(id)?.is_some(),
+                "{} line {}: no item {id} in the project",
+                csv_path.display(),
+                k + 2
+            );
+            out.push((id, label.trim().to_string()));
+        }
+        return Ok(out);
+    }
+    let (by_path, problems) = yuxuan::ingest::images::read_labels_csv(csv_path)?;
+    for p in &problems {
+        eprintln!("warning: {p}");
+    }
+    let matched: HashMap<i64, String> = yuxuan::simulate::truth_by_item(store, &by_path)?;
+    if matched.len() < by_path.len() {
+        eprintln!(
+            "warning: {} of {} rows match no item of the project",
+            by_path.len() - matched.len(),
+            by_path.len()
+        );
+    }
+    let mut v: Vec<(i64, String)> = matched.into_iter().collect();
+    v.sort();
+    Ok(v)
+}
+
+pub fn gold(a: GoldArgs) -> anyhow::Result<ExitCode> {
+    let mut store = Store::open(&a.project)?;
+    let set = main_set(&store, &a.set)?;
+    if let Some(r) = a.rate {
+        anyhow::ensure!((0.0..=0.5).contains(&r), "--rate must be between 0 and 0.5");
+        store.set_setting(yuxuan::store::quality::GOLD_RATE, serde_json::json!(r))?;
+        println!("gold checks: {:.1} % of each annotator's queue", r * 100.0);
+    }
+    if let Some(t) = a.threshold {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&t),
+            "--threshold must be between 0 and 1"
+        );
+        store.set_setting(yuxuan::store::quality::GOLD_THRESHOLD, serde_json::json!(t))?;
+        println!(
+            "annotators under {:.0} % gold accuracy are flagged",
+            t * 100.0
+        );
+    }
+    if a.list {
+        let gold = store
+            .gold(&set)
+            .context("listing gold items (a lead's login reads the answers)")?;
+        let paths = store.source_paths(&gold.iter().map(|g| g.0).collect::<Vec<_>>())?;
+        for ((id, label), path) in gold.iter().zip(&paths) {
+            println!("{id}\t{label}\t{}", path.as_deref().unwrap_or(""));
+        }
+        eprintln!("{} gold items in {set}", gold.len());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(csv_path) = &a.csv else {
+        if a.rate.is_some() || a.threshold.is_some() {
+            return Ok(ExitCode::SUCCESS);
+        }
+        anyhow::bail!("give a CSV of known answers (path,label or item_id,label), or --list");
+    };
+    let answers = read_answers(&store, csv_path)?;
+    anyhow::ensure!(
+        !answers.is_empty(),
+        "no row of {} matches an item of the project",
+        csv_path.display()
+    );
+    let n = store
+        .add_gold(&set, &answers, &a.annotator)
+        .context("marking gold items (a lead's login)")?;
+    println!(
+        "{n} gold items in {set}: mixed into every annotator's queue at {:.1} %; their final label is the known one",
+        store.gold_rate()? * 100.0
+    );
+    Ok(ExitCode::SUCCESS)
+}
