@@ -82,6 +82,38 @@ shoot_team() {
   echo "saved $OUT/team-two-annotators.png"
 }
 
+# Quality control on a copy of the emoji demo: 5 scripted annotators, 30 % × 3 overlap, 20
+# gold items, each annotator wrong 15 % of the time; then Insights and the review queue.
+shoot_quality() {
+  local q="$WORK/quality.yuxuan"
+  cp "$WORK/emoji.yuxuan" "$q"
+  [ -d "$WORK/emoji.yuxuan.models" ] && cp -r "$WORK/emoji.yuxuan.models" "$WORK/quality.yuxuan.models"
+  python3 - "$q" "$YUXUAN_CACHE/data-v1/emoji/emoji.json" "$WORK/truth.csv" "$WORK/gold.csv" <<'PY'
+import json, os, sqlite3, sys
+db, meta, truth, gold = sys.argv[1:]
+cat = {e["image"]: e["category"] for e in json.load(open(meta))}
+rows = sqlite3.connect(db).execute("SELECT id, source_path FROM items WHERE kind = 'image' ORDER BY id").fetchall()
+with open(truth, "w") as t, open(gold, "w") as g:
+    t.write("path,label\n"); g.write("item_id,label\n")
+    for k, (i, p) in enumerate(rows):
+        c = cat.get(os.path.basename(p))
+        if c:
+            t.write(f'"{p}","{c}"\n')
+            if k % 12 == 5:
+                g.write(f'{i},"{c}"\n')
+PY
+  "$BIN" gold "$q" "$WORK/gold.csv" >/dev/null
+  "$BIN" simulate "$q" --truth "$WORK/truth.csv" --annotators 5 --overlap 0.3x3 --error-rate 0.15 --think-ms 0 2>/dev/null
+  shoot quality-insights "$q" click:505,12 sleep:3
+  shoot quality-review "$q" click:${YUXUAN_FILTER_XY:-315,37} sleep:1 click:${YUXUAN_REVIEW_XY:-315,84} sleep:2
+}
+
+if [ "${YUXUAN_SHOTS:-}" = quality ]; then
+  shoot_quality
+  rm -rf "$WORK"
+  exit 0
+fi
+
 if [ "${YUXUAN_SHOTS:-}" = team ]; then
   shoot_team
   rm -rf "$WORK"
@@ -98,4 +130,5 @@ if [ -f "$WORK/forms.yuxuan" ]; then
   shoot review-forms "$WORK/forms.yuxuan"
 fi
 shoot_team
+shoot_quality
 rm -rf "$WORK"

@@ -78,6 +78,12 @@ if [ ! -f "$VENV/.yuxuan-ok" ]; then
   touch "$VENV/.yuxuan-ok"
 fi
 PY="$VENV/bin/python"
+# The Python references the bench rows compare with (what a user's script would use):
+# scikit-learn (Cohen's kappa) and krippendorff (alpha) for the agreement row.
+if ! "$PY" -c 'import sklearn, krippendorff' 2>/dev/null; then
+  log "installing the bench references (scikit-learn, krippendorff) into the venv"
+  "$VENV/bin/pip" install -q --disable-pip-version-check scikit-learn==1.7.2 krippendorff==0.8.1
+fi
 
 # ---------------------------------------------------------------- Pretrained weights
 if [ ! -f "$WEIGHTS/.yuxuan-ok" ]; then

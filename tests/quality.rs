@@ -516,3 +516,56 @@ fn raw_client(url: &str) -> postgres::Client {
         .unwrap();
     c
 }
+
+/// Gold checks come at the project's rate of each annotator's own answers, never first.
+#[test]
+fn gold_checks_come_at_the_rate_of_ones_own_answers() {
+    common::on_both_backends("goldrate", |path| {
+        let mut store = common::image_project_at(path, &["cat", "dog"], 40);
+        let ids: Vec<i64> = store
+            .items_of_kind(yuxuan::domain::ItemKind::Image)
+            .unwrap()
+            .iter()
+            .map(|i| i.id)
+            .collect();
+        store
+            .add_gold(
+                sets::CLASS,
+                &[(ids[0], "cat".into()), (ids[1], "dog".into())],
+                "lead",
+            )
+            .unwrap();
+        store
+            .set_setting(yuxuan::store::quality::GOLD_RATE, serde_json::json!(0.1))
+            .unwrap();
+        let answer = |store: &mut Store, id: i64| {
+            store
+                .record_decision(&NewDecision {
+                    item_id: id,
+                    label_set: sets::CLASS.into(),
+                    label: Some("cat".into()),
+                    annotator: "ann".into(),
+                    action: Action::Correct,
+                    ms_spent: 1,
+                    prediction_id: None,
+                })
+                .unwrap();
+        };
+        let mut regular = ids[2..].iter().copied();
+        let mut golds = 0;
+        for k in 0..30 {
+            match store.gold_due(sets::CLASS, "ann").unwrap() {
+                Some(g) => {
+                    assert!(k >= 9, "a gold check at answer {k}");
+                    assert!(ids[..2].contains(&g));
+                    answer(&mut store, g);
+                    golds += 1;
+                }
+                None => answer(&mut store, regular.next().unwrap()),
+            }
+        }
+        assert_eq!(golds, 2, "one check per 10 answers while gold items last");
+        // Another annotator meets them from the start of their own count.
+        assert_eq!(store.gold_due(sets::CLASS, "bob").unwrap(), None);
+    });
+}

@@ -1136,3 +1136,143 @@ fn two_annotators_share_a_team_project_and_offline_decisions_wait_then_go_once()
     assert_eq!(ds[0].annotator, "ann");
     assert!(team_of(a.state()).offline.is_none());
 }
+
+/// The lead's review queue: an overlap item two annotators labelled differently is offered,
+/// their answers are shown, and a digit records the final label (action `review`).
+#[test]
+fn the_review_queue_resolves_a_disagreement() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = project(dir.path(), 6);
+    let mut store = Store::open(&path).unwrap();
+    store
+        .set_overlap(yuxuan::store::quality::Overlap {
+            fraction: 1.0,
+            annotators: 2,
+        })
+        .unwrap();
+    let items: Vec<i64> = store
+        .items_of_kind(ItemKind::Image)
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    let answer = |who: &str, label: &str| yuxuan::domain::NewDecision {
+        item_id: items[2],
+        label_set: "class".into(),
+        label: Some(label.into()),
+        annotator: who.into(),
+        action: Action::Correct,
+        ms_spent: 100,
+        prediction_id: None,
+    };
+    store.record_decision(&answer("alice", "cat")).unwrap();
+    store.record_decision(&answer("bob", "dog")).unwrap();
+    assert_eq!(
+        store.current_label(items[2], "class").unwrap(),
+        None,
+        "a tie"
+    );
+    drop(store);
+    let mut h = harness(app_as("lead", Some(&path)));
+    settle(&mut h);
+    h.get_by_value("Unlabeled").click();
+    h.run_ok();
+    h.get_by_label("Review queue (annotators disagree, flagged)")
+        .click();
+    settle(&mut h);
+    let review = &h.state().project.as_ref().unwrap().review;
+    assert_eq!(review.queue(), &[items[2]]);
+    h.get_by_label("alice: cat");
+    h.get_by_label("bob: dog");
+    h.key_press(Key::Num3);
+    settle(&mut h);
+    let store = Store::open(&path).unwrap();
+    let last = store.decisions_for_item(items[2]).unwrap().pop().unwrap();
+    assert_eq!(last.action, Action::Review);
+    assert_eq!(last.annotator, "lead");
+    assert_eq!(
+        store.current_label(items[2], "class").unwrap().as_deref(),
+        Some("bird")
+    );
+    assert_eq!(
+        yuxuan::queue::build(
+            &store,
+            &yuxuan::queue::QueueSpec {
+                label_set: "class".into(),
+                filter: Filter::Review,
+                ..Default::default()
+            }
+        )
+        .unwrap(),
+        Vec::<i64>::new()
+    );
+    // "Not sure" (F) in the annotator's own queue sends an item to the review queue.
+    h.get_by_value("Review queue (annotators disagree, flagged)")
+        .click();
+    h.run_ok();
+    h.get_by_label("Unlabeled").click();
+    settle(&mut h);
+    let flagged = current(&h);
+    h.key_press(Key::F);
+    settle(&mut h);
+    let store = Store::open(&path).unwrap();
+    let d = store.decisions_for_item(flagged).unwrap().pop().unwrap();
+    assert_eq!(d.action, Action::Flag);
+}
+
+/// An annotator's login (a member the server restricts) gets the review screen only: no
+/// Training, Insights, Export or Bulk accept, and their decisions carry their login name.
+#[test]
+fn an_annotator_login_has_no_lead_screens() {
+    let pg = common::pg();
+    let dir = tempfile::tempdir().unwrap();
+    let project = common::unique_project("uirole");
+    let url = pg.url(&project);
+    project_at(Path::new(&url), dir.path(), 6);
+    let name = format!("ui_{}", project.replace('-', "_"));
+    common::ok(&common::run_with_stdin(
+        &[
+            "team",
+            "add-member",
+            &url,
+            &name,
+            "--role",
+            "annotator",
+            "--password-stdin",
+        ],
+        "pw-ui\n",
+    ));
+    let member = url.replacen("postgres:yuxuan-test@", &format!("{name}:pw-ui@"), 1);
+    let mut h = harness(app_as("someone", Some(Path::new(&member))));
+    settle(&mut h);
+    assert_eq!(
+        h.state().project.as_ref().unwrap().review.role,
+        yuxuan::store::roles::Role::Annotator
+    );
+    assert!(h.query_by_label("Review").is_some());
+    for lead_only in ["Training", "Insights", "Export", "Bulk accept"] {
+        assert!(
+            h.query_by_label(lead_only).is_none(),
+            "{lead_only} is shown to an annotator"
+        );
+    }
+    h.state_mut().screen = Screen::Training;
+    h.run_ok();
+    assert_eq!(
+        h.state().screen,
+        Screen::Review,
+        "no way into the training screen"
+    );
+    let first = current(&h);
+    h.key_press(Key::Enter);
+    settle(&mut h);
+    let owner = Store::open(Path::new(&url)).unwrap();
+    run_until(&mut h, "the decision reaches the server", |_| {
+        owner
+            .decisions_for_item(first)
+            .map(|d| !d.is_empty())
+            .unwrap_or(false)
+    });
+    let d = owner.decisions_for_item(first).unwrap().pop().unwrap();
+    assert_eq!(d.annotator, name, "the login name, not the typed one");
+}

@@ -11,6 +11,7 @@ pub mod duplicates;
 pub mod export;
 pub mod head;
 pub mod prelabel;
+pub mod quality;
 pub mod queue;
 pub mod store;
 pub mod synth;
@@ -236,6 +237,11 @@ pub const ROWS: &[RowSpec] = &[
         id: "team",
         title: "team project on loopback PostgreSQL: commit/lease at 1 and 20 annotators, push, queue open",
         run: team::run_row,
+    },
+    RowSpec {
+        id: "quality",
+        title: "team quality control: 20 erring annotators, 10 % x 3 overlap, gold; agreement vs scikit-learn / krippendorff",
+        run: quality::run_row,
     },
     RowSpec {
         id: "ui-frame",

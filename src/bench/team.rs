@@ -41,7 +41,7 @@ fn bare_commits(pg: &PgServer, n: usize) -> anyhow::Result<Vec<f64>> {
 }
 
 /// A team project with `n` synthetic images (no files) and its truth.
-fn team_project(url: &str, n: usize) -> anyhow::Result<HashMap<i64, String>> {
+pub(super) fn team_project(url: &str, n: usize) -> anyhow::Result<HashMap<i64, String>> {
     use crate::domain::{ItemKind, NewItem, NewLabel, TaskKind};
     let mut s = Store::create(std::path::Path::new(url), "bench", TaskKind::Image)?;
     let labels = ["cat", "dog", "bird", "fish"];

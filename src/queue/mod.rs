@@ -112,43 +112,7 @@ pub fn build(store: &Store, spec: &QueueSpec) -> Result<Vec<i64>> {
         Strategy::Diverse => ids = diverse_for(store, spec, &ids)?,
         _ => {}
     }
-    if let (Some(who), Filter::Unlabeled) = (&spec.annotator, &spec.filter) {
-        let gold = store.gold_open(&spec.label_set, who)?;
-        if !gold.is_empty() {
-            ids = mix_gold(ids, gold, store.gold_rate()?, who);
-        }
-    }
     Ok(ids)
-}
-
-/// Gold items mixed into an annotator's queue at `rate` (one after every round((1-r)/r)
-/// regular items), in an order of their own per annotator, so each sees a different sample
-/// and nothing about the position gives them away. Gold items are only mixed into real work:
-/// when the regular items run out, so do the checks.
-pub fn mix_gold(regular: Vec<i64>, mut gold: Vec<i64>, rate: f64, annotator: &str) -> Vec<i64> {
-    use rand::seq::SliceRandom;
-    use rand::SeedableRng;
-    if rate <= 0.0 || regular.is_empty() {
-        return regular;
-    }
-    let seed = annotator.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    });
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    gold.shuffle(&mut rng);
-    let every = ((1.0 - rate.min(1.0)) / rate).round().max(1.0) as usize;
-    let mut out = Vec::with_capacity(regular.len() + regular.len() / every + 1);
-    let mut gold = gold.into_iter();
-    for (k, id) in regular.into_iter().enumerate() {
-        out.push(id);
-        // The first check comes at a random point of the first stretch, then one per stretch.
-        if (k + 1) % every == 0 {
-            if let Some(g) = gold.next() {
-                out.push(g);
-            }
-        }
-    }
-    out
 }
 
 /// `ids` in diverse order (k-center on the embeddings), the spec's labelled items as the

@@ -43,6 +43,9 @@ pub struct Insights {
     pub errors: Vec<(i64, String, String)>,
     /// Labelled items whose label differs from the model's suggestion.
     pub disagreements: usize,
+    /// Agreement between annotators and their gold accuracy (items answered by two or more,
+    /// gold checks).
+    pub agreement: super::agreement::AgreementReport,
 }
 
 /// Compute the insights of `set`.
@@ -137,6 +140,7 @@ pub fn compute(store: &Store, set: &str) -> Result<Insights> {
             ..Default::default()
         })?
         .len();
+    let agreement = super::agreement::of_project(store, set)?;
     Ok(Insights {
         label_set: set.to_string(),
         distribution,
@@ -144,6 +148,7 @@ pub fn compute(store: &Store, set: &str) -> Result<Insights> {
         accept_rate_by_day,
         errors,
         disagreements,
+        agreement,
     })
 }
 

@@ -392,6 +392,12 @@ impl ReviewSession {
     /// Change the filter; rebuilds the queue on the worker.
     pub fn set_filter(&mut self, filter: Filter) {
         if self.spec.filter != filter {
+            // The annotator's own queue shows their own answers; the others show the final
+            // label (and to leads, everyone's answers): loaded views do not carry over.
+            if (self.spec.filter == Filter::Unlabeled) != (filter == Filter::Unlabeled) {
+                self.cache.clear();
+                self.requested.clear();
+            }
             self.spec.filter = filter;
             self.rebuild_queue();
         }
@@ -583,6 +589,18 @@ impl ReviewSession {
             Reply::Stats(s) => {
                 self.in_flight = self.in_flight.saturating_sub(1);
                 self.stats = Some(s);
+            }
+            Reply::GoldDue(due) => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                // The check comes next, like any other item.
+                if let Some(id) = due {
+                    if self.spec.filter == Filter::Unlabeled
+                        && !self.queue[self.pos..].contains(&id)
+                    {
+                        self.queue.insert(self.pos.min(self.queue.len()), id);
+                        self.prefetch();
+                    }
+                }
             }
             Reply::Gold { item_id } => {
                 self.in_flight = self.in_flight.saturating_sub(1);
@@ -964,6 +982,9 @@ impl ReviewSession {
                     if let Some(v) = self.cache.get_mut(&item_id) {
                         v.label = label;
                     }
+                }
+                if action.answers() && self.spec.filter == Filter::Unlabeled {
+                    self.send(Request::GoldDue);
                 }
                 self.rejecting = false;
                 if self.pos < self.queue.len() {

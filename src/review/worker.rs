@@ -55,6 +55,8 @@ pub(crate) enum Request {
         label: String,
         limit: usize,
     },
+    /// Whether this annotator is due a gold check (asked after each answer).
+    GoldDue,
     /// A lead marks an item as gold with its label.
     Gold {
         item_id: i64,
@@ -93,6 +95,8 @@ pub(crate) enum Reply {
     Gold {
         item_id: i64,
     },
+    /// The gold check to show next, if one is due.
+    GoldDue(Option<i64>),
     /// Team projects: the server is unreachable; the decisions wait in the local outbox
     /// (`waiting` in all), not saved yet.
     Waiting {
@@ -464,6 +468,13 @@ impl Worker {
                     Err(e) => failed("read progress", &e, vec![]),
                 }
             }
+            Request::GoldDue => match self.store.gold_due(&self.set, &self.annotator) {
+                Ok(g) => Reply::GoldDue(g),
+                Err(e) => {
+                    self.note_error(&e);
+                    Reply::GoldDue(None)
+                }
+            },
             Request::Gold {
                 item_id,
                 label,

@@ -202,9 +202,18 @@ fn annotate(
             }
             continue;
         }
+        // A gold check when one is due (as the app does after each answer).
+        let gold = match store.gold_due(sets::CLASS, name) {
+            Ok(g) => g.filter(|id| truth.contains_key(id)),
+            Err(e) => on_err!(e),
+        };
+        if let Some(g) = gold {
+            local.retain(|id| *id != g);
+            local.push_front(g);
+        }
         if local.is_empty() {
             // The queue, built once and used until it runs out (as the app does): the items
-            // open to this annotator in the strategy's order, gold checks mixed in.
+            // open to this annotator in the strategy's order.
             let ids = match crate::queue::build(&store, &spec) {
                 Ok(c) => c,
                 Err(e) => on_err!(e),

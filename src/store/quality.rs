@@ -208,6 +208,42 @@ impl Store {
         self.db().column(&sql, &[&set_id, &annotator])
     }
 
+    /// The gold check `annotator` should get next, if one is due: their gold answers would
+    /// fall under the project's rate of their answers otherwise. Counted from their own
+    /// answers, so the rate holds however many items the rest of the team takes from the
+    /// shared queue. Each annotator meets the open gold items in an order of their own.
+    pub fn gold_due(&self, set: &str, annotator: &str) -> Result<Option<i64>> {
+        let rate = self.gold_rate()?;
+        if rate <= 0.0 {
+            return Ok(None);
+        }
+        let set_id = self.label_set_id(set)?;
+        let gold = super::leases::gold_sql(self.backend(), "x.item_id", "x.label_set_id");
+        let (answers, checks): (i64, i64) = self.db().query_row(
+            &format!(
+                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN {gold} THEN 1 ELSE 0 END), 0)
+                 FROM leases x WHERE x.annotator = ?1 AND x.label_set_id = ?2 AND x.expires_ms = ?3"
+            ),
+            &[&annotator, &set_id, &super::leases::DONE_MS],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        // One check per 1/rate answers, the first after a stretch of regular work (never the
+        // very first item, which would give it away).
+        if checks as f64 >= (rate * (answers + 1) as f64).floor() {
+            return Ok(None);
+        }
+        let open = self.gold_open(set, annotator)?;
+        let key = |id: &i64| {
+            annotator
+                .bytes()
+                .chain(id.to_le_bytes())
+                .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                    (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+                })
+        };
+        Ok(open.into_iter().min_by_key(key))
+    }
+
     /// Every annotator's current answer in a set (one per annotator and item), by item.
     pub fn annotations(&self, set: &str) -> Result<Vec<Annotation>> {
         let set_id = self.label_set_id(set)?;

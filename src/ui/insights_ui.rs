@@ -258,6 +258,7 @@ pub fn insights_ui(app: &mut App, ui: &mut egui::Ui) {
                     ui.end_row();
                 }
             });
+            agreement_ui(ui, lang, &d.agreement);
             ui.separator();
             ui.label(format!(
                 "{}: {}",
@@ -286,6 +287,113 @@ pub fn insights_ui(app: &mut App, ui: &mut egui::Ui) {
             }
         });
     });
+}
+
+/// Agreement between annotators: the overall numbers, a kappa matrix of the pairs, alpha per
+/// label, and each annotator's gold accuracy (those under the threshold in red).
+fn agreement_ui(ui: &mut egui::Ui, lang: Lang, r: &crate::review::agreement::AgreementReport) {
+    if r.items_compared == 0 && r.gold.is_empty() {
+        return;
+    }
+    let f = |x: Option<f64>| x.map(|v| format!("{v:.2}")).unwrap_or_else(|| "–".into());
+    ui.separator();
+    ui.label(RichText::new(tr(lang, "Agreement between annotators")).strong());
+    ui.label(format!(
+        "{}: {}   {}: {}   Krippendorff α: {}   {}: {}   {}: {}",
+        tr(lang, "items compared"),
+        r.items_compared,
+        tr(lang, "raw agreement"),
+        f(r.raw),
+        f(r.alpha),
+        tr(lang, "disagree"),
+        r.disagreements,
+        tr(lang, "flagged"),
+        r.flagged_items
+    ));
+    if !r.pairs.is_empty() {
+        ui.label(tr(lang, "Cohen's kappa per pair"));
+        let names: Vec<&String> = r.annotators.iter().collect();
+        egui::ScrollArea::horizontal()
+            .id_salt("kappa")
+            .show(ui, |ui| {
+                egui::Grid::new("kappa_matrix")
+                    .striped(true)
+                    .show(ui, |ui| {
+                        ui.label("");
+                        for n in &names {
+                            ui.label(RichText::new(n.as_str()).small());
+                        }
+                        ui.end_row();
+                        for a in &names {
+                            ui.label(RichText::new(a.as_str()).small());
+                            for b in &names {
+                                if a == b {
+                                    ui.label("·");
+                                    continue;
+                                }
+                                match r.kappa(a, b) {
+                                    Some(k) => {
+                                        let c = if k >= 0.8 {
+                                            Color32::from_rgb(60, 170, 90)
+                                        } else if k >= 0.6 {
+                                            Color32::from_rgb(200, 160, 40)
+                                        } else {
+                                            Color32::from_rgb(220, 80, 80)
+                                        };
+                                        ui.colored_label(c, format!("{k:.2}"));
+                                    }
+                                    None => {
+                                        ui.label("");
+                                    }
+                                }
+                            }
+                            ui.end_row();
+                        }
+                    });
+            });
+    }
+    if !r.labels.is_empty() {
+        ui.label(tr(lang, "Agreement per label (α)"));
+        egui::Grid::new("alpha_labels")
+            .num_columns(2)
+            .show(ui, |ui| {
+                for l in &r.labels {
+                    ui.label(&l.label);
+                    let a = l.alpha.unwrap_or(0.0).clamp(0.0, 1.0) as f32;
+                    ui.add(egui::ProgressBar::new(a).desired_width(220.0).text(format!(
+                        "{} ({})",
+                        f(l.alpha),
+                        l.answers
+                    )));
+                    ui.end_row();
+                }
+            });
+    }
+    if !r.gold.is_empty() {
+        ui.label(format!(
+            "{} ({} {:.0} %)",
+            tr(lang, "Gold checks"),
+            tr(lang, "flagged under"),
+            r.gold_threshold * 100.0
+        ));
+        egui::Grid::new("gold").striped(true).show(ui, |ui| {
+            for h in ["", "checked", "right", "accuracy"] {
+                ui.label(RichText::new(tr(lang, h)).strong());
+            }
+            ui.end_row();
+            for g in &r.gold {
+                if g.flagged {
+                    ui.colored_label(Color32::from_rgb(220, 80, 80), &g.annotator);
+                } else {
+                    ui.label(&g.annotator);
+                }
+                ui.label(g.checked.to_string());
+                ui.label(g.correct.to_string());
+                ui.label(f(g.accuracy));
+                ui.end_row();
+            }
+        });
+    }
 }
 
 fn duplicates_ui(

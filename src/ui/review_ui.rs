@@ -392,10 +392,8 @@ fn decide_panel_ui(ui: &mut egui::Ui, lang: Lang, review: &mut ReviewSession) ->
         {
             cmd = Some(Command::Accept);
         }
-        if !reviewing {
-            if ui.button(tr(lang, "Reject")).on_hover_text("X").clicked() {
-                cmd = Some(Command::Reject);
-            }
+        if !reviewing && ui.button(tr(lang, "Reject")).on_hover_text("X").clicked() {
+            cmd = Some(Command::Reject);
         }
         if ui.button(tr(lang, "Skip")).on_hover_text("Space").clicked() {
             cmd = Some(Command::Skip);
@@ -404,17 +402,18 @@ fn decide_panel_ui(ui: &mut egui::Ui, lang: Lang, review: &mut ReviewSession) ->
             cmd = Some(Command::Flag);
         }
     });
-    if review.role.is_lead() && !reviewing && current.as_ref().is_some_and(|v| v.label.is_some()) {
-        if ui
+    let can_mark = review.role.is_lead() && !reviewing;
+    if can_mark
+        && current.as_ref().is_some_and(|v| v.label.is_some())
+        && ui
             .small_button(tr(lang, "Mark as gold"))
             .on_hover_text(tr(
                 lang,
                 "Its label becomes a gold check, mixed into every annotator's queue",
             ))
             .clicked()
-        {
-            review.mark_gold();
-        }
+    {
+        review.mark_gold();
     }
     ui.horizontal_wrapped(|ui| {
         if ui
