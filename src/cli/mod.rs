@@ -19,6 +19,7 @@ mod prelabel;
 mod presets;
 mod quality;
 mod register_model;
+mod settings;
 mod simulate;
 mod stats;
 mod team;
@@ -49,6 +50,8 @@ enum Command {
     Agreement(quality::AgreementArgs),
     /// Mark items with known labels as gold checks (mixed into every annotator's queue).
     Gold(quality::GoldArgs),
+    /// Show or change a project's overlap, gold-check rate and threshold, lease length.
+    Settings(settings::Args),
     /// Import images or H5 pages (by the project's kind).
     Import(import::Args),
     /// Counts, label distribution, items with errors.
@@ -107,6 +110,7 @@ pub fn main() -> ExitCode {
         Some(Command::Team(a)) => team::team(a),
         Some(Command::Agreement(a)) => quality::agreement(a),
         Some(Command::Gold(a)) => quality::gold(a),
+        Some(Command::Settings(a)) => settings::run(a),
         Some(Command::Import(a)) => import::run(a),
         Some(Command::Stats(a)) => stats::run(a),
         Some(Command::Doctor(a)) => doctor::run(a),

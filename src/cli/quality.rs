@@ -37,12 +37,9 @@ pub struct GoldArgs {
     /// List the gold items and their answers instead.
     #[arg(long, conflicts_with = "csv")]
     list: bool,
-    /// Share of each annotator's queue that is gold checks (project setting, default 0.05).
+    /// Stop using these items (a CSV as above, labels ignored) as gold checks.
     #[arg(long)]
-    rate: Option<f64>,
-    /// Gold accuracy under which an annotator is flagged to the lead (default 0.8).
-    #[arg(long)]
-    threshold: Option<f64>,
+    remove: bool,
 }
 
 fn main_set(store: &Store, set: &Option<String>) -> anyhow::Result<String> {
@@ -80,11 +77,17 @@ pub fn agreement(a: AgreementArgs) -> anyhow::Result<ExitCode> {
     if let Some(o) = store.overlap()? {
         println!("overlap: {o}");
     }
-    println!(
-        "raw agreement {}   Krippendorff's alpha (nominal) {}",
-        f3(r.raw),
-        f3(r.alpha)
-    );
+    if r.items_compared == 0 {
+        println!(
+            "no item has answers from two annotators yet: give a share of the items to several (`yuxuan settings PROJECT --overlap 0.1x3`), or mark gold items (`yuxuan gold`)"
+        );
+    } else {
+        println!(
+            "raw agreement {}   Krippendorff's alpha (nominal) {}",
+            f3(r.raw),
+            f3(r.alpha)
+        );
+    }
     if !r.pairs.is_empty() {
         println!("\npairs (Cohen's kappa on the items both labelled):");
         println!(
@@ -187,22 +190,6 @@ fn read_answers(store: &Store, csv_path: &PathBuf) -> anyhow::Result<Vec<(i64, S
 pub fn gold(a: GoldArgs) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(&a.project)?;
     let set = main_set(&store, &a.set)?;
-    if let Some(r) = a.rate {
-        anyhow::ensure!((0.0..=0.5).contains(&r), "--rate must be between 0 and 0.5");
-        store.set_setting(yuxuan::store::quality::GOLD_RATE, serde_json::json!(r))?;
-        println!("gold checks: {:.1} % of each annotator's queue", r * 100.0);
-    }
-    if let Some(t) = a.threshold {
-        anyhow::ensure!(
-            (0.0..=1.0).contains(&t),
-            "--threshold must be between 0 and 1"
-        );
-        store.set_setting(yuxuan::store::quality::GOLD_THRESHOLD, serde_json::json!(t))?;
-        println!(
-            "annotators under {:.0} % gold accuracy are flagged",
-            t * 100.0
-        );
-    }
     if a.list {
         let gold = store
             .gold(&set)
@@ -215,9 +202,6 @@ pub fn gold(a: GoldArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let Some(csv_path) = &a.csv else {
-        if a.rate.is_some() || a.threshold.is_some() {
-            return Ok(ExitCode::SUCCESS);
-        }
         anyhow::bail!("give a CSV of known answers (path,label or item_id,label), or --list");
     };
     let answers = read_answers(&store, csv_path)?;
@@ -226,12 +210,25 @@ pub fn gold(a: GoldArgs) -> anyhow::Result<ExitCode> {
         "no row of {} matches an item of the project",
         csv_path.display()
     );
+    if a.remove {
+        let ids: Vec<i64> = answers.iter().map(|x| x.0).collect();
+        let n = store.remove_gold(&set, &ids).context("a lead's login")?;
+        println!("{n} items are no longer gold checks (their review decisions stay)");
+        return Ok(ExitCode::SUCCESS);
+    }
     let n = store
         .add_gold(&set, &answers, &a.annotator)
         .context("marking gold items (a lead's login)")?;
-    println!(
-        "{n} gold items in {set}: mixed into every annotator's queue at {:.1} %; their final label is the known one",
-        store.gold_rate()? * 100.0
-    );
+    let rate = store.gold_rate()?;
+    if rate > 0.0 {
+        println!(
+            "{n} gold items in {set}: one in every {:.0} answers of each annotator is a gold check (`yuxuan settings --gold-rate`); their final label is the known one",
+            1.0 / rate
+        );
+    } else {
+        println!(
+            "{n} gold items in {set} (gold checks are off: `yuxuan settings --gold-rate 0.05`)"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

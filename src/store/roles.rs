@@ -127,6 +127,19 @@ fn grants_sql(schema: &str) -> String {
     )
 }
 
+/// After a migration: the project's groups (if it has members) get their GRANTs on the new
+/// tables too.
+pub(crate) fn regrant(tx: &super::Tx<'_>, schema: &str) -> Result<()> {
+    let groups: i64 = tx.one(
+        "SELECT COUNT(*) FROM pg_roles WHERE rolname IN (?1, ?2)",
+        &[&group(schema, Role::Annotator), &group(schema, Role::Lead)],
+    )?;
+    if groups == 2 {
+        tx.batch(&grants_sql(schema))?;
+    }
+    Ok(())
+}
+
 /// Add a member to the team project of `url` (the owner's login): a login role `name` with
 /// `password`, in the project's group for `role`. An existing login (a member of another
 /// project) keeps its password and gets the role here. Returns whether the login was created.

@@ -268,13 +268,22 @@ pub(super) fn migrate(store: &mut Store) -> Result<()> {
             }
             tx.batch(sql).map_err(|e| StoreError::Migration {
                 name: name.to_string(),
-                reason: e.to_string(),
+                reason: match &e {
+                    StoreError::Postgres(p)
+                        if p.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) =>
+                    {
+                        format!("{e}: this project needs an upgrade that only its owner can run (ask them to open it once with this yuxuan)")
+                    }
+                    _ => e.to_string(),
+                },
             })?;
             tx.execute("UPDATE yuxuan_schema SET version = ?1", &[&version])?;
         }
         if found < SCHEMA_VERSION {
             let schema: String = tx.one("SELECT current_schema()", &[])?;
             pin_functions(tx, &schema)?;
+            // Members keep their rights over what the migration added.
+            super::roles::regrant(tx, &schema)?;
         }
         Ok(())
     })?;

@@ -145,6 +145,11 @@ const ZH: &[(&str, &str)] = &[
     ("Items with errors", "出错的条目"),
     ("Recent projects", "最近的项目"),
     ("New project", "新建项目"),
+    ("Overlap", "交叉标注"),
+    (
+        "N annotators for a share of the items, blind (e.g. 0.1x3: 10 %, 3 each); empty: once",
+        "部分条目由 N 位标注员背对背标注（如 0.1x3：10% 的条目各 3 人）；留空：每条一次",
+    ),
     ("Open", "打开"),
     ("Create", "创建"),
     ("Browse…", "浏览…"),

@@ -56,6 +56,8 @@ pub struct StartState {
     labels: String,
     folder: String,
     project_dir: String,
+    /// Blind overlap, `FxN` (empty: each item labelled once).
+    overlap: String,
 }
 
 impl Default for StartState {
@@ -67,6 +69,7 @@ impl Default for StartState {
             kind: TaskKind::Image,
             labels: String::new(),
             folder: String::new(),
+            overlap: String::new(),
             project_dir: std::env::current_dir()
                 .map(|d| d.display().to_string())
                 .unwrap_or_default(),
@@ -213,6 +216,17 @@ pub fn start_ui(app: &mut App, ui: &mut egui::Ui) {
                     ui.label(tr(lang, "Save in"));
                     ui.add(egui::TextEdit::singleline(&mut s.project_dir).desired_width(260.0));
                     ui.end_row();
+                    ui.label(tr(lang, "Overlap"));
+                    ui.add(
+                        egui::TextEdit::singleline(&mut s.overlap)
+                            .desired_width(120.0)
+                            .hint_text("0.1x3"),
+                    )
+                    .on_hover_text(tr(
+                        lang,
+                        "N annotators for a share of the items, blind (e.g. 0.1x3: 10 %, 3 each); empty: once",
+                    ));
+                    ui.end_row();
                 });
             if ui.button(tr(lang, "Create")).clicked() {
                 create = true;
@@ -264,8 +278,21 @@ fn create_project(app: &mut App, ctx: &egui::Context) {
         .filter(|l| !l.is_empty())
         .map(NewLabel::named)
         .collect();
+    let overlap = match s.overlap.trim() {
+        "" => None,
+        o => match crate::store::quality::Overlap::parse(o) {
+            Ok(o) => Some(o),
+            Err(e) => {
+                app.notify(true, e);
+                return;
+            }
+        },
+    };
     let created = (|| -> anyhow::Result<()> {
         let mut store = Store::create(&path, &name, s.kind)?;
+        if let Some(o) = overlap {
+            store.set_overlap(o)?;
+        }
         let set = match s.kind {
             TaskKind::Image => sets::CLASS,
             TaskKind::Form => sets::FIELD_TYPE,
