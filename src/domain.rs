@@ -227,6 +227,21 @@ pub struct NewDecision {
     pub prediction_id: Option<i64>,
 }
 
+impl NewDecision {
+    /// A lead's final label for an item (the review queue, gold answers).
+    pub fn review(item_id: i64, set: &str, label: &str, lead: &str) -> NewDecision {
+        NewDecision {
+            item_id,
+            label_set: set.to_string(),
+            label: Some(label.to_string()),
+            annotator: lead.to_string(),
+            action: Action::Review,
+            ms_spent: 0,
+            prediction_id: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     pub id: i64,

@@ -50,6 +50,9 @@ CREATE TABLE gold (
 CREATE FUNCTION yuxuan_is_gold(bigint, bigint) RETURNS boolean
     LANGUAGE sql STABLE SECURITY DEFINER
     AS 'SELECT EXISTS (SELECT 1 FROM gold WHERE item_id = $1 AND label_set_id = $2)';
+CREATE FUNCTION yuxuan_gold_items(bigint) RETURNS SETOF bigint
+    LANGUAGE sql STABLE SECURITY DEFINER
+    AS 'SELECT item_id FROM gold WHERE label_set_id = $1';
 CREATE FUNCTION yuxuan_gold_open(bigint, text) RETURNS SETOF bigint
     LANGUAGE sql STABLE SECURITY DEFINER
     AS 'SELECT g.item_id FROM gold g WHERE g.label_set_id = $1
@@ -62,10 +65,12 @@ CREATE FUNCTION yuxuan_gold_open(bigint, text) RETURNS SETOF bigint
 CREATE VIEW item_need AS
 SELECT i.id AS item_id,
        CASE WHEN ((i.id * 2654435761) % 4294967296)
-                 < COALESCE((p.settings_json::jsonb ->> 'overlap_fraction')::float8, 0) * 4294967296
-            THEN GREATEST(COALESCE((p.settings_json::jsonb ->> 'overlap_annotators')::bigint, 1), 1)
+                 < (SELECT COALESCE((p.settings_json::jsonb ->> 'overlap_fraction')::float8, 0)
+                    FROM project p WHERE p.id = 1) * 4294967296
+            THEN (SELECT GREATEST(COALESCE((p.settings_json::jsonb ->> 'overlap_annotators')::bigint, 1), 1)
+                  FROM project p WHERE p.id = 1)
             ELSE 1 END AS need
-FROM items i JOIN project p ON p.id = 1;
+FROM items i;
 
 -- Each annotator's current annotation of an item: their newest accept, correct or flag that no
 -- undo cancelled (a flag has no label).
@@ -93,31 +98,52 @@ WHERE d.action = 'review' AND d.label IS NOT NULL
 -- (an overlap item) the label a strict majority of its annotators gave, once it has all of
 -- them. A tie, or an item still waiting for annotators, has no current label.
 CREATE FUNCTION yuxuan_refresh_label() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+DECLARE
+    n bigint;
 BEGIN
+    SELECT need INTO n FROM item_need WHERE item_id = NEW.item_id;
+    -- The common case first: an item one annotator labels, a new accept or correct, no review:
+    -- the decision is the label (one statement, as before there were reviews).
+    IF n = 1 AND NEW.action IN ('accept', 'correct') AND NEW.label IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM reviews r
+                       WHERE r.item_id = NEW.item_id AND r.label_set_id = NEW.label_set_id) THEN
+        INSERT INTO item_labels (item_id, label_set_id, label, decision_id)
+        VALUES (NEW.item_id, NEW.label_set_id, NEW.label, NEW.id)
+        ON CONFLICT (item_id, label_set_id)
+        DO UPDATE SET label = excluded.label, decision_id = excluded.decision_id;
+        RETURN NULL;
+    END IF;
     DELETE FROM item_labels WHERE item_id = NEW.item_id AND label_set_id = NEW.label_set_id;
-    INSERT INTO item_labels (item_id, label_set_id, label, decision_id)
-    SELECT NEW.item_id, NEW.label_set_id, c.label, c.id FROM (
-        SELECT 0 AS pri, r.id AS id, r.label AS label FROM reviews r
-        WHERE r.item_id = NEW.item_id AND r.label_set_id = NEW.label_set_id
-        UNION ALL
-        SELECT 1, d.id, d.label FROM decisions d
-        WHERE d.item_id = NEW.item_id AND d.label_set_id = NEW.label_set_id
-          AND d.action IN ('accept', 'correct') AND d.label IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.supersedes = d.id AND u.action = 'undo')
-          AND (SELECT need FROM item_need WHERE item_id = NEW.item_id) = 1
-        UNION ALL
-        SELECT 2, MAX(a.id), a.label FROM annotations a
-        WHERE a.item_id = NEW.item_id AND a.label_set_id = NEW.label_set_id AND a.label IS NOT NULL
-        GROUP BY a.label
-        HAVING (SELECT need FROM item_need WHERE item_id = NEW.item_id) > 1
-           AND COUNT(*) * 2 > (SELECT COUNT(*) FROM annotations b
-                               WHERE b.item_id = NEW.item_id AND b.label_set_id = NEW.label_set_id)
-           AND (SELECT COUNT(*) FROM annotations b
-                WHERE b.item_id = NEW.item_id AND b.label_set_id = NEW.label_set_id)
-               >= (SELECT need FROM item_need WHERE item_id = NEW.item_id)
-    ) c
-    ORDER BY c.pri, c.id DESC
-    LIMIT 1;
+    IF n = 1 THEN
+        INSERT INTO item_labels (item_id, label_set_id, label, decision_id)
+        SELECT NEW.item_id, NEW.label_set_id, c.label, c.id FROM (
+            SELECT 0 AS pri, r.id AS id, r.label AS label FROM reviews r
+            WHERE r.item_id = NEW.item_id AND r.label_set_id = NEW.label_set_id
+            UNION ALL
+            SELECT 1, d.id, d.label FROM decisions d
+            WHERE d.item_id = NEW.item_id AND d.label_set_id = NEW.label_set_id
+              AND d.action IN ('accept', 'correct') AND d.label IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM decisions u WHERE u.supersedes = d.id AND u.action = 'undo')
+        ) c
+        ORDER BY c.pri, c.id DESC
+        LIMIT 1;
+    ELSE
+        INSERT INTO item_labels (item_id, label_set_id, label, decision_id)
+        SELECT NEW.item_id, NEW.label_set_id, c.label, c.id FROM (
+            SELECT 0 AS pri, r.id AS id, r.label AS label FROM reviews r
+            WHERE r.item_id = NEW.item_id AND r.label_set_id = NEW.label_set_id
+            UNION ALL
+            SELECT 2, MAX(a.id), a.label FROM annotations a
+            WHERE a.item_id = NEW.item_id AND a.label_set_id = NEW.label_set_id AND a.label IS NOT NULL
+            GROUP BY a.label
+            HAVING COUNT(*) * 2 > (SELECT COUNT(*) FROM annotations b
+                                   WHERE b.item_id = NEW.item_id AND b.label_set_id = NEW.label_set_id)
+               AND (SELECT COUNT(*) FROM annotations b
+                    WHERE b.item_id = NEW.item_id AND b.label_set_id = NEW.label_set_id) >= n
+        ) c
+        ORDER BY c.pri, c.id DESC
+        LIMIT 1;
+    END IF;
     RETURN NULL;
 END $$;
 CREATE TRIGGER decisions_refresh_label AFTER INSERT ON decisions

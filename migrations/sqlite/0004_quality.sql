@@ -69,10 +69,12 @@ CREATE TABLE gold (
 CREATE VIEW item_need AS
 SELECT i.id AS item_id,
        CASE WHEN ((i.id * 2654435761) % 4294967296)
-                 < COALESCE(json_extract(p.settings_json, '$.overlap_fraction'), 0) * 4294967296
-            THEN MAX(COALESCE(json_extract(p.settings_json, '$.overlap_annotators'), 1), 1)
+                 < (SELECT COALESCE(json_extract(p.settings_json, '$.overlap_fraction'), 0)
+                    FROM project p WHERE p.id = 1) * 4294967296
+            THEN (SELECT MAX(COALESCE(json_extract(p.settings_json, '$.overlap_annotators'), 1), 1)
+                  FROM project p WHERE p.id = 1)
             ELSE 1 END AS need
-FROM items i JOIN project p ON p.id = 1;
+FROM items i;
 
 -- Each annotator's current annotation of an item: their newest accept, correct or flag that no
 -- undo cancelled (a flag has no label).

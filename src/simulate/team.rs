@@ -213,13 +213,16 @@ fn annotate(
         }
         if local.is_empty() {
             // The queue, built once and used until it runs out (as the app does): the items
-            // open to this annotator in the strategy's order.
-            let ids = match crate::queue::build(&store, &spec) {
+            // open to this annotator.
+            // In SQL order (margin, else file order): no k-center over the embeddings at
+            // every refill, which a scripted annotator does not need.
+            let cands = match store.queue_candidates(&spec) {
                 Ok(c) => c,
                 Err(e) => on_err!(e),
             };
-            let wanted: Vec<i64> = ids
+            let wanted: Vec<i64> = cands
                 .into_iter()
+                .map(|c| c.item_id)
                 .filter(|id| truth.contains_key(id))
                 .collect();
             if wanted.is_empty() {
@@ -363,15 +366,9 @@ pub fn review_queue(
     let decisions: Vec<NewDecision> = ids
         .iter()
         .filter_map(|id| {
-            truth.get(id).map(|label| NewDecision {
-                item_id: *id,
-                label_set: sets::CLASS.to_string(),
-                label: Some(label.clone()),
-                annotator: lead.to_string(),
-                action: Action::Review,
-                ms_spent: 0,
-                prediction_id: None,
-            })
+            truth
+                .get(id)
+                .map(|label| NewDecision::review(*id, sets::CLASS, label, lead))
         })
         .collect();
     for d in &decisions {

@@ -47,7 +47,10 @@ fn item_lock_pg(item: &str, try_: bool) -> String {
 /// read the gold table; a server function answers for the id alone).
 pub(crate) fn gold_sql(b: Backend, item: &str, set: &str) -> String {
     match b {
-        Backend::Postgres => format!("yuxuan_is_gold({item}, {set})"),
+        // The gold ids once per statement (an init plan), not a function call per row.
+        Backend::Postgres => {
+            format!("({item} = ANY (ARRAY(SELECT yuxuan_gold_items({set}))))")
+        }
         Backend::Sqlite => format!(
             "EXISTS (SELECT 1 FROM gold g WHERE g.item_id = {item} AND g.label_set_id = {set})"
         ),
@@ -89,31 +92,37 @@ pub(crate) fn claim_decided_tx(
     }
     let now = now_ms_sql(b);
     let gold = gold_sql(b, "?1", "?2");
-    let (refused, holder): (bool, Option<String>) = tx.query_row(
+    // The claim, unless refused: the slots are taken and someone else holds the item now.
+    let claimed: Option<i64> = tx.query_opt(
         &format!(
-            "SELECT NOT EXISTS (SELECT 1 FROM leases m WHERE m.item_id = ?1 AND m.annotator = ?3 AND m.expires_ms > {now})
-                    AND NOT {gold}
-                    AND (SELECT COUNT(*) FROM leases x WHERE x.item_id = ?1 AND x.annotator <> ?3 AND x.expires_ms > {now})
-                        >= COALESCE((SELECT need FROM item_need WHERE item_id = ?1), 1)
-                    AND EXISTS (SELECT 1 FROM leases x WHERE x.item_id = ?1 AND x.annotator <> ?3
-                                AND x.expires_ms > {now} AND x.expires_ms < ?4),
-                    (SELECT MIN(x.annotator) FROM leases x WHERE x.item_id = ?1 AND x.annotator <> ?3
-                     AND x.expires_ms > {now} AND x.expires_ms < ?4)"
+            "INSERT INTO leases (item_id, label_set_id, annotator, expires_ms)
+             SELECT ?1, ?2, ?3, ?4
+             WHERE EXISTS (SELECT 1 FROM leases m WHERE m.item_id = ?1 AND m.annotator = ?3 AND m.expires_ms > {now})
+                OR {gold}
+                OR (SELECT COUNT(*) FROM leases x WHERE x.item_id = ?1 AND x.annotator <> ?3 AND x.expires_ms > {now})
+                   < COALESCE((SELECT need FROM item_need WHERE item_id = ?1), 1)
+                OR NOT EXISTS (SELECT 1 FROM leases x WHERE x.item_id = ?1 AND x.annotator <> ?3
+                               AND x.expires_ms > {now} AND x.expires_ms < ?4)
+             ON CONFLICT (item_id, annotator) DO UPDATE
+                SET expires_ms = excluded.expires_ms, label_set_id = excluded.label_set_id
+             RETURNING item_id"
         ),
         &[&item_id, &set_id, &annotator, &DONE_MS],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| r.get(0),
     )?;
-    if refused {
+    if claimed.is_none() {
+        let holder: Option<String> = tx.one(
+            &format!(
+                "SELECT MIN(x.annotator) FROM leases x WHERE x.item_id = ?1 AND x.annotator <> ?2
+                 AND x.expires_ms > {now} AND x.expires_ms < ?3"
+            ),
+            &[&item_id, &annotator, &DONE_MS],
+        )?;
         return Err(super::StoreError::Conflict(format!(
             "item {item_id} is leased to {} now (this lease had expired); the decision was not recorded",
             holder.unwrap_or_default()
         )));
     }
-    tx.execute(
-        "INSERT INTO leases (item_id, label_set_id, annotator, expires_ms) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (item_id, annotator) DO UPDATE SET expires_ms = excluded.expires_ms, label_set_id = excluded.label_set_id",
-        &[&item_id, &set_id, &annotator, &DONE_MS],
-    )?;
     Ok(())
 }
 
@@ -167,7 +176,9 @@ impl Store {
             Backend::Postgres => {
                 // First lock up to n open candidates (annotators asking at the same moment
                 // skip each other's), then lease them in a second statement: its fresh
-                // snapshot sees every lease committed before the locks were granted.
+                // snapshot sees every lease committed before the locks were granted. No sort
+                // above the lock: rows are locked in candidate order and only until n are
+                // taken (a sort would lock every candidate first).
                 let list = candidates
                     .iter()
                     .map(|c| c.to_string())
@@ -182,22 +193,35 @@ impl Store {
                         ORDER BY w.ord OFFSET 0
                      ) c
                      WHERE {lock}
-                     ORDER BY c.ord LIMIT ?4",
+                     LIMIT ?4",
                     open = open_sql(backend, "i.id", "n.need", "?2", "?3"),
                     lock = item_lock_pg("c.id", true),
+                );
+                let upsert_all = format!(
+                    "INSERT INTO leases (item_id, label_set_id, annotator, expires_ms)
+                     SELECT i.id, ?2, ?3, {now} + ?4 FROM items i
+                     JOIN unnest(string_to_array(?1, ',')::bigint[]) AS w(id) ON w.id = i.id
+                     JOIN item_need n ON n.item_id = i.id
+                     WHERE {open}
+                     ON CONFLICT (item_id, annotator) DO UPDATE
+                        SET label_set_id = excluded.label_set_id, expires_ms = excluded.expires_ms
+                        WHERE leases.expires_ms < {DONE_MS}
+                     RETURNING item_id",
+                    now = NOW_MS_PG,
+                    open = open_sql(backend, "i.id", "n.need", "?2", "?3"),
                 );
                 self.write(|tx| {
                     let locked: Vec<i64> =
                         tx.column(&lock, &[&list, &set_id, &annotator, &(n as i64)])?;
-                    let mut out = Vec::new();
-                    for id in locked {
-                        if let Some(x) =
-                            tx.query_opt(&upsert, &[&id, &set_id, &annotator, &ttl], |r| r.get(0))?
-                        {
-                            out.push(x);
-                        }
+                    if locked.is_empty() {
+                        return Ok(vec![]);
                     }
-                    Ok(out)
+                    let locked = locked
+                        .iter()
+                        .map(|c| c.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    tx.column(&upsert_all, &[&locked, &set_id, &annotator, &ttl])
                 })?
             }
             Backend::Sqlite => self.write(|tx| {

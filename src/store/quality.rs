@@ -7,7 +7,7 @@
 
 use super::db::{Backend, Exec};
 use super::{now, Result, Store, StoreError};
-use crate::domain::{Action, NewDecision};
+use crate::domain::NewDecision;
 
 /// Project settings.
 pub const OVERLAP_FRACTION: &str = "overlap_fraction";
@@ -142,15 +142,7 @@ impl Store {
         }
         let decisions: Vec<NewDecision> = answers
             .iter()
-            .map(|(item_id, label)| NewDecision {
-                item_id: *item_id,
-                label_set: set.to_string(),
-                label: Some(label.clone()),
-                annotator: lead.to_string(),
-                action: Action::Review,
-                ms_spent: 0,
-                prediction_id: None,
-            })
+            .map(|(item_id, label)| NewDecision::review(*item_id, set, label, lead))
             .collect();
         let when = now();
         self.write(|tx| {
@@ -213,26 +205,37 @@ impl Store {
     /// answers, so the rate holds however many items the rest of the team takes from the
     /// shared queue. Each annotator meets the open gold items in an order of their own.
     pub fn gold_due(&self, set: &str, annotator: &str) -> Result<Option<i64>> {
-        let rate = self.gold_rate()?;
-        if rate <= 0.0 {
-            return Ok(None);
-        }
+        // One round trip (it runs after every answer): the open gold ids, this annotator's
+        // answers and gold answers so far, and the rate.
         let set_id = self.label_set_id(set)?;
-        let gold = super::leases::gold_sql(self.backend(), "x.item_id", "x.label_set_id");
-        let (answers, checks): (i64, i64) = self.db().query_row(
+        let b = self.backend();
+        let gold = super::leases::gold_sql(b, "x.item_id", "x.label_set_id");
+        let open = match b {
+            Backend::Postgres => "SELECT string_agg(g::text, ',') FROM yuxuan_gold_open(?2, ?1) g",
+            Backend::Sqlite => "SELECT group_concat(g.item_id) FROM gold g WHERE g.label_set_id = ?2
+                   AND NOT EXISTS (SELECT 1 FROM leases y WHERE y.item_id = g.item_id AND y.annotator = ?1
+                                   AND y.expires_ms = ?3)",
+        };
+        let (open, answers, checks): (Option<String>, i64, i64) = self.db().query_row(
             &format!(
-                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN {gold} THEN 1 ELSE 0 END), 0)
-                 FROM leases x WHERE x.annotator = ?1 AND x.label_set_id = ?2 AND x.expires_ms = ?3"
+                "SELECT ({open}),
+                        (SELECT COUNT(*) FROM leases x WHERE x.annotator = ?1 AND x.label_set_id = ?2
+                           AND x.expires_ms = ?3),
+                        (SELECT COALESCE(SUM(CASE WHEN {gold} THEN 1 ELSE 0 END), 0) FROM leases x
+                          WHERE x.annotator = ?1 AND x.label_set_id = ?2 AND x.expires_ms = ?3)"
             ),
             &[&annotator, &set_id, &super::leases::DONE_MS],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
+        let Some(open) = open.filter(|o| !o.is_empty()) else {
+            return Ok(None);
+        };
+        let rate = self.gold_rate()?;
         // One check per 1/rate answers, the first after a stretch of regular work (never the
         // very first item, which would give it away).
-        if checks as f64 >= (rate * (answers + 1) as f64).floor() {
+        if rate <= 0.0 || checks as f64 >= (rate * (answers + 1) as f64).floor() {
             return Ok(None);
         }
-        let open = self.gold_open(set, annotator)?;
         let key = |id: &i64| {
             annotator
                 .bytes()
@@ -241,7 +244,10 @@ impl Store {
                     (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
                 })
         };
-        Ok(open.into_iter().min_by_key(key))
+        Ok(open
+            .split(',')
+            .filter_map(|x| x.parse::<i64>().ok())
+            .min_by_key(key))
     }
 
     /// Every annotator's current answer in a set (one per annotator and item), by item.

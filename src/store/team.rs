@@ -298,6 +298,7 @@ const FUNCTIONS: &[&str] = &[
     "yuxuan_decisions_append_only()",
     "yuxuan_refresh_label()",
     "yuxuan_is_gold(bigint, bigint)",
+    "yuxuan_gold_items(bigint)",
     "yuxuan_gold_open(bigint, text)",
 ];
 

@@ -86,10 +86,24 @@ pub fn image_project(dir: &Path, labels: &[&str], n: usize) -> (PathBuf, Store) 
 
 /// The same at a given location (a file path or a team URL).
 pub fn image_project_at(path: &Path, labels: &[&str], n: usize) -> Store {
-    let mut store = Store::create(path, "test", TaskKind::Image).unwrap();
+    project_with_items(path, "test", labels, n, |i| {
+        (format!("img/{i:06}.png"), format!("hash{i}"))
+    })
+}
+
+/// An image project at `path` with `labels` and `n` items (paths only, no files); `item(i)`
+/// gives the i-th item's source path and content hash.
+fn project_with_items(
+    path: &Path,
+    name: &str,
+    labels: &[&str],
+    n: usize,
+    item: impl Fn(usize) -> (String, String),
+) -> Store {
+    let mut store = Store::create(path, name, TaskKind::Image).unwrap();
     store
         .add_labels(
-            "class",
+            sets::CLASS,
             &labels
                 .iter()
                 .map(|l| NewLabel::named(*l))
@@ -98,8 +112,9 @@ pub fn image_project_at(path: &Path, labels: &[&str], n: usize) -> Store {
         .unwrap();
     let items: Vec<NewItem> = (0..n)
         .map(|i| {
-            let mut it = NewItem::new(ItemKind::Image, format!("img/{i:06}.png"));
-            it.content_hash = Some(format!("hash{i}"));
+            let (src, hash) = item(i);
+            let mut it = NewItem::new(ItemKind::Image, src);
+            it.content_hash = Some(hash);
             it
         })
         .collect();
@@ -167,24 +182,9 @@ pub fn ok(out: &std::process::Output) -> String {
 /// A project (file or team URL) with `n` synthetic image items (paths only, no files) and
 /// short leases, their truth as a CSV (path,label).
 pub fn synthetic_project(url: &str, labels: &[&str], n: usize, dir: &Path) -> PathBuf {
-    let mut store = Store::create(Path::new(url), "load", TaskKind::Image).unwrap();
-    store
-        .add_labels(
-            sets::CLASS,
-            &labels
-                .iter()
-                .map(|l| NewLabel::named(*l))
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
-    let items: Vec<NewItem> = (0..n)
-        .map(|i| {
-            let mut it = NewItem::new(ItemKind::Image, format!("/data/load/{i:06}.png"));
-            it.content_hash = Some(format!("load{i}"));
-            it
-        })
-        .collect();
-    store.insert_items(&items).unwrap();
+    let store = project_with_items(Path::new(url), "load", labels, n, |i| {
+        (format!("/data/load/{i:06}.png"), format!("load{i}"))
+    });
     store
         .set_setting("lease_minutes", serde_json::json!(0.05))
         .unwrap();
