@@ -30,10 +30,29 @@ END $$;
 CREATE TRIGGER decisions_append_only BEFORE UPDATE OR DELETE ON decisions
     FOR EACH ROW EXECUTE FUNCTION yuxuan_decisions_append_only();
 
--- Leases per (item, annotator): an overlap item is labelled by several annotators, each once.
--- A row with expires_ms = i64::MAX is a permanent claim: that annotator has decided the item.
-ALTER TABLE leases DROP CONSTRAINT leases_pkey;
-ALTER TABLE leases ADD PRIMARY KEY (item_id, annotator);
+-- Who answered what: a claim per item and annotator (accept, correct or flag; an undo that
+-- leaves the annotator without an answer removes it). They are not given the item again.
+CREATE TABLE claims (
+    item_id      BIGINT NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    label_set_id BIGINT NOT NULL REFERENCES label_sets(id),
+    annotator    TEXT NOT NULL,
+    PRIMARY KEY (item_id, annotator)
+);
+CREATE INDEX claims_annotator ON claims(annotator, label_set_id);
+-- A lease row now also counts the item's answers; a lease given back or answered has
+-- expires_ms 0. Version 3's permanent claims (expires_ms = i64::MAX) become claims.
+ALTER TABLE leases ADD COLUMN answers BIGINT NOT NULL DEFAULT 0;
+INSERT INTO claims (item_id, label_set_id, annotator)
+    SELECT item_id, label_set_id, annotator FROM leases WHERE expires_ms = 9223372036854775807;
+UPDATE leases SET answers = 1, expires_ms = 0 WHERE expires_ms = 9223372036854775807;
+-- Items labelled before leases existed (or without one) count as answered by their labeller.
+INSERT INTO claims (item_id, label_set_id, annotator)
+    SELECT l.item_id, l.label_set_id, d.annotator FROM item_labels l JOIN decisions d ON d.id = l.decision_id
+    WHERE NOT EXISTS (SELECT 1 FROM leases x WHERE x.item_id = l.item_id)
+    ON CONFLICT DO NOTHING;
+INSERT INTO leases (item_id, label_set_id, annotator, expires_ms, answers)
+    SELECT l.item_id, l.label_set_id, d.annotator, 0, 1 FROM item_labels l JOIN decisions d ON d.id = l.decision_id
+    WHERE NOT EXISTS (SELECT 1 FROM leases x WHERE x.item_id = l.item_id);
 
 -- Gold items: the lead's known answers (annotators cannot read this table).
 CREATE TABLE gold (
@@ -56,8 +75,7 @@ CREATE FUNCTION yuxuan_gold_items(bigint) RETURNS SETOF bigint
 CREATE FUNCTION yuxuan_gold_open(bigint, text) RETURNS SETOF bigint
     LANGUAGE sql STABLE SECURITY DEFINER
     AS 'SELECT g.item_id FROM gold g WHERE g.label_set_id = $1
-          AND NOT EXISTS (SELECT 1 FROM leases x WHERE x.item_id = g.item_id AND x.annotator = $2
-                          AND x.expires_ms = 9223372036854775807)
+          AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.item_id = g.item_id AND c.annotator = $2)
         ORDER BY g.item_id';
 
 -- How many annotators each item needs: the project setting overlap_fraction × overlap_annotators

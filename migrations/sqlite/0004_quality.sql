@@ -40,19 +40,29 @@ BEGIN
     SELECT RAISE(ABORT, 'decisions are append-only: record a new decision (an undo appends one)');
 END;
 
--- Leases per (item, annotator): an overlap item is labelled by several annotators, each once.
--- A row with expires_ms = i64::MAX is a permanent claim: that annotator has decided the item.
-CREATE TABLE leases_v4 (
+-- Who answered what: a claim per item and annotator (accept, correct or flag; an undo that
+-- leaves the annotator without an answer removes it). They are not given the item again.
+CREATE TABLE claims (
     item_id      INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
     label_set_id INTEGER NOT NULL REFERENCES label_sets(id),
     annotator    TEXT NOT NULL,
-    expires_ms   INTEGER NOT NULL,
     PRIMARY KEY (item_id, annotator)
 );
-INSERT INTO leases_v4 SELECT item_id, label_set_id, annotator, expires_ms FROM leases;
-DROP TABLE leases;
-ALTER TABLE leases_v4 RENAME TO leases;
-CREATE INDEX leases_annotator ON leases(annotator, expires_ms);
+CREATE INDEX claims_annotator ON claims(annotator, label_set_id);
+-- A lease row now also counts the item's answers; a lease given back or answered has
+-- expires_ms 0. Version 3's permanent claims (expires_ms = i64::MAX) become claims.
+ALTER TABLE leases ADD COLUMN answers INTEGER NOT NULL DEFAULT 0;
+INSERT INTO claims (item_id, label_set_id, annotator)
+    SELECT item_id, label_set_id, annotator FROM leases WHERE expires_ms = 9223372036854775807;
+UPDATE leases SET answers = 1, expires_ms = 0 WHERE expires_ms = 9223372036854775807;
+-- Items labelled before leases existed (or without one) count as answered by their labeller.
+INSERT INTO claims (item_id, label_set_id, annotator)
+    SELECT l.item_id, l.label_set_id, d.annotator FROM item_labels l JOIN decisions d ON d.id = l.decision_id
+    WHERE NOT EXISTS (SELECT 1 FROM leases x WHERE x.item_id = l.item_id)
+    ON CONFLICT DO NOTHING;
+INSERT INTO leases (item_id, label_set_id, annotator, expires_ms, answers)
+    SELECT l.item_id, l.label_set_id, d.annotator, 0, 1 FROM item_labels l JOIN decisions d ON d.id = l.decision_id
+    WHERE NOT EXISTS (SELECT 1 FROM leases x WHERE x.item_id = l.item_id);
 
 -- Gold items: the lead's known answers (annotators of a team project cannot read this table).
 CREATE TABLE gold (

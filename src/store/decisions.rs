@@ -32,10 +32,13 @@ fn row_to_decision(r: &Row) -> Result<Decision> {
 }
 
 /// After an undo: the current label follows by itself (a trigger on `decisions` maintains
-/// `item_labels`, on the server for team projects). Here the lease side: when the undone
+/// `item_labels`, on the server for team projects). Here the claim side: when the undone
 /// decision was the annotator's answer and they have none left on the item, their claim goes,
-/// so the item is open again (to them, and to the team when it needs more annotators).
+/// so the item is open again (to them, and to the team when it needs more answers).
 fn after_undo(tx: &Tx<'_>, undone: &Decision, set_id: i64) -> Result<()> {
+    if undone.action == Action::Review {
+        return super::leases::reviewed_tx(tx, undone.item_id, set_id, &undone.annotator, -1);
+    }
     if !undone.action.answers() {
         return Ok(());
     }
@@ -46,10 +49,7 @@ fn after_undo(tx: &Tx<'_>, undone: &Decision, set_id: i64) -> Result<()> {
         &[&undone.item_id, &set_id, &undone.annotator],
     )?;
     if !still {
-        tx.execute(
-            "DELETE FROM leases WHERE item_id = ?1 AND annotator = ?2",
-            &[&undone.item_id, &undone.annotator],
-        )?;
+        super::leases::unclaim_tx(tx, undone.item_id, &undone.annotator)?;
     }
     Ok(())
 }
@@ -61,17 +61,15 @@ fn insert_decision(
     supersedes: Option<i64>,
     client_id: Option<&str>,
 ) -> Result<i64> {
-    // The claim first: on PostgreSQL it takes the item's lock before this transaction takes
-    // any row lock on it (the decision's foreign key), so two annotators deciding one overlap
-    // item at the same moment queue up instead of deadlocking.
+    // The claim first: it writes the item's lease row, which serializes this decision with
+    // any lease of the item and refuses it when someone else holds the item now.
     if d.action.answers() {
-        super::leases::claim_decided_tx(tx, d.item_id, set_id, &d.annotator)?;
+        super::leases::claim_answered_tx(tx, d.item_id, set_id, &d.annotator)?;
     } else if matches!(d.action, Action::Skip | Action::Reject) {
         // A skip or reject gives the item back to the team.
-        tx.execute(
-            "DELETE FROM leases WHERE item_id = ?1 AND annotator = ?2",
-            &[&d.item_id, &d.annotator],
-        )?;
+        super::leases::give_back_tx(tx, d.item_id, &d.annotator)?;
+    } else if d.action == Action::Review {
+        super::leases::reviewed_tx(tx, d.item_id, set_id, &d.annotator, 1)?;
     }
     let id = tx.one(
         "INSERT INTO decisions (item_id, label_set_id, label, annotator, action, ms_spent, decided_at, prediction_id, supersedes, client_id)

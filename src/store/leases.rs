@@ -1,14 +1,20 @@
-//! Leases: in a team, each annotator's next items come from the server. An item is leased to
-//! as many annotators at a time as it needs (one; N for the overlap share of the items, each
-//! annotator once; everyone for gold items); nobody else is given it until a lease expires
-//! (project setting `lease_minutes`, default 10), so the items of a crashed or closed app come
-//! back. A decision on an item ends its lease. Times are the database's clock.
+//! Leases and claims: in a team, each annotator's next items come from the server.
 //!
-//! PostgreSQL takes a per-item transaction lock (advisory: annotators have no UPDATE right on
-//! items) on the candidates, skipping those another annotator holds this instant, and counts
-//! the item's holders again after the lock, so an item never has more holders than it needs;
-//! a decision takes the same lock (waiting) before anything else. SQLite
-//! serializes writers, so the same statements in one IMMEDIATE transaction suffice.
+//! - A **lease** (one row per item) says who is looking at the item now: nobody else is given
+//!   it until the lease is given back or expires (project setting `lease_minutes`, default 10),
+//!   so the items of a crashed or closed app come back. The row also counts the slots the
+//!   item has filled: **answers** so far (and a lead's review, which closes it).
+//! - A **claim** (one row per item and annotator) says who answered it (accept, correct or
+//!   flag): they are not given it again, until an undo takes their answer away.
+//!
+//! An item is open to an annotator when they have not answered it, nobody else holds it now,
+//! and it is gold (everyone answers those) or it has fewer answers than it needs (1; N for
+//! the overlap share). Every lease and every answer writes the item's lease
+//! row (`INSERT … ON CONFLICT (item_id) DO UPDATE … WHERE`, re-checked on the newest row
+//! version), so a lease and a decision, or two leases, are serialized by that row and an item
+//! never gets more answers than it needs. One statement per lease, as in the first version,
+//! with no row lock on `items` (annotators may not update items). SQLite serializes writers,
+//! so the same statements in one IMMEDIATE transaction suffice. Times are the database's clock.
 
 use std::collections::HashSet;
 
@@ -30,24 +36,10 @@ fn now_ms_sql(b: Backend) -> &'static str {
     }
 }
 
-/// `expires_ms` of a decided item's lease row: the annotator's permanent claim (they are not
-/// given the item again, until an undo takes their answer away).
-pub const DONE_MS: i64 = i64::MAX;
-
-/// PostgreSQL: the transaction's lock on one item of this project (an advisory lock: it needs
-/// no privilege, so annotators take it too). `try_`: the non-waiting form, true when taken.
-fn item_lock_pg(item: &str, try_: bool) -> String {
-    format!(
-        "pg_{}advisory_xact_lock(hashtext(current_schema()), ({item} % 2147483647)::int)",
-        if try_ { "try_" } else { "" }
-    )
-}
-
 /// SQL: whether item `item` is gold in label set `set` (annotators of a team project cannot
-/// read the gold table; a server function answers for the id alone).
+/// read the gold table; a server function gives the ids alone, once per statement).
 pub(crate) fn gold_sql(b: Backend, item: &str, set: &str) -> String {
     match b {
-        // The gold ids once per statement (an init plan), not a function call per row.
         Backend::Postgres => {
             format!("({item} = ANY (ARRAY(SELECT yuxuan_gold_items({set}))))")
         }
@@ -57,72 +49,153 @@ pub(crate) fn gold_sql(b: Backend, item: &str, set: &str) -> String {
     }
 }
 
-/// SQL: whether item `item` (with its `item_need` row `need`) is open to annotator `ann` in
-/// set `set`: they have not answered it, and it is gold (everyone answers those), or it has no
-/// current label and fewer other annotators hold it (live lease or answer) than it needs.
-pub(crate) fn open_sql(b: Backend, item: &str, need: &str, set: &str, ann: &str) -> String {
+/// SQL: how many answers item `item` needs (the `item_need` view: overlap share or 1).
+fn need_sql(item: &str) -> String {
+    format!("(SELECT need FROM item_need WHERE item_id = {item})")
+}
+
+/// SQL: item `item` is free for annotator `ann`: they have not answered it and nobody else
+/// holds it now.
+fn free_sql(b: Backend, item: &str, ann: &str) -> String {
     let now = now_ms_sql(b);
-    let gold = gold_sql(b, item, set);
     format!(
-        "(NOT EXISTS (SELECT 1 FROM leases m WHERE m.item_id = {item} AND m.annotator = {ann} AND m.expires_ms = {DONE_MS})
-          AND ({gold}
-               OR (NOT EXISTS (SELECT 1 FROM item_labels l WHERE l.item_id = {item} AND l.label_set_id = {set})
-                   AND (SELECT COUNT(*) FROM leases x WHERE x.item_id = {item} AND x.annotator <> {ann}
-                        AND x.expires_ms > {now}) < {need})))"
+        "NOT EXISTS (SELECT 1 FROM claims c WHERE c.item_id = {item} AND c.annotator = {ann})
+         AND NOT EXISTS (SELECT 1 FROM leases x WHERE x.item_id = {item} AND x.annotator <> {ann}
+                         AND x.expires_ms > {now})"
     )
 }
 
-/// In a decision's transaction: mark the item answered by `annotator` (their claim). Refused
-/// (`Conflict`) when the item's slots are taken and another annotator is working on it now:
-/// their lease was taken after this annotator's expired, so the item is theirs. Items whose
-/// slots are all answered stay open to corrections. PostgreSQL takes the item's lock first,
-/// as leasing does, so a decision and a concurrent lease are serialized and never both win.
-pub(crate) fn claim_decided_tx(
+/// SQL: how many of its slots item `item` has filled (answers and reviews; 0 without a row).
+fn answers_sql(item: &str) -> String {
+    format!("COALESCE((SELECT x.answers FROM leases x WHERE x.item_id = {item}), 0)")
+}
+
+/// SQL: item `item` is open to annotator `ann` in set `set` (see the module doc): free for
+/// them, and gold or with fewer answers than it needs. Scalar subqueries only (index probes
+/// per candidate, a cheap plan).
+pub(crate) fn open_sql(b: Backend, item: &str, set: &str, ann: &str) -> String {
+    format!(
+        "({free} AND ({answers} < {need} OR {gold}))",
+        free = free_sql(b, item, ann),
+        answers = answers_sql(item),
+        need = need_sql(item),
+        gold = gold_sql(b, item, set),
+    )
+}
+
+/// SQL: a regular (not gold) item open to `ann`: their queue (gold checks come when due).
+pub(crate) fn open_regular_sql(b: Backend, item: &str, set: &str, ann: &str) -> String {
+    format!(
+        "({free} AND {answers} < {need} AND NOT {gold})",
+        free = free_sql(b, item, ann),
+        answers = answers_sql(item),
+        need = need_sql(item),
+        gold = gold_sql(b, item, set),
+    )
+}
+
+/// In a review's transaction (`by` = 1) or its undo's (`by` = -1): the lead's final label
+/// fills the item's slots (it is not given to annotators again; gold items still are).
+pub(crate) fn reviewed_tx(
+    tx: &super::Tx<'_>,
+    item_id: i64,
+    set_id: i64,
+    lead: &str,
+    by: i64,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO leases (item_id, label_set_id, annotator, expires_ms, answers)
+         VALUES (?1, ?2, ?3, 0, CASE WHEN CAST(?4 AS BIGINT) > 0 THEN CAST(?4 AS BIGINT) ELSE 0 END)
+         ON CONFLICT (item_id) DO UPDATE SET answers =
+            CASE WHEN leases.answers + CAST(?4 AS BIGINT) < 0 THEN 0 ELSE leases.answers + CAST(?4 AS BIGINT) END",
+        &[&item_id, &set_id, &lead, &by],
+    )?;
+    Ok(())
+}
+
+/// In a decision's transaction: `annotator` answered the item. Refused (`Conflict`) when
+/// someone else holds it now: their lease was taken after this annotator's expired, so the
+/// item is theirs. Otherwise the lease is given back, the answer counted on the item's lease
+/// row (once per annotator) and the claim recorded.
+pub(crate) fn claim_answered_tx(
     tx: &super::Tx<'_>,
     item_id: i64,
     set_id: i64,
     annotator: &str,
 ) -> Result<()> {
     let b = tx.backend();
-    if b == Backend::Postgres {
-        tx.execute(
-            &format!("SELECT {}", item_lock_pg("?1", false)),
-            &[&item_id],
-        )?;
-    }
     let now = now_ms_sql(b);
-    let gold = gold_sql(b, "?1", "?2");
-    // The claim, unless refused: the slots are taken and someone else holds the item now.
-    let claimed: Option<i64> = tx.query_opt(
-        &format!(
-            "INSERT INTO leases (item_id, label_set_id, annotator, expires_ms)
-             SELECT ?1, ?2, ?3, ?4
-             WHERE EXISTS (SELECT 1 FROM leases m WHERE m.item_id = ?1 AND m.annotator = ?3 AND m.expires_ms > {now})
-                OR {gold}
-                OR (SELECT COUNT(*) FROM leases x WHERE x.item_id = ?1 AND x.annotator <> ?3 AND x.expires_ms > {now})
-                   < COALESCE((SELECT need FROM item_need WHERE item_id = ?1), 1)
-                OR NOT EXISTS (SELECT 1 FROM leases x WHERE x.item_id = ?1 AND x.annotator <> ?3
-                               AND x.expires_ms > {now} AND x.expires_ms < ?4)
-             ON CONFLICT (item_id, annotator) DO UPDATE
-                SET expires_ms = excluded.expires_ms, label_set_id = excluded.label_set_id
-             RETURNING item_id"
-        ),
-        &[&item_id, &set_id, &annotator, &DONE_MS],
-        |r| r.get(0),
-    )?;
-    if claimed.is_none() {
-        let holder: Option<String> = tx.one(
+    let new_answer =
+        "CASE WHEN EXISTS (SELECT 1 FROM claims c WHERE c.item_id = ?1 AND c.annotator = ?3) THEN 0 ELSE 1 END";
+    let upsert = format!(
+        "INSERT INTO leases (item_id, label_set_id, annotator, expires_ms, answers)
+         VALUES (?1, ?2, ?3, 0, {new_answer})
+         ON CONFLICT (item_id) DO UPDATE
+            SET annotator = excluded.annotator, label_set_id = excluded.label_set_id,
+                expires_ms = 0, answers = leases.answers + {new_answer}
+            WHERE leases.annotator = excluded.annotator OR leases.expires_ms <= {now}
+         RETURNING item_id"
+    );
+    let claim = "INSERT INTO claims (item_id, label_set_id, annotator)";
+    let took: Option<i64> = match b {
+        // One round trip: the claim rides along when the lease row was taken.
+        Backend::Postgres => tx.query_opt(
             &format!(
-                "SELECT MIN(x.annotator) FROM leases x WHERE x.item_id = ?1 AND x.annotator <> ?2
-                 AND x.expires_ms > {now} AND x.expires_ms < ?3"
+                "WITH took AS ({upsert}), c AS (
+                    {claim} SELECT item_id, ?2, ?3 FROM took ON CONFLICT (item_id, annotator) DO NOTHING
+                 )
+                 SELECT item_id FROM took"
             ),
-            &[&item_id, &annotator, &DONE_MS],
+            &[&item_id, &set_id, &annotator],
+            |r| r.get(0),
+        )?,
+        Backend::Sqlite => {
+            let took = tx.query_opt(&upsert, &[&item_id, &set_id, &annotator], |r| r.get(0))?;
+            if took.is_some() {
+                tx.execute(
+                    &format!("{claim} VALUES (?1, ?2, ?3) ON CONFLICT (item_id, annotator) DO NOTHING"),
+                    &[&item_id, &set_id, &annotator],
+                )?;
+            }
+            took
+        }
+    };
+    if took.is_none() {
+        let holder: Option<String> = tx.query_opt(
+            "SELECT annotator FROM leases WHERE item_id = ?1",
+            &[&item_id],
+            |r| r.get(0),
         )?;
         return Err(super::StoreError::Conflict(format!(
             "item {item_id} is leased to {} now (this lease had expired); the decision was not recorded",
             holder.unwrap_or_default()
         )));
     }
+    Ok(())
+}
+
+/// In an undo's transaction: `annotator` has no answer on the item any more; their claim goes
+/// and the item's answer count with it, so it is open again.
+pub(crate) fn unclaim_tx(tx: &super::Tx<'_>, item_id: i64, annotator: &str) -> Result<()> {
+    let gone = tx.execute(
+        "DELETE FROM claims WHERE item_id = ?1 AND annotator = ?2",
+        &[&item_id, &annotator],
+    )?;
+    if gone > 0 {
+        tx.execute(
+            "UPDATE leases SET answers = answers - 1 WHERE item_id = ?1 AND answers > 0",
+            &[&item_id],
+        )?;
+    }
+    Ok(())
+}
+
+/// In a skip's or reject's transaction: the annotator gives the item back to the team.
+pub(crate) fn give_back_tx(tx: &super::Tx<'_>, item_id: i64, annotator: &str) -> Result<()> {
+    tx.execute(
+        "UPDATE leases SET expires_ms = 0 WHERE item_id = ?1 AND annotator = ?2",
+        &[&item_id, &annotator],
+    )?;
     Ok(())
 }
 
@@ -146,8 +219,8 @@ impl Store {
     }
 
     /// Lease up to `n` of `candidates` (tried in order) to `annotator` in label set `set`:
-    /// items without a current label whose lease is free, expired or already this
-    /// annotator's (renewed). Returns the leased ids in candidate order.
+    /// items open to them, or already theirs (renewed). Returns the leased ids in candidate
+    /// order.
     pub fn lease_items(
         &mut self,
         set: &str,
@@ -161,83 +234,63 @@ impl Store {
         let set_id = self.label_set_id(set)?;
         let ttl = self.lease_ms()?;
         let backend = self.backend();
-        let upsert = format!(
-            "INSERT INTO leases (item_id, label_set_id, annotator, expires_ms)
-             SELECT i.id, ?2, ?3, {now} + ?4 FROM items i JOIN item_need n ON n.item_id = i.id
-             WHERE i.id = ?1 AND {open}
-             ON CONFLICT (item_id, annotator) DO UPDATE
-                SET label_set_id = excluded.label_set_id, expires_ms = excluded.expires_ms
-                WHERE leases.expires_ms < {DONE_MS}
+        let now = now_ms_sql(backend);
+        // Taking an existing row re-checks, on its newest version, that nobody else holds it
+        // now and that its answers are still fewer than it needs (or that it is gold).
+        let on_conflict = format!(
+            "ON CONFLICT (item_id) DO UPDATE
+                SET annotator = excluded.annotator, label_set_id = excluded.label_set_id,
+                    expires_ms = excluded.expires_ms
+                WHERE (leases.annotator = excluded.annotator OR leases.expires_ms <= {now})
+                  AND (leases.answers < {need} OR {gold})
              RETURNING item_id",
-            now = now_ms_sql(backend),
-            open = open_sql(backend, "i.id", "n.need", "?2", "?3"),
+            need = need_sql("leases.item_id"),
+            gold = gold_sql(backend, "leases.item_id", "?2"),
         );
         let mut got: Vec<i64> = match backend {
             Backend::Postgres => {
-                // First lock up to n open candidates (annotators asking at the same moment
-                // skip each other's), then lease them in a second statement: its fresh
-                // snapshot sees every lease committed before the locks were granted. No sort
-                // above the lock: rows are locked in candidate order and only until n are
-                // taken (a sort would lock every candidate first).
                 let list = candidates
                     .iter()
                     .map(|c| c.to_string())
                     .collect::<Vec<_>>()
                     .join(",");
-                let lock = format!(
-                    "SELECT c.id FROM (
-                        SELECT i.id, w.ord FROM items i
-                        JOIN unnest(string_to_array(?1, ',')::bigint[]) WITH ORDINALITY AS w(id, ord) ON w.id = i.id
-                        JOIN item_need n ON n.item_id = i.id
+                let sql = format!(
+                    "WITH free AS (
+                        SELECT i.id FROM unnest(string_to_array(?1, ',')::bigint[]) WITH ORDINALITY AS w(id, ord)
+                        JOIN items i ON i.id = w.id
                         WHERE {open}
-                        ORDER BY w.ord OFFSET 0
-                     ) c
-                     WHERE {lock}
-                     LIMIT ?4",
-                    open = open_sql(backend, "i.id", "n.need", "?2", "?3"),
-                    lock = item_lock_pg("c.id", true),
+                        ORDER BY w.ord LIMIT ?4
+                     )
+                     INSERT INTO leases (item_id, label_set_id, annotator, expires_ms, answers)
+                     SELECT id, ?2, ?3, {now} + ?5, 0 FROM free
+                     {on_conflict}",
+                    open = open_sql(backend, "i.id", "?2", "?3"),
                 );
-                let upsert_all = format!(
-                    "INSERT INTO leases (item_id, label_set_id, annotator, expires_ms)
-                     SELECT i.id, ?2, ?3, {now} + ?4 FROM items i
-                     JOIN unnest(string_to_array(?1, ',')::bigint[]) AS w(id) ON w.id = i.id
-                     JOIN item_need n ON n.item_id = i.id
-                     WHERE {open}
-                     ON CONFLICT (item_id, annotator) DO UPDATE
-                        SET label_set_id = excluded.label_set_id, expires_ms = excluded.expires_ms
-                        WHERE leases.expires_ms < {DONE_MS}
-                     RETURNING item_id",
-                    now = NOW_MS_PG,
-                    open = open_sql(backend, "i.id", "n.need", "?2", "?3"),
+                self.write(|tx| tx.column(&sql, &[&list, &set_id, &annotator, &(n as i64), &ttl]))?
+            }
+            Backend::Sqlite => {
+                let sql = format!(
+                    "INSERT INTO leases (item_id, label_set_id, annotator, expires_ms, answers)
+                     SELECT i.id, ?2, ?3, {now} + ?4, 0 FROM items i
+                     WHERE i.id = ?1 AND {open}
+                     {on_conflict}",
+                    open = open_sql(backend, "i.id", "?2", "?3"),
                 );
                 self.write(|tx| {
-                    let locked: Vec<i64> =
-                        tx.column(&lock, &[&list, &set_id, &annotator, &(n as i64)])?;
-                    if locked.is_empty() {
-                        return Ok(vec![]);
+                    let mut out = Vec::new();
+                    for id in candidates {
+                        if out.len() >= n {
+                            break;
+                        }
+                        if let Some(x) =
+                            tx.query_opt(&sql, &[id, &set_id, &annotator, &ttl], |r| r.get(0))?
+                        {
+                            out.push(x);
+                        }
                     }
-                    let locked = locked
-                        .iter()
-                        .map(|c| c.to_string())
-                        .collect::<Vec<_>>()
-                        .join(",");
-                    tx.column(&upsert_all, &[&locked, &set_id, &annotator, &ttl])
+                    Ok(out)
                 })?
             }
-            Backend::Sqlite => self.write(|tx| {
-                let mut out = Vec::new();
-                for id in candidates {
-                    if out.len() >= n {
-                        break;
-                    }
-                    if let Some(x) =
-                        tx.query_opt(&upsert, &[id, &set_id, &annotator, &ttl], |r| r.get(0))?
-                    {
-                        out.push(x);
-                    }
-                }
-                Ok(out)
-            })?,
         };
         let pos: std::collections::HashMap<i64, usize> = candidates
             .iter()
@@ -253,7 +306,7 @@ impl Store {
         let ttl = self.lease_ms()?;
         let now = now_ms_sql(self.backend());
         let sql = format!(
-            "UPDATE leases SET expires_ms = {now} + ?3 WHERE item_id = ?1 AND annotator = ?2 AND expires_ms < {DONE_MS}"
+            "UPDATE leases SET expires_ms = {now} + ?3 WHERE item_id = ?1 AND annotator = ?2 AND expires_ms > 0"
         );
         let mut n = 0;
         for id in ids {
@@ -266,15 +319,15 @@ impl Store {
     pub fn release_leases(&self, annotator: &str, ids: Option<&[i64]>) -> Result<usize> {
         match ids {
             None => Ok(self.db().execute(
-                "DELETE FROM leases WHERE annotator = ?1 AND expires_ms < ?2",
-                &[&annotator, &DONE_MS],
+                "UPDATE leases SET expires_ms = 0 WHERE annotator = ?1 AND expires_ms > 0",
+                &[&annotator],
             )? as usize),
             Some(ids) => {
                 let mut n = 0;
                 for id in ids {
                     n += self.db().execute(
-                        "DELETE FROM leases WHERE item_id = ?1 AND annotator = ?2 AND expires_ms < ?3",
-                        &[id, &annotator, &DONE_MS],
+                        "UPDATE leases SET expires_ms = 0 WHERE item_id = ?1 AND annotator = ?2 AND expires_ms > 0",
+                        &[id, &annotator],
                     )? as usize;
                 }
                 Ok(n)
@@ -282,20 +335,14 @@ impl Store {
         }
     }
 
-    /// Items other annotators are working on whose slots are all taken (queues skip them): a
-    /// live lease of someone else, and as many holders as the item needs.
+    /// Items someone other than `annotator` holds now (queues skip them).
     pub fn leased_by_others(&self, annotator: &str) -> Result<HashSet<i64>> {
         let now = now_ms_sql(self.backend());
         Ok(self
             .db()
             .column::<i64>(
-                &format!(
-                    "SELECT DISTINCT x.item_id FROM leases x JOIN item_need n ON n.item_id = x.item_id
-                     WHERE x.annotator <> ?1 AND x.expires_ms > {now} AND x.expires_ms < ?2
-                       AND (SELECT COUNT(*) FROM leases y WHERE y.item_id = x.item_id AND y.annotator <> ?1
-                            AND y.expires_ms > {now}) >= n.need"
-                ),
-                &[&annotator, &DONE_MS],
+                &format!("SELECT item_id FROM leases WHERE annotator <> ?1 AND expires_ms > {now}"),
+                &[&annotator],
             )?
             .into_iter()
             .collect())
@@ -306,9 +353,9 @@ impl Store {
         let now = now_ms_sql(self.backend());
         self.db().column(
             &format!(
-                "SELECT item_id FROM leases WHERE annotator = ?1 AND expires_ms > {now} AND expires_ms < ?2 ORDER BY expires_ms, item_id"
+                "SELECT item_id FROM leases WHERE annotator = ?1 AND expires_ms > {now} ORDER BY expires_ms, item_id"
             ),
-            &[&annotator, &DONE_MS],
+            &[&annotator],
         )
     }
 

@@ -218,6 +218,8 @@ pub struct Store {
     location: Location,
     /// The location as given: the file path, or the team URL (what `reopen` uses).
     path: PathBuf,
+    /// When this connection last looked whether a label set has gold items (`quality`).
+    gold_seen: std::cell::Cell<Option<(std::time::Instant, i64, bool)>>,
 }
 
 impl Drop for Store {
@@ -322,6 +324,7 @@ impl Store {
             db: Db::Sqlite(conn),
             location: Location::File(path.to_path_buf()),
             path: path.to_path_buf(),
+            gold_seen: Default::default(),
         };
         store.configure()?;
         store.migrate()?;

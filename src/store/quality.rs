@@ -157,12 +157,14 @@ impl Store {
             Ok(())
         })?;
         self.record_decisions(&decisions)?;
+        self.gold_seen.set(None);
         Ok(answers.len())
     }
 
     /// Stop using items as gold checks (their review decisions stay in the history).
     pub fn remove_gold(&self, set: &str, items: &[i64]) -> Result<usize> {
         let set_id = self.label_set_id(set)?;
+        self.gold_seen.set(None);
         let mut n = 0;
         for id in items {
             n += self.db().execute(
@@ -189,13 +191,10 @@ impl Store {
         let set_id = self.label_set_id(set)?;
         let sql = match self.backend() {
             Backend::Postgres => "SELECT * FROM yuxuan_gold_open(?1, ?2)".to_string(),
-            Backend::Sqlite => format!(
-                "SELECT g.item_id FROM gold g WHERE g.label_set_id = ?1
-                   AND NOT EXISTS (SELECT 1 FROM leases x WHERE x.item_id = g.item_id AND x.annotator = ?2
-                                   AND x.expires_ms = {})
-                 ORDER BY g.item_id",
-                super::leases::DONE_MS
-            ),
+            Backend::Sqlite => "SELECT g.item_id FROM gold g WHERE g.label_set_id = ?1
+                   AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.item_id = g.item_id AND c.annotator = ?2)
+                 ORDER BY g.item_id"
+                .to_string(),
         };
         self.db().column(&sql, &[&set_id, &annotator])
     }
@@ -208,23 +207,24 @@ impl Store {
         // One round trip (it runs after every answer): the open gold ids, this annotator's
         // answers and gold answers so far, and the rate.
         let set_id = self.label_set_id(set)?;
+        if !self.has_gold_cached(set_id)? {
+            return Ok(None);
+        }
         let b = self.backend();
-        let gold = super::leases::gold_sql(b, "x.item_id", "x.label_set_id");
+        let gold = super::leases::gold_sql(b, "x.item_id", "?2");
         let open = match b {
             Backend::Postgres => "SELECT string_agg(g::text, ',') FROM yuxuan_gold_open(?2, ?1) g",
             Backend::Sqlite => "SELECT group_concat(g.item_id) FROM gold g WHERE g.label_set_id = ?2
-                   AND NOT EXISTS (SELECT 1 FROM leases y WHERE y.item_id = g.item_id AND y.annotator = ?1
-                                   AND y.expires_ms = ?3)",
+                   AND NOT EXISTS (SELECT 1 FROM claims y WHERE y.item_id = g.item_id AND y.annotator = ?1)",
         };
         let (open, answers, checks): (Option<String>, i64, i64) = self.db().query_row(
             &format!(
                 "SELECT ({open}),
-                        (SELECT COUNT(*) FROM leases x WHERE x.annotator = ?1 AND x.label_set_id = ?2
-                           AND x.expires_ms = ?3),
-                        (SELECT COALESCE(SUM(CASE WHEN {gold} THEN 1 ELSE 0 END), 0) FROM leases x
-                          WHERE x.annotator = ?1 AND x.label_set_id = ?2 AND x.expires_ms = ?3)"
+                        (SELECT COUNT(*) FROM claims x WHERE x.annotator = ?1 AND x.label_set_id = ?2),
+                        (SELECT COALESCE(SUM(CASE WHEN {gold} THEN 1 ELSE 0 END), 0) FROM claims x
+                          WHERE x.annotator = ?1 AND x.label_set_id = ?2)"
             ),
-            &[&annotator, &set_id, &super::leases::DONE_MS],
+            &[&annotator, &set_id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
         let Some(open) = open.filter(|o| !o.is_empty()) else {
@@ -290,6 +290,29 @@ impl Store {
         )
     }
 }
+
+impl Store {
+    /// Whether label set `set_id` has gold items, read at most every `GOLD_RECHECK` per
+    /// connection (most projects have none; gold added by the lead shows up within that).
+    fn has_gold_cached(&self, set_id: i64) -> Result<bool> {
+        if let Some((at, sid, has)) = self.gold_seen.get() {
+            if sid == set_id && at.elapsed() < GOLD_RECHECK {
+                return Ok(has);
+            }
+        }
+        let sql = match self.backend() {
+            Backend::Postgres => "SELECT EXISTS (SELECT 1 FROM yuxuan_gold_items(?1))",
+            Backend::Sqlite => "SELECT EXISTS (SELECT 1 FROM gold WHERE label_set_id = ?1)",
+        };
+        let has: bool = self.db().one(sql, &[&set_id])?;
+        self.gold_seen
+            .set(Some((std::time::Instant::now(), set_id, has)));
+        Ok(has)
+    }
+}
+
+/// How long a connection trusts its answer to "does this set have gold items?".
+const GOLD_RECHECK: std::time::Duration = std::time::Duration::from_secs(20);
 
 fn row_to_annotation(r: &super::db::Row) -> Result<Annotation> {
     let action: String = r.get(4)?;

@@ -33,11 +33,10 @@ impl Store {
         let review;
         let filter = match &spec.filter {
             Filter::Unlabeled if spec.annotator.is_some() => {
-                // ?4: the annotator. Gold items are mixed in by `queue::build`.
+                // ?4: the annotator. Gold checks come when due (`Store::gold_due`).
                 open_to_me = format!(
-                    "i.error IS NULL AND {} AND NOT {}",
-                    super::leases::open_sql(b, "i.id", "n.need", "?2", "?4"),
-                    super::leases::gold_sql(b, "i.id", "?2")
+                    "i.error IS NULL AND {}",
+                    super::leases::open_regular_sql(b, "i.id", "?2", "?4"),
                 );
                 open_to_me.as_str()
             }
@@ -68,8 +67,7 @@ impl Store {
             _ => "i.id",
         };
         let sql = format!(
-            "SELECT i.id, p.score, p.margin FROM items i {pred} JOIN item_need n ON n.item_id = i.id
-             WHERE i.kind = ?1 AND {filter} ORDER BY {order}"
+            "SELECT i.id, p.score, p.margin FROM items i {pred} WHERE i.kind = ?1 AND {filter} ORDER BY {order}"
         );
         let label = match &spec.filter {
             Filter::PredictedAs(l) => l.clone(),

@@ -106,7 +106,8 @@ fn grants_sql(schema: &str) -> String {
          GRANT SELECT ON ALL TABLES IN SCHEMA {s} TO {ga};
          REVOKE ALL ON {s}.gold, {s}.annotations, {s}.reviews FROM {ga};
          GRANT INSERT ON {s}.decisions TO {ga};
-         GRANT INSERT, UPDATE, DELETE ON {s}.leases TO {ga};
+         GRANT INSERT, UPDATE ON {s}.leases TO {ga};
+         GRANT INSERT, DELETE ON {s}.claims TO {ga};
          GRANT USAGE ON ALL SEQUENCES IN SCHEMA {s} TO {ga};
          GRANT ALL ON ALL TABLES IN SCHEMA {s} TO {gl};
          GRANT ALL ON ALL SEQUENCES IN SCHEMA {s} TO {gl};
@@ -240,10 +241,10 @@ pub fn remove_member(url: &TeamUrl, name: &str) -> Result<bool> {
     .map_err(|e| refused(url, e, "removing a member"))?;
     c.execute(
         &format!(
-            "DELETE FROM {}.leases WHERE annotator = $1 AND expires_ms < $2",
+            "UPDATE {}.leases SET expires_ms = 0 WHERE annotator = $1",
             quote_ident(&schema)
         ),
-        &[&name, &super::leases::DONE_MS],
+        &[&name],
     )?;
     let others: bool = c
         .query_one(

@@ -161,6 +161,7 @@ pub(super) fn create_empty(url: TeamUrl, path: &Path) -> Result<Store> {
         db: Db::Pg(Box::new(RefCell::new(PgConn::new(client)))),
         location: Location::Team(url.clone()),
         path: path.to_path_buf(),
+        gold_seen: Default::default(),
     })
 }
 
@@ -201,6 +202,7 @@ pub(super) fn open(url: TeamUrl, path: &Path) -> Result<Store> {
             db: Db::Pg(Box::new(RefCell::new(conn))),
             location: Location::Team(url.clone()),
             path: path.to_path_buf(),
+            gold_seen: Default::default(),
         };
         // Alive, and still a schema this binary reads (another client may have migrated it).
         match store
@@ -240,6 +242,7 @@ pub(super) fn open(url: TeamUrl, path: &Path) -> Result<Store> {
         db: Db::Pg(Box::new(RefCell::new(PgConn::new(client)))),
         location: Location::Team(url.clone()),
         path: path.to_path_buf(),
+        gold_seen: Default::default(),
     };
     store.migrate().map_err(|e| with_server(&url, e))?;
     Ok(store)

@@ -60,7 +60,12 @@ const TABLES: &[(&str, &str, &str)] = &[
     ),
     (
         "leases",
-        "item_id, label_set_id, annotator, expires_ms",
+        "item_id, label_set_id, annotator, expires_ms, answers",
+        "item_id",
+    ),
+    (
+        "claims",
+        "item_id, label_set_id, annotator",
         "item_id, annotator",
     ),
     ("embeddings", "item_id, backbone, dim, vector", "item_id, backbone"),
