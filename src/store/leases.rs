@@ -65,33 +65,34 @@ fn free_sql(b: Backend, item: &str, ann: &str) -> String {
     )
 }
 
-/// SQL: how many of its slots item `item` has filled (answers and reviews; 0 without a row).
-fn answers_sql(item: &str) -> String {
-    format!("COALESCE((SELECT x.answers FROM leases x WHERE x.item_id = {item}), 0)")
+/// SQL: item `item` has fewer answers (and reviews) than it needs; no lease row: none yet.
+fn slots_left_sql(item: &str) -> String {
+    format!(
+        "COALESCE((SELECT x.answers FROM leases x WHERE x.item_id = {item}), 0) < {}",
+        need_sql(item)
+    )
 }
 
 /// SQL: item `item` is open to annotator `ann` in set `set` (see the module doc): free for
-/// them, and gold or with fewer answers than it needs. Scalar subqueries only (index probes
-/// per candidate, a cheap plan).
+/// them, and gold or with slots left. Scalar subqueries only (index probes per candidate, a
+/// cheap plan).
 pub(crate) fn open_sql(b: Backend, item: &str, set: &str, ann: &str) -> String {
-    format!(
-        "({free} AND ({answers} < {need} OR {gold}))",
-        free = free_sql(b, item, ann),
-        answers = answers_sql(item),
-        need = need_sql(item),
-        gold = gold_sql(b, item, set),
-    )
+    let (free, slots, gold) = (
+        free_sql(b, item, ann),
+        slots_left_sql(item),
+        gold_sql(b, item, set),
+    );
+    format!("({free} AND ({slots} OR {gold}))")
 }
 
 /// SQL: a regular (not gold) item open to `ann`: their queue (gold checks come when due).
 pub(crate) fn open_regular_sql(b: Backend, item: &str, set: &str, ann: &str) -> String {
-    format!(
-        "({free} AND {answers} < {need} AND NOT {gold})",
-        free = free_sql(b, item, ann),
-        answers = answers_sql(item),
-        need = need_sql(item),
-        gold = gold_sql(b, item, set),
-    )
+    let (free, slots, gold) = (
+        free_sql(b, item, ann),
+        slots_left_sql(item),
+        gold_sql(b, item, set),
+    );
+    format!("({free} AND {slots} AND NOT {gold})")
 }
 
 /// In a review's transaction (`by` = 1) or its undo's (`by` = -1): the lead's final label
