@@ -807,3 +807,45 @@ fn tree_digest(dir: &Path) -> Vec<(PathBuf, String)> {
     out.sort();
     out
 }
+
+/// `yuxuan stats P | head -1`: the command ends quietly when its reader goes away (the
+/// default SIGPIPE action, as `cat` does), with no "Broken pipe" panic on stderr.
+#[test]
+fn a_closed_stdout_ends_a_command_quietly() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.yuxuan");
+    let mut store = Store::create(&path, "many", TaskKind::Image).unwrap();
+    // 5,000 labels: far more output than a pipe buffer holds.
+    let labels: Vec<yuxuan::domain::NewLabel> = (0..5000)
+        .map(|i| yuxuan::domain::NewLabel::named(format!("label-{i:05}")))
+        .collect();
+    store.add_labels("class", &labels).unwrap();
+    drop(store);
+    let mut child = Reaper(
+        Command::new(common::bin())
+            .args(["stats", path.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut first = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("project: many"), "{first}");
+    // The reader is gone (dropped above); the writer must stop.
+    let status = child.0.wait().unwrap();
+    let mut err = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}");
+}

@@ -1276,3 +1276,20 @@ fn an_annotator_login_has_no_lead_screens() {
     let d = owner.decisions_for_item(first).unwrap().pop().unwrap();
     assert_eq!(d.annotator, name, "the login name, not the typed one");
 }
+
+/// The first screen: the "Your name" field has the keyboard at once, so typing a name and
+/// Enter go through without a click; then the window stops repainting.
+#[test]
+fn the_name_prompt_has_the_keyboard_focus_on_first_show() {
+    let mut h = harness(App::new(Prefs::default(), None));
+    for _ in 0..5 {
+        h.run_ok();
+    }
+    let field = h.get_by_role(egui::accesskit::Role::TextInput);
+    assert!(field.is_focused(), "the name field has the focus");
+    h.event(egui::Event::Text("小王".into()));
+    h.run_ok();
+    h.key_press(Key::Enter);
+    h.run_ok();
+    assert_eq!(h.state().prefs.annotator, "小王");
+}

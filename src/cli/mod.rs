@@ -97,6 +97,9 @@ enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, None | Some(Command::Gui(_))) {
+        quiet_on_closed_stdout();
+    }
     let result = match cli.command {
         None => gui::run(gui::Args {
             project: None,
@@ -135,6 +138,17 @@ pub fn main() -> ExitCode {
             report_error(&e);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A command whose reader goes away (`yuxuan stats P | head -2`, `less` quit early) ends at
+/// once and quietly, as `cat` does: the default SIGPIPE action, instead of Rust's "ignore"
+/// that makes the next `println!` panic with "Broken pipe". Sockets are not affected (the
+/// standard library sends with MSG_NOSIGNAL); the desktop app keeps the "ignore".
+fn quiet_on_closed_stdout() {
+    // SAFETY: resetting a signal's disposition to its default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -95,6 +95,8 @@ pub struct App {
     /// A project being opened on a thread (its file opened and migrated, its worker started).
     opening: Option<Opening>,
     name_input: String,
+    /// Frames the name prompt asked for the keyboard focus (`u8::MAX` once it had it).
+    name_focus_tries: u8,
     show_help: bool,
     toasts: Vec<Toast>,
     jobs: Vec<UiJob>,
@@ -127,6 +129,7 @@ impl App {
     pub fn new(prefs: Prefs, open: Option<PathBuf>) -> App {
         App {
             name_input: prefs.annotator.clone(),
+            name_focus_tries: 0,
             prefs,
             screen: Screen::Start,
             project: None,
@@ -300,6 +303,7 @@ impl App {
     }
 
     fn name_prompt_ui(&mut self, ui: &mut egui::Ui) {
+        const NAME_FOCUS_TRIES: u8 = 10;
         egui::CentralPanel::default().show(ui, |ui| {
             ui.vertical_centered(|ui| {
                 ui.add_space(80.0);
@@ -312,12 +316,16 @@ impl App {
                         .hint_text("e.g. 小王")
                         .desired_width(220.0),
                 );
-                // Focus the field once, when the prompt first shows (asking every frame would
-                // keep the window repainting).
-                let asked = egui::Id::unique("name_prompt_focused");
-                if !ui.data(|d| d.get_temp::<bool>(asked).unwrap_or(false)) {
+                // The field has the keyboard when the prompt shows: asked for until it has it
+                // (the first frames of a new window may drop the request), at most a few
+                // frames, and never again once it had it (asking every frame kept the window
+                // repainting forever).
+                if r.has_focus() {
+                    self.name_focus_tries = u8::MAX;
+                } else if self.name_focus_tries < NAME_FOCUS_TRIES {
+                    self.name_focus_tries += 1;
                     r.request_focus();
-                    ui.data_mut(|d| d.insert_temp(asked, true));
+                    ui.ctx().request_repaint();
                 }
                 let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
                 if (ui.button(self.t("Continue")).clicked() || enter)
