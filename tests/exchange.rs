@@ -610,6 +610,57 @@ fn label_studio_tasks_have_the_real_shape_and_round_trip() {
     req.include_predictions = true;
     let s = export(&store, &req, &JobCtx::new("t")).unwrap();
     assert_eq!((s.human, s.machine), (12, 12));
+    // The summary says what the file holds: every task carries the model's prediction.
+    assert_eq!(s.with_prediction, 24);
+    assert!(
+        s.to_string().contains("24 carry the model's prediction"),
+        "{s}"
+    );
+    // How to see the images in Label Studio: in the export's README and the summary's steps,
+    // with the storage path of the images' common folder.
+    let readme = std::fs::read_to_string(out.join("README.md")).unwrap();
+    let images = dir.path().join("src");
+    assert!(readme.contains("LOCAL_FILES_DOCUMENT_ROOT=/ "), "{readme}");
+    assert!(
+        readme.contains(&format!("absolute local path {}", images.display())),
+        "{readme}"
+    );
+    assert!(readme.contains("/api/storages/localfiles"), "{readme}");
+    assert_eq!(s.next_steps.len(), 4);
+    // A document root of one's own: the task URLs are relative to it; a root that is not
+    // above the images is refused.
+    let mut rooted = ExportRequest::new(ExportFormat::LabelStudio, dir.path().join("ls-rooted"));
+    rooted.ls_document_root = Some(dir.path().to_path_buf());
+    export(&store, &rooted, &JobCtx::new("t")).unwrap();
+    let tasks: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("ls-rooted/tasks.json")).unwrap(),
+    )
+    .unwrap();
+    let url = tasks[0]["data"]["image"].as_str().unwrap();
+    let rel = yuxuan::exchange::label_studio::decode_path(
+        url.strip_prefix(yuxuan::exchange::label_studio::LOCAL_FILES)
+            .unwrap(),
+    );
+    assert!(
+        rel.starts_with("src/") && dir.path().join(&rel).exists(),
+        "{rel}"
+    );
+    let readme = std::fs::read_to_string(dir.path().join("ls-rooted/README.md")).unwrap();
+    assert!(
+        readme.contains(&format!(
+            "LOCAL_FILES_DOCUMENT_ROOT={} ",
+            dir.path().display()
+        )),
+        "{readme}"
+    );
+    let mut wrong = ExportRequest::new(ExportFormat::LabelStudio, dir.path().join("ls-wrong"));
+    wrong.ls_document_root = Some(dir.path().join("elsewhere"));
+    let e = export(&store, &wrong, &JobCtx::new("t")).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("not under the Label Studio document root"),
+        "{e}"
+    );
     python(
         r#"
 import sys, json, xml.etree.ElementTree as ET

@@ -846,6 +846,9 @@ fn a_closed_stdout_ends_a_command_quietly() {
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
-    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
     assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}");
 }

@@ -20,7 +20,9 @@ pub struct Args {
     /// Output folder (must not exist or be empty, unless --force).
     #[arg(long)]
     out: PathBuf,
-    /// Also export machine labels (marked "machine") of items without a human label.
+    /// Also export the model's predictions: CSV, JSONL and folders get a machine label (marked
+    /// "machine") for items without a human label; Label Studio gets a prediction (model
+    /// version, score) on every task, next to its human annotation or alone.
     #[arg(long)]
     include_predictions: bool,
     /// Lowest score of an exported machine label.
@@ -38,6 +40,9 @@ pub struct Args {
     /// Replace an existing output folder (atomically, once the new one is complete).
     #[arg(long)]
     force: bool,
+    /// Label Studio: task URLs relative to this LOCAL_FILES_DOCUMENT_ROOT (default /).
+    #[arg(long)]
+    ls_document_root: Option<PathBuf>,
     /// Also write annotations.csv: every annotator's own label of each item (one row per item
     /// and annotator, with the final label), for label-noise models (e.g. crowd-kit's
     /// Dawid-Skene: task = item_id, worker = annotator).
@@ -61,6 +66,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         link,
         overwrite: a.force,
         all_annotators: a.all_annotators,
+        ls_document_root: a.ls_document_root.clone(),
     };
     let ctx = JobCtx::new("export").with_cli_bar();
     let summary = exchange::export(&store, &req, &ctx);
@@ -68,5 +74,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let summary =
         summary.with_context(|| format!("exporting {} to {}", format.as_str(), a.out.display()))?;
     println!("{summary}");
+    if !summary.next_steps.is_empty() {
+        println!("next (also in {}/README.md):", a.out.display());
+        for step in &summary.next_steps {
+            println!("  {step}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -13,8 +13,10 @@
 //!  "predictions": [{"model_version": "v3", "score": 0.93, "result": [ …choices… ]}]}
 //! ```
 //!
-//! Images are referenced as Label Studio local files relative to the file-system root: serve
-//! them with `LOCAL_FILES_SERVING_ENABLED=true LOCAL_FILES_DOCUMENT_ROOT=/`. Every item is a
+//! Images are referenced as Label Studio local files relative to a document root (`/`, or
+//! `--ls-document-root`): Label Studio serves them with `LOCAL_FILES_SERVING_ENABLED=true
+//! LOCAL_FILES_DOCUMENT_ROOT=<root>` and a Local Files storage covering the images' common
+//! folder; the export's `README.md` (and the CLI's last lines) give those steps. Every item is a
 //! task (unlabeled ones too, to be labeled there); `annotations` hold the human label,
 //! `predictions` (only with `include_predictions`) the best current prediction at or above
 //! `min_score`.
@@ -128,6 +130,17 @@ pub(crate) fn export(
         parent_set: None,
         parent: None,
     };
+    let root = req
+        .ls_document_root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/"));
+    if !root.is_absolute() {
+        return Err(ExchangeError::BadOutput(
+            root.clone(),
+            "--ls-document-root must be an absolute folder (Label Studio's LOCAL_FILES_DOCUMENT_ROOT)".into(),
+        ));
+    }
+    let mut common: Option<PathBuf> = None;
     let mut n = 0u64;
     let mut first = true;
     let mut buf = Vec::with_capacity(1024);
@@ -156,6 +169,7 @@ pub(crate) fn export(
                     if row.label.is_none() {
                         summary.machine += 1;
                     }
+                    summary.with_prediction += 1;
                     predictions.push(json!({
                         "model_version": row.pred_model_version.map(|v| format!("v{v}")).unwrap_or_else(|| "unknown".into()),
                         "score": s,
@@ -167,8 +181,24 @@ pub(crate) fn export(
         if annotations.is_empty() && predictions.is_empty() {
             summary.without_label += 1;
         }
+        let path = Path::new(&row.source_path);
+        let Ok(rel) = path.strip_prefix(&root) else {
+            return Err(ExchangeError::BadOutput(
+                root.clone(),
+                format!(
+                    "{} is not under the Label Studio document root {}: choose a root above every image (--ls-document-root)",
+                    row.source_path,
+                    root.display()
+                ),
+            ));
+        };
+        let folder = path.parent().unwrap_or(path).to_path_buf();
+        common = Some(match common.take() {
+            None => folder,
+            Some(c) => common_dir(&c, &folder),
+        });
         let mut task = json!({
-            "data": { "image": format!("{LOCAL_FILES}{}", encode_path(row.source_path.trim_start_matches('/'))) },
+            "data": { "image": format!("{LOCAL_FILES}{}", encode_path(&rel.to_string_lossy())) },
             "meta": { "yuxuan_item_id": row.item_id, "source_path": row.source_path },
             "annotations": annotations,
             "predictions": predictions,
@@ -185,9 +215,68 @@ pub(crate) fn export(
     ctx.set_done(n);
     out.write_all(b"\n]\n")?;
     out.finish()?;
-    Ok(
-        json!({ "files": [TASKS_FILE, CONFIG_FILE], "image_root": "/", "serve_with": "LOCAL_FILES_SERVING_ENABLED=true LOCAL_FILES_DOCUMENT_ROOT=/" }),
-    )
+    let storage = common.unwrap_or_else(|| root.clone());
+    let steps = serve_steps(&root, &storage);
+    let mut readme = dir.create_file(Path::new(README_FILE))?;
+    readme.write_all(readme_text(&root, &storage, &steps).as_bytes())?;
+    readme.finish()?;
+    summary.next_steps = steps;
+    Ok(json!({
+        "files": [TASKS_FILE, CONFIG_FILE, README_FILE],
+        "document_root": root,
+        "storage_path": storage,
+        "serve_with": format!("LOCAL_FILES_SERVING_ENABLED=true LOCAL_FILES_DOCUMENT_ROOT={}", root.display()),
+    }))
+}
+
+/// The README written into a Label Studio export.
+pub const README_FILE: &str = "README.md";
+
+/// The deepest folder containing both `a` and `b`.
+fn common_dir(a: &Path, b: &Path) -> PathBuf {
+    a.components()
+        .zip(b.components())
+        .take_while(|(x, y)| x == y)
+        .map(|(x, _)| x)
+        .collect()
+}
+
+/// What a user does to see the exported images in Label Studio: serving local files alone
+/// answers 404 until the project has a Local Files storage covering the images' folder.
+pub fn serve_steps(root: &Path, storage: &Path) -> Vec<String> {
+    vec![
+        format!(
+            "1. start Label Studio with LOCAL_FILES_SERVING_ENABLED=true LOCAL_FILES_DOCUMENT_ROOT={} label-studio start",
+            root.display()
+        ),
+        "2. create a project; Settings > Labeling Interface > Code: paste label_config.xml".into(),
+        format!(
+            "3. Settings > Cloud Storage > Add Source Storage > Local files, absolute local path {} (no sync needed), or: curl -X POST http://localhost:8080/api/storages/localfiles -H \"Authorization: Token $TOKEN\" -H 'Content-Type: application/json' -d '{{\"project\": PROJECT_ID, \"path\": \"{}\", \"use_blob_urls\": false}}'",
+            storage.display(),
+            storage.display()
+        ),
+        "4. Data Import: upload tasks.json (annotations and predictions come with it)".into(),
+    ]
+}
+
+fn readme_text(root: &Path, storage: &Path, steps: &[String]) -> String {
+    let mut s = String::from("# Label Studio export (yuxuan)\n\n");
+    s.push_str(&format!(
+        "`tasks.json` holds one task per image; each task's image is a Label Studio local file,\n\
+         `/data/local-files/?d=PATH` with PATH relative to the document root `{}`. Label Studio\n\
+         serves those files only with local files serving on **and** a Local Files storage of the\n\
+         project covering the images' folder `{}` (without it `/data/local-files/` answers 404).\n\n",
+        root.display(),
+        storage.display()
+    ));
+    for step in steps {
+        s.push_str(step);
+        s.push_str("\n\n");
+    }
+    s.push_str(
+        "`label_config.xml`: the labeling interface (one choice per class of the project).\n",
+    );
+    s
 }
 
 /// How a task names its image, resolved as far as can be without the project.

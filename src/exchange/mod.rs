@@ -242,6 +242,9 @@ pub struct ExportRequest {
     /// Also write every annotator's current answer per item (`annotations.csv`, long format:
     /// one row per item and annotator), for people who model label noise.
     pub all_annotators: bool,
+    /// Label Studio: the `LOCAL_FILES_DOCUMENT_ROOT` the task URLs are relative to (default
+    /// `/`). Every exported image must be under it.
+    pub ls_document_root: Option<PathBuf>,
 }
 
 impl ExportRequest {
@@ -256,6 +259,7 @@ impl ExportRequest {
             link: LinkMode::Copy,
             overwrite: false,
             all_annotators: false,
+            ls_document_root: None,
         }
     }
 }
@@ -282,6 +286,11 @@ pub struct ExportSummary {
     pub files_linked: u64,
     /// Records per split (train, val, test), when split.
     pub per_split: Vec<(String, u64)>,
+    /// Records that carry the model's prediction next to (or instead of) the human label
+    /// (Label Studio tasks' `predictions`).
+    pub with_prediction: u64,
+    /// What to do next with the export (Label Studio: how to serve its images), one line each.
+    pub next_steps: Vec<String>,
     #[serde(skip)]
     pub elapsed: Duration,
 }
@@ -301,6 +310,13 @@ impl std::fmt::Display for ExportSummary {
         )?;
         if self.without_label > 0 {
             write!(f, ", {} records without a label", self.without_label)?;
+        }
+        if self.with_prediction > 0 {
+            write!(
+                f,
+                ", {} carry the model's prediction (model version, score)",
+                self.with_prediction
+            )?;
         }
         if self.files_copied + self.files_linked > 0 {
             write!(
