@@ -739,8 +739,9 @@ fn label_studio_own_export_shapes_are_read() {
     let tasks = serde_json::json!([
         {"id": 1, "data": {"image": format!("/data/upload/3/1a2b3c4d-{}", name(1))},
          "annotations": [
-            {"result": [{"from_name": "choice", "to_name": "image", "type": "choices", "value": {"choices": ["dog"]}}],
-             "completed_by": {"email": "li@example.com"}, "lead_time": 2.25, "was_cancelled": false},
+            {"id": 11, "result": [{"from_name": "choice", "to_name": "image", "type": "choices", "value": {"choices": ["dog"]}}],
+             "completed_by": {"email": "li@example.com"}, "lead_time": 2.25, "was_cancelled": false,
+             "created_at": "2025-03-04T05:00:00.000000Z", "updated_at": "2025-03-04T13:06:07.123456+08:00"},
             {"result": [{"from_name": "choice", "to_name": "image", "type": "choices", "value": {"choices": ["cat"]}}],
              "completed_by": 7, "was_cancelled": true}]},
         {"id": 2, "data": {"image": items[2].source_path.clone()},
@@ -766,6 +767,29 @@ fn label_studio_own_export_shapes_are_read() {
     assert_eq!(
         (d[0].annotator.as_str(), d[0].ms_spent),
         ("li@example.com", 2250)
+    );
+    // Who and when are Label Studio's: `completed_by`, `updated_at` (in UTC, as the store
+    // writes times), not the importing run and its clock.
+    assert_eq!(d[0].decided_at, "2025-03-04T05:06:07.123Z");
+    // The same file again records nothing twice.
+    let again = import_labels(&mut store, &req, &JobCtx::new("t")).unwrap();
+    assert_eq!(again.decisions, 0, "{again:?}");
+    assert_eq!(store.decisions_for_item(ids[1]).unwrap().len(), 1);
+    // The annotation deleted in Label Studio: reported, the label kept.
+    let mut gone = tasks.clone();
+    gone[0]["annotations"] = serde_json::json!([]);
+    std::fs::write(&f, serde_json::to_string_pretty(&gone).unwrap()).unwrap();
+    let r = import_labels(&mut store, &req, &JobCtx::new("t")).unwrap();
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.line == Some(1) && p.message.contains("gone from Label Studio")),
+        "{:?}",
+        r.problems
+    );
+    assert_eq!(
+        store.current_label(ids[1], sets::CLASS).unwrap().as_deref(),
+        Some("dog")
     );
     assert_eq!(
         store

@@ -158,6 +158,11 @@ enum Payload {
     Decision {
         annotator: String,
         ms: i64,
+        /// When it was decided in the other tool (RFC 3339), if it says.
+        at: Option<String>,
+        /// A stable id of the other tool's annotation: importing the same file again records
+        /// nothing twice.
+        source_id: Option<String>,
     },
     Prediction {
         model_version: Option<String>,
@@ -489,7 +494,14 @@ fn row_entry(
         let annotator = get(&["annotator"])
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| req.annotator.clone());
-        Payload::Decision { annotator, ms }
+        // A yuxuan CSV export's `decided_at` keeps the history's times on a round trip.
+        let at = get(&["decided_at"]).filter(|s| !s.is_empty());
+        Payload::Decision {
+            annotator,
+            ms,
+            at,
+            source_id: None,
+        }
     };
     let p = Path::new(&path);
     let full = if p.is_absolute() {
@@ -707,6 +719,8 @@ fn read_folder(
                     payload: Payload::Decision {
                         annotator: req.annotator.clone(),
                         ms: 0,
+                        at: None,
+                        source_id: None,
                     },
                 }),
                 Err(msg) => problem(summary, None, loc, msg),
@@ -715,6 +729,9 @@ fn read_folder(
     }
     Ok(entries)
 }
+
+/// Client ids of decisions imported from Label Studio: `label-studio:TASK:ANNOTATION`.
+const LS_CLIENT_PREFIX: &str = "label-studio:";
 
 fn read_label_studio(
     m: &Matcher<'_>,
@@ -747,16 +764,39 @@ fn read_label_studio(
                 continue;
             }
         };
+        if t.annotation.is_none() {
+            // Deleted (or never made) there: a label imported from Label Studio before stays
+            // here, and the user is told.
+            if let Some(cid) = m.store.current_label_client_id(item_id, sets::CLASS)? {
+                if cid.starts_with(LS_CLIENT_PREFIX) {
+                    problem(
+                        summary,
+                        Some(t.index),
+                        loc.clone(),
+                        "its annotation is gone from Label Studio (deleted?); the label imported from it earlier is kept here (undo it in yuxuan if it should go)",
+                    );
+                }
+            }
+        }
         if t.annotation.is_none() && t.predictions.is_empty() {
             continue;
         }
-        if let Some((label, annotator, ms)) = t.annotation {
+        if let Some(a) = t.annotation {
+            let source_id = match (t.task_id, a.id) {
+                (Some(task), Some(ann)) => Some(format!("{LS_CLIENT_PREFIX}{task}:{ann}")),
+                _ => None,
+            };
             entries.push(Entry {
                 line: Some(t.index),
                 location: loc.clone(),
                 item_id,
-                label,
-                payload: Payload::Decision { annotator, ms },
+                label: a.label,
+                payload: Payload::Decision {
+                    annotator: a.annotator,
+                    ms: a.ms,
+                    at: a.at,
+                    source_id,
+                },
             });
         }
         for (model_version, label, score) in t.predictions {
@@ -773,6 +813,16 @@ fn read_label_studio(
         }
     }
     Ok(entries)
+}
+
+/// A time as the store writes them (UTC, milliseconds), or None when it is not RFC 3339.
+fn normalize_time(s: &str) -> Option<String> {
+    chrono::DateTime::parse_from_rfc3339(s.trim())
+        .ok()
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        })
 }
 
 /// Record what the entries say: labels first (added or refused), then decisions, then
@@ -828,15 +878,45 @@ fn apply(
         }
     }
     let mut batch = Vec::new();
+    let mut times = Vec::new();
+    let mut ids = Vec::new();
     for (&item_id, &i) in &last_decision {
         let e = &usable[i];
-        let Payload::Decision { annotator, ms } = &e.payload else {
+        let Payload::Decision {
+            annotator,
+            ms,
+            at,
+            source_id,
+        } = &e.payload
+        else {
             continue;
         };
         if store.current_label(item_id, set)?.as_deref() == Some(e.label.as_str()) {
             summary.unchanged += 1;
             continue;
         }
+        if let Some(cid) = source_id {
+            if store.decision_by_client_id(cid)?.is_some() {
+                summary.unchanged += 1;
+                continue;
+            }
+        }
+        let when = match at.as_deref().map(normalize_time) {
+            Some(Some(t)) => Some(t),
+            Some(None) => {
+                problem(
+                    summary,
+                    e.line,
+                    e.location.clone(),
+                    format!(
+                        "time {:?} is not RFC 3339; recorded with the import time",
+                        at.as_deref().unwrap_or("")
+                    ),
+                );
+                None
+            }
+            None => None,
+        };
         batch.push(NewDecision {
             item_id,
             label_set: set.into(),
@@ -846,10 +926,12 @@ fn apply(
             ms_spent: *ms,
             prediction_id: None,
         });
+        times.push(when);
+        ids.push(source_id.clone());
     }
     ctx.check()?;
-    // One transaction: all decisions of the file or none.
-    summary.decisions += store.record_decisions(&batch)?.len();
+    // One transaction: all decisions of the file or none, each with the other tool's time.
+    summary.decisions += store.record_imported_decisions(&batch, &times, &ids)?.len();
     ctx.set_done(batch.len() as u64);
 
     // Predictions, per model version.

@@ -181,7 +181,10 @@ pub(crate) fn export(
         if annotations.is_empty() && predictions.is_empty() {
             summary.without_label += 1;
         }
-        let path = Path::new(&row.source_path);
+        // Relative source paths are the project folder's (as everywhere in the store).
+        let resolved = store.location().resolve_source(&row.source_path);
+        let path = std::path::absolute(&resolved).unwrap_or(resolved);
+        let path = path.as_path();
         let Ok(rel) = path.strip_prefix(&root) else {
             return Err(ExchangeError::BadOutput(
                 root.clone(),
@@ -288,6 +291,19 @@ pub enum ImageRef {
     FileName(String),
 }
 
+/// A Label Studio annotation, with its provenance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LsAnnotation {
+    pub label: String,
+    /// Label Studio's own `completed_by`: the email when the export has it, else the user id.
+    pub annotator: String,
+    pub ms: i64,
+    /// When it was made: `updated_at`, else `created_at` (RFC 3339, as Label Studio wrote it).
+    pub at: Option<String>,
+    /// Label Studio's annotation id.
+    pub id: Option<i64>,
+}
+
 /// One task as the importer needs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LsTask {
@@ -296,8 +312,10 @@ pub struct LsTask {
     pub image: ImageRef,
     /// The item id the task was exported from, if it came from yuxuan.
     pub item_id: Option<i64>,
-    /// Human label of the newest non-cancelled annotation, with annotator and ms spent.
-    pub annotation: Option<(String, String, i64)>,
+    /// The newest non-cancelled annotation with a label.
+    pub annotation: Option<LsAnnotation>,
+    /// Label Studio's task id, if the file has one.
+    pub task_id: Option<i64>,
     /// Predictions: (model version string, label, score).
     pub predictions: Vec<(Option<String>, String, Option<f64>)>,
 }
@@ -410,22 +428,39 @@ pub fn parse_tasks(path: &Path) -> Result<ParsedTasks> {
                 let Some(label) = a.get("result").and_then(first_choice) else {
                     continue;
                 };
-                let annotator = a
-                    .get("completed_by")
-                    .and_then(|c| {
-                        c.get("email")
-                            .and_then(|e| e.as_str())
-                            .map(str::to_string)
-                            .or_else(|| c.as_i64().map(|id| format!("label-studio-user-{id}")))
+                // A yuxuan export names its annotator in meta; Label Studio's own exports
+                // say who completed it: an object with the email, or the user id.
+                let annotator = meta_annotator
+                    .map(str::to_string)
+                    .or_else(|| {
+                        a.get("completed_by").and_then(|c| {
+                            c.get("email")
+                                .and_then(|e| e.as_str())
+                                .map(str::to_string)
+                                .or_else(|| {
+                                    c.get("id")
+                                        .and_then(|id| id.as_i64())
+                                        .map(|id| id.to_string())
+                                })
+                                .or_else(|| c.as_i64().map(|id| id.to_string()))
+                        })
                     })
-                    .or_else(|| meta_annotator.map(str::to_string))
                     .unwrap_or_else(|| "label-studio".to_string());
                 let ms = a
                     .get("lead_time")
                     .and_then(|x| x.as_f64())
                     .map(|s| (s * 1000.0).round() as i64)
                     .unwrap_or(0);
-                annotation = Some((label, annotator, ms.max(0)));
+                let at = ["updated_at", "created_at"]
+                    .iter()
+                    .find_map(|k| a.get(*k).and_then(|x| x.as_str()).map(str::to_string));
+                annotation = Some(LsAnnotation {
+                    label,
+                    annotator,
+                    ms: ms.max(0),
+                    at,
+                    id: a.get("id").and_then(|x| x.as_i64()),
+                });
                 break;
             }
         }
@@ -449,6 +484,7 @@ pub fn parse_tasks(path: &Path) -> Result<ParsedTasks> {
             image: image_ref(image),
             item_id,
             annotation,
+            task_id: t.get("id").and_then(|x| x.as_i64()),
             predictions,
         });
     }

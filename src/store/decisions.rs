@@ -60,6 +60,7 @@ fn insert_decision(
     d: &NewDecision,
     supersedes: Option<i64>,
     client_id: Option<&str>,
+    decided_at: Option<&str>,
 ) -> Result<i64> {
     // The claim first: it writes the item's lease row, which serializes this decision with
     // any lease of the item and refuses it when someone else holds the item now.
@@ -81,7 +82,7 @@ fn insert_decision(
             &d.annotator,
             &d.action.as_str(),
             &d.ms_spent.max(0),
-            &now(),
+            &decided_at.map(str::to_string).unwrap_or_else(now),
             &d.prediction_id,
             &supersedes,
             &client_id,
@@ -101,15 +102,50 @@ impl Store {
     /// Record several decisions in one transaction (bulk accept, imports): all or none.
     pub fn record_decisions(&mut self, ds: &[NewDecision]) -> Result<Vec<i64>> {
         let none = vec![None; ds.len()];
-        self.record_decisions_with_ids(ds, &none)
+        self.record_decisions_with_ids(ds, &none, &none)
+    }
+
+    /// Record decisions made in another tool (imports): each with the time it was made there
+    /// (`times`, RFC 3339 UTC; None: now) and that tool's id of it (`client_ids`: sending the
+    /// same id again records nothing). One transaction.
+    pub fn record_imported_decisions(
+        &mut self,
+        ds: &[NewDecision],
+        times: &[Option<String>],
+        client_ids: &[Option<String>],
+    ) -> Result<Vec<i64>> {
+        if times.len() != ds.len() || client_ids.len() != ds.len() {
+            return Err(StoreError::Invalid(
+                "one time and one client id per imported decision".into(),
+            ));
+        }
+        self.record_decisions_with_ids(ds, client_ids, times)
+    }
+
+    /// The client id of the decision that set an item's current label, if it has one.
+    pub fn current_label_client_id(&self, item_id: i64, set: &str) -> Result<Option<String>> {
+        let set_id = self.label_set_id(set)?;
+        Ok(self
+            .db()
+            .query_opt(
+                "SELECT d.client_id FROM item_labels l JOIN decisions d ON d.id = l.decision_id
+                 WHERE l.item_id = ?1 AND l.label_set_id = ?2",
+                &[&item_id, &set_id],
+                |r| r.get::<Option<String>>(0),
+            )?
+            .flatten())
     }
 
     /// Record a decision under a client-chosen id (a UUID): sending the same id again records
     /// nothing and returns the id of the decision already stored, so an outbox that never saw
     /// the acknowledgement can resend safely (exactly once).
     pub fn record_decision_once(&mut self, d: &NewDecision, client_id: &str) -> Result<i64> {
-        self.record_decisions_with_ids(std::slice::from_ref(d), &[Some(client_id.to_string())])
-            .map(|ids| ids[0])
+        self.record_decisions_with_ids(
+            std::slice::from_ref(d),
+            &[Some(client_id.to_string())],
+            &[None],
+        )
+        .map(|ids| ids[0])
     }
 
     /// The decision stored under a client id, if any.
@@ -125,6 +161,7 @@ impl Store {
         &mut self,
         ds: &[NewDecision],
         client_ids: &[Option<String>],
+        times: &[Option<String>],
     ) -> Result<Vec<i64>> {
         if ds.is_empty() {
             return Ok(vec![]);
@@ -155,7 +192,7 @@ impl Store {
         }
         self.write(|tx| {
             let mut ids = Vec::with_capacity(ds.len());
-            for ((d, set_id), cid) in ds.iter().zip(checked).zip(client_ids) {
+            for (((d, set_id), cid), at) in ds.iter().zip(checked).zip(client_ids).zip(times) {
                 if let Some(cid) = cid {
                     let seen: Option<i64> = tx.query_opt(
                         "SELECT id FROM decisions WHERE client_id = ?1",
@@ -174,7 +211,14 @@ impl Store {
                 if !exists {
                     return Err(StoreError::UnknownItem(d.item_id));
                 }
-                ids.push(insert_decision(tx, set_id, d, None, cid.as_deref())?);
+                ids.push(insert_decision(
+                    tx,
+                    set_id,
+                    d,
+                    None,
+                    cid.as_deref(),
+                    at.as_deref(),
+                )?);
             }
             Ok(ids)
         })
@@ -223,7 +267,7 @@ impl Store {
                 ms_spent: 0,
                 prediction_id: None,
             };
-            insert_decision(tx, set_id, &undo, Some(decision_id), None)?;
+            insert_decision(tx, set_id, &undo, Some(decision_id), None, None)?;
             after_undo(tx, &d, set_id)
         })?;
         Ok(d)
@@ -254,7 +298,7 @@ impl Store {
             prediction_id: d.prediction_id,
         };
         let set_id = self.label_set_id(&d.label_set)?;
-        let id = self.write(|tx| insert_decision(tx, set_id, &copy, None, None))?;
+        let id = self.write(|tx| insert_decision(tx, set_id, &copy, None, None, None))?;
         self.decision(id)?.ok_or(StoreError::NothingTo("redo"))
     }
 
