@@ -1293,3 +1293,32 @@ fn the_name_prompt_has_the_keyboard_focus_on_first_show() {
     h.run_ok();
     assert_eq!(h.state().prefs.annotator, "小王");
 }
+
+/// Bulk accept never opens empty: on the label with the most confident suggestions, its
+/// thumbnails at once, and each label's count in the picker.
+#[test]
+fn bulk_accept_opens_on_the_label_with_the_most_confident_suggestions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = project(dir.path(), 18);
+    let mut h = harness(app_on(&path));
+    settle(&mut h);
+    h.get_by_label("Bulk accept").click();
+    settle(&mut h);
+    settle(&mut h);
+    let review = &h.state().project.as_ref().unwrap().review;
+    let counts = review.bulk_counts.clone().expect("counts were asked for");
+    // Scores fall with the item index (0.95, 0.94, …): every label has 5 suggestions at or
+    // above 80 %; "cat" (items 0, 3, 6, …) has the surest one.
+    let max = counts.iter().map(|c| c.confident).max().unwrap();
+    let cat = counts.iter().find(|c| c.label == "cat").unwrap();
+    assert_eq!((cat.confident, cat.predicted), (max, 6), "{counts:?}");
+    let bulk = review.bulk.clone().expect("the grid opened by itself");
+    assert_eq!(bulk.label, "cat");
+    let items = bulk.items.expect("its items are loaded");
+    assert_eq!(items.len(), 6);
+    assert!(
+        items.iter().all(|i| i.thumb.is_some()),
+        "thumbnails at once"
+    );
+    h.get_by_value("cat");
+}

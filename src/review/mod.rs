@@ -30,6 +30,8 @@ use worker::{Reply, Request, WorkerHandle};
 pub const LOOKAHEAD: usize = 8;
 /// How many items of the bulk grid are shown.
 pub const BULK_LIMIT: usize = 60;
+/// Suggestions at least this sure count as confident in the bulk-accept picker.
+pub const BULK_MIN_SCORE: f64 = 0.8;
 
 /// An image decoded on the worker, ready to upload as a texture.
 #[derive(Clone, PartialEq)]
@@ -206,6 +208,9 @@ pub struct ReviewSession {
     session_start: Instant,
     session_decisions: usize,
     pub bulk: Option<BulkState>,
+    /// Per label, the unlabelled items suggested as it (confident ones, all): None until asked.
+    pub bulk_counts: Option<Vec<crate::store::queue::ConfidentCount>>,
+    bulk_counts_asked: bool,
     notices: Vec<Notice>,
     /// What this login may do here (project files: everything).
     pub role: crate::store::roles::Role,
@@ -295,6 +300,8 @@ impl ReviewSession {
             session_start: Instant::now(),
             session_decisions: 0,
             bulk: None,
+            bulk_counts: None,
+            bulk_counts_asked: false,
             notices: Vec::new(),
             role,
             team,
@@ -589,6 +596,22 @@ impl ReviewSession {
             Reply::Stats(s) => {
                 self.in_flight = self.in_flight.saturating_sub(1);
                 self.stats = Some(s);
+            }
+            Reply::BulkCounts(counts) => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                // The grid opens on the label with the most confident suggestions (else the
+                // most suggestions), so the screen never opens empty.
+                if self.bulk.is_none() {
+                    let best = counts
+                        .iter()
+                        .max_by_key(|c| (c.confident, c.predicted, c.best_ppm))
+                        .filter(|c| c.predicted > 0)
+                        .map(|c| c.label.clone());
+                    if let Some(l) = best {
+                        self.open_bulk(&l);
+                    }
+                }
+                self.bulk_counts = Some(counts);
             }
             Reply::GoldDue(due) => {
                 self.in_flight = self.in_flight.saturating_sub(1);
@@ -1022,6 +1045,22 @@ impl ReviewSession {
         true
     }
 
+    /// Ask for the bulk-accept picker's counts (once per visit of the screen; the reply opens
+    /// the grid on the best label if none is open).
+    pub fn request_bulk_counts(&mut self) {
+        if !self.bulk_counts_asked {
+            self.bulk_counts_asked = true;
+            self.send(Request::BulkCounts {
+                min_score: BULK_MIN_SCORE,
+            });
+        }
+    }
+
+    /// The bulk screen was left: its counts are asked again next time (they change).
+    pub fn forget_bulk_counts(&mut self) {
+        self.bulk_counts_asked = false;
+    }
+
     /// Open the bulk-accept grid for items predicted as `label` (most confident first).
     pub fn open_bulk(&mut self, label: &str) {
         self.bulk = Some(BulkState {
@@ -1071,6 +1110,8 @@ impl ReviewSession {
                 decisions: ds,
                 bulk: true,
             });
+            // The picker's counts change with it.
+            self.bulk_counts_asked = false;
         }
         n
     }

@@ -57,6 +57,11 @@ pub(crate) enum Request {
     },
     /// Whether this annotator is due a gold check (asked after each answer).
     GoldDue,
+    /// Per label, how many unlabelled items the model suggests it for (at or above
+    /// `min_score`, and in all): the bulk-accept picker.
+    BulkCounts {
+        min_score: f64,
+    },
     /// A lead marks an item as gold with its label.
     Gold {
         item_id: i64,
@@ -97,6 +102,7 @@ pub(crate) enum Reply {
     },
     /// The gold check to show next, if one is due.
     GoldDue(Option<i64>),
+    BulkCounts(Vec<crate::store::queue::ConfidentCount>),
     /// Team projects: the server is unreachable; the decisions wait in the local outbox
     /// (`waiting` in all), not saved yet.
     Waiting {
@@ -466,6 +472,12 @@ impl Worker {
                 match self.store.review_stats(&self.set, &annotator, &since) {
                     Ok(s) => Reply::Stats(s),
                     Err(e) => failed("read progress", &e, vec![]),
+                }
+            }
+            Request::BulkCounts { min_score } => {
+                match self.store.confident_counts(&self.set, min_score) {
+                    Ok(c) => Reply::BulkCounts(c),
+                    Err(e) => failed("count the suggestions", &e, vec![]),
                 }
             }
             Request::GoldDue => match self.store.gold_due(&self.set, &self.annotator) {

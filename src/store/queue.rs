@@ -5,6 +5,24 @@ use super::db::{Exec, Row};
 use super::{Result, Store};
 use crate::queue::{Filter, QueueSpec, Strategy};
 
+/// p: the prediction shown for item i (the active model's ?3, else the newest of any model),
+/// l: its current label in set ?2.
+const SHOWN_PREDICTION: &str = "LEFT JOIN predictions p ON p.id = (
+        SELECT p2.id FROM predictions p2 WHERE p2.item_id = i.id AND p2.label_set_id = ?2
+        ORDER BY (p2.model_id IS NOT DISTINCT FROM ?3) DESC, p2.id DESC LIMIT 1)
+    LEFT JOIN item_labels l ON l.item_id = i.id AND l.label_set_id = ?2";
+
+/// Per label: unlabelled items whose shown prediction is that label, with a score of at
+/// least the threshold, and in all (the bulk-accept picker).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfidentCount {
+    pub label: String,
+    pub confident: i64,
+    pub predicted: i64,
+    /// The surest suggestion's score, in millionths (ties between labels go to the surer).
+    pub best_ppm: i64,
+}
+
 /// One queue candidate.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Candidate {
@@ -23,11 +41,7 @@ impl Store {
             .db()
             .one("SELECT target FROM label_sets WHERE id = ?1", &[&set_id])?;
         let active: Option<i64> = self.active_model(&spec.label_set)?.map(|m| m.id);
-        // p: the prediction shown (the active model's, else the newest of any model).
-        let pred = "LEFT JOIN predictions p ON p.id = (
-                        SELECT p2.id FROM predictions p2 WHERE p2.item_id = i.id AND p2.label_set_id = ?2
-                        ORDER BY (p2.model_id IS NOT DISTINCT FROM ?3) DESC, p2.id DESC LIMIT 1)
-                    LEFT JOIN item_labels l ON l.item_id = i.id AND l.label_set_id = ?2";
+        let pred = SHOWN_PREDICTION;
         let b = self.backend();
         let open_to_me;
         let review;
@@ -82,6 +96,35 @@ impl Store {
         } else {
             self.db().query(&sql, &[&target, &set_id, &active], row)
         }
+    }
+}
+
+impl Store {
+    /// Unlabelled items per predicted label, and those at or above `min_score`, by label.
+    pub fn confident_counts(&self, set: &str, min_score: f64) -> Result<Vec<ConfidentCount>> {
+        let set_id = self.label_set_id(set)?;
+        let target: String = self
+            .db()
+            .one("SELECT target FROM label_sets WHERE id = ?1", &[&set_id])?;
+        let active: Option<i64> = self.active_model(set)?.map(|m| m.id);
+        self.db().query(
+            &format!(
+                "SELECT p.label, SUM(CASE WHEN p.score >= ?4 THEN 1 ELSE 0 END), COUNT(*),
+                        CAST(MAX(p.score) * 1000000 AS BIGINT)
+                 FROM items i {SHOWN_PREDICTION}
+                 WHERE i.kind = ?1 AND i.error IS NULL AND l.item_id IS NULL AND p.label IS NOT NULL
+                 GROUP BY p.label ORDER BY p.label"
+            ),
+            &[&target, &set_id, &active, &min_score],
+            |r| {
+                Ok(ConfidentCount {
+                    label: r.get(0)?,
+                    confident: r.get(1)?,
+                    predicted: r.get(2)?,
+                    best_ppm: r.get(3)?,
+                })
+            },
+        )
     }
 }
 

@@ -15,6 +15,7 @@ pub fn bulk_ui(app: &mut App, ui: &mut egui::Ui) {
     };
     let review = &mut p.review;
     let thumbs = &mut p.review_ui.thumbs;
+    review.request_bulk_counts();
     egui::CentralPanel::default().show(ui, |ui| {
         ui.horizontal(|ui| {
             ui.heading(tr(lang, "Bulk accept"));
@@ -24,12 +25,27 @@ pub fn bulk_ui(app: &mut App, ui: &mut egui::Ui) {
                 .map(|l| shown_name(&review.labels, l).to_string())
                 .unwrap_or_else(|| "…".into());
             let mut pick = None;
+            let counts = review.bulk_counts.clone().unwrap_or_default();
+            let count_of = |name: &str| {
+                counts
+                    .iter()
+                    .find(|c| c.label == name)
+                    .map(|c| (c.confident, c.predicted))
+                    .unwrap_or((0, 0))
+            };
             egui::ComboBox::from_id_salt("bulk_label")
                 .selected_text(shown)
+                .width(260.0)
                 .show_ui(ui, |ui| {
                     for l in &review.labels {
+                        let (sure, all) = count_of(&l.name);
+                        let text = format!(
+                            "{}   {sure} ≥ {:.0}% / {all}",
+                            l.shown(),
+                            crate::review::BULK_MIN_SCORE * 100.0
+                        );
                         if ui
-                            .selectable_label(current.as_deref() == Some(&l.name), l.shown())
+                            .selectable_label(current.as_deref() == Some(&l.name), text)
                             .clicked()
                         {
                             pick = Some(l.name.clone());
@@ -42,6 +58,17 @@ pub fn bulk_ui(app: &mut App, ui: &mut egui::Ui) {
         });
         ui.label(tr(lang, "Untick the wrong ones, then accept the rest."));
         let Some(bulk) = review.bulk.clone() else {
+            match &review.bulk_counts {
+                None => {
+                    ui.spinner();
+                }
+                Some(_) => {
+                    ui.label(tr(
+                        lang,
+                        "No suggestions to accept yet: train a model (Training) or label a few items first.",
+                    ));
+                }
+            }
             return;
         };
         let Some(items) = &bulk.items else {

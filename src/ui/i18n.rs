@@ -84,6 +84,10 @@ const ZH: &[(&str, &str)] = &[
     ("Predicted as", "预测为"),
     ("Disagreements", "不一致"),
     ("Answers", "各标注员的答案"),
+    (
+        "No suggestions to accept yet: train a model (Training) or label a few items first.",
+        "还没有可批量接受的建议：先训练模型（训练），或先标注几条。",
+    ),
     ("Agreement between annotators", "标注员一致性"),
     ("items compared", "对比条目"),
     ("raw agreement", "原始一致率"),

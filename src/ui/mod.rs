@@ -362,6 +362,11 @@ impl App {
                     }
                 }
                 if screen != self.screen {
+                    if self.screen == Screen::Bulk {
+                        if let Some(p) = self.project.as_mut() {
+                            p.review.forget_bulk_counts();
+                        }
+                    }
                     self.screen = screen;
                     if screen == Screen::Training {
                         if let Some(t) = self.training() {
