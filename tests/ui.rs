@@ -554,6 +554,8 @@ fn train_to_the_end(path: &Path) {
         .unwrap();
     assert_eq!(t.epochs.len(), 30, "the loss curve has every epoch");
     h.get_by_label("Confusion matrix");
+    // One model: its numbers as text, not a lone dot on a chart.
+    h.get_by_label_contains("the chart starts with the second model");
     if store.is_team() {
         assert!(
             store.model_file(active.id).unwrap().is_some(),

@@ -85,6 +85,10 @@ const ZH: &[(&str, &str)] = &[
     ("Disagreements", "不一致"),
     ("Answers", "各标注员的答案"),
     (
+        "the chart starts with the second model",
+        "图表从第二个模型开始",
+    ),
+    (
         "No suggestions to accept yet: train a model (Training) or label a few items first.",
         "还没有可批量接受的建议：先训练模型（训练），或先标注几条。",
     ),

@@ -6,7 +6,7 @@
 use std::sync::mpsc;
 
 use egui::{Color32, RichText};
-use egui_plot::{Line, Plot, PlotPoints, Points};
+use egui_plot::Plot;
 
 use super::i18n::{tr, Lang};
 use super::App;
@@ -203,25 +203,39 @@ pub fn insights_ui(app: &mut App, ui: &mut egui::Ui) {
                 });
                 let ui = &mut cols[1];
                 ui.label(RichText::new(tr(lang, "Accept rate over time")).strong());
-                let pts: Vec<[f64; 2]> = d
+                // One bar per day (a line through one day is a lone dot).
+                let bars: Vec<egui_plot::Bar> = d
                     .accept_rate_by_day
                     .iter()
                     .enumerate()
-                    .map(|(i, r)| [i as f64, r.accept_rate])
+                    .map(|(i, r)| {
+                        egui_plot::Bar::new(i as f64, r.accept_rate)
+                            .width(0.6)
+                            .name(&r.day)
+                    })
                     .collect();
+                let days: Vec<String> =
+                    d.accept_rate_by_day.iter().map(|r| r.day.clone()).collect();
                 Plot::new("rate")
                     .height(200.0)
                     .include_y(0.0)
                     .include_y(1.0)
+                    .include_x(-0.5)
+                    .include_x(days.len() as f64 - 0.5)
+                    .x_grid_spacer(egui_plot::uniform_grid_spacer(|_| [1.0, 7.0, 30.0]))
+                    .x_axis_formatter(move |mark, _| {
+                        let i = mark.value.round();
+                        if (mark.value - i).abs() < 1e-9 && i >= 0.0 {
+                            days.get(i as usize)
+                                .map(|d| d.get(5..).unwrap_or(d).to_string())
+                                .unwrap_or_default()
+                        } else {
+                            String::new()
+                        }
+                    })
                     .allow_scroll(false)
                     .show(ui, |p| {
-                        // Points too: a project's first day is a single point, which a line
-                        // alone does not draw.
-                        p.points(
-                            Points::new(tr(lang, "accept rate"), PlotPoints::from(pts.clone()))
-                                .radius(4.0),
-                        );
-                        p.line(Line::new(tr(lang, "accept rate"), PlotPoints::from(pts)))
+                        p.bar_chart(egui_plot::BarChart::new(tr(lang, "accept rate"), bars));
                     });
                 for r in d.accept_rate_by_day.iter().rev().take(5) {
                     ui.label(format!(

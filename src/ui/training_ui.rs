@@ -372,6 +372,26 @@ fn confusion_ui(ui: &mut egui::Ui, lang: Lang, m: &Metrics) {
     }
 }
 
+/// The model-history chart's series: (metric name, [version, value] points), one per metric.
+pub fn history_series(models: &[crate::domain::ModelInfo]) -> Vec<(&'static str, Vec<[f64; 2]>)> {
+    [("Accuracy", "accuracy"), ("Macro F1", "macro_f1")]
+        .into_iter()
+        .map(|(name, key)| {
+            let pts = models
+                .iter()
+                .filter_map(|m| {
+                    m.metrics
+                        .as_ref()
+                        .and_then(|x| x.get(key))
+                        .and_then(|v| v.as_f64())
+                        .map(|v| [m.version as f64, v])
+                })
+                .collect();
+            (name, pts)
+        })
+        .collect()
+}
+
 fn history_ui(ui: &mut egui::Ui, lang: Lang, t: &mut TrainingController) {
     ui.label(RichText::new(tr(lang, "Model history")).strong());
     if t.models.is_empty() {
@@ -384,30 +404,54 @@ fn history_ui(ui: &mut egui::Ui, lang: Lang, t: &mut TrainingController) {
             .and_then(|x| x.get(k))
             .and_then(|v| v.as_f64())
     };
-    let acc: Vec<[f64; 2]> = t
-        .models
-        .iter()
-        .filter_map(|m| metric(m, "accuracy").map(|a| [m.version as f64, a]))
-        .collect();
-    let f1: Vec<[f64; 2]> = t
-        .models
-        .iter()
-        .filter_map(|m| metric(m, "macro_f1").map(|a| [m.version as f64, a]))
-        .collect();
-    Plot::new("history")
-        .height(160.0)
-        .legend(Legend::default())
-        .include_y(0.0)
-        .include_y(1.0)
-        .allow_scroll(false)
-        .show(ui, |p| {
-            p.line(Line::new(
+    let series = history_series(&t.models);
+    if series.iter().all(|(_, pts)| pts.len() < 2) {
+        // One model: a chart would be a lone dot; its numbers say more.
+        if let Some(m) = t.models.last() {
+            ui.label(format!(
+                "v{}: {} {}, {} {} ({})",
+                m.version,
                 tr(lang, "Accuracy"),
-                PlotPoints::from(acc.clone()),
+                metric(m, "accuracy")
+                    .map(|a| format!("{a:.3}"))
+                    .unwrap_or_else(|| "–".into()),
+                tr(lang, "Macro F1"),
+                metric(m, "macro_f1")
+                    .map(|a| format!("{a:.3}"))
+                    .unwrap_or_else(|| "–".into()),
+                tr(lang, "the chart starts with the second model")
             ));
-            p.points(Points::new("acc", PlotPoints::from(acc)).radius(3.0));
-            p.line(Line::new(tr(lang, "Macro F1"), PlotPoints::from(f1)));
+        }
+    } else {
+        let (lo, hi) = t.models.iter().fold((i64::MAX, i64::MIN), |(a, b), m| {
+            (a.min(m.version), b.max(m.version))
         });
+        Plot::new("history")
+            .height(160.0)
+            .legend(Legend::default())
+            .include_y(0.0)
+            .include_y(1.0)
+            .include_x(lo as f64 - 0.5)
+            .include_x(hi as f64 + 0.5)
+            // Model versions are whole numbers: one mark per version, named v1, v2, …
+            .x_grid_spacer(egui_plot::uniform_grid_spacer(|_| [1.0, 5.0, 10.0]))
+            .x_axis_formatter(|mark, _| {
+                if mark.value.fract().abs() < 1e-9 && mark.value >= 1.0 {
+                    format!("v{}", mark.value as i64)
+                } else {
+                    String::new()
+                }
+            })
+            .allow_scroll(false)
+            .show(ui, |p| {
+                for (name, pts) in series {
+                    let name = tr(lang, name);
+                    // Line and points under one name: one legend entry per metric.
+                    p.line(Line::new(name, PlotPoints::from(pts.clone())));
+                    p.points(Points::new(name, PlotPoints::from(pts)).radius(3.0));
+                }
+            });
+    }
     let mut activate = None;
     egui::Grid::new("models").striped(true).show(ui, |ui| {
         for m in t.models.iter().rev() {
@@ -434,5 +478,37 @@ fn history_ui(ui: &mut egui::Ui, lang: Lang, t: &mut TrainingController) {
     });
     if let Some(id) = activate {
         t.activate(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(version: i64, acc: f64, f1: f64) -> crate::domain::ModelInfo {
+        crate::domain::ModelInfo {
+            id: version,
+            label_set: "class".into(),
+            version,
+            kind: "head".into(),
+            parent_id: None,
+            training_run_id: None,
+            labels: vec![],
+            spec: serde_json::json!({}),
+            metrics: Some(serde_json::json!({ "accuracy": acc, "macro_f1": f1 })),
+            weights_path: None,
+            weights_sha256: None,
+            active: false,
+            created_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_history_has_one_series_per_metric_on_whole_versions() {
+        let s = history_series(&[model(1, 0.8, 0.7), model(2, 0.9, 0.85)]);
+        let names: Vec<&str> = s.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["Accuracy", "Macro F1"]);
+        assert_eq!(s[0].1, vec![[1.0, 0.8], [2.0, 0.9]]);
+        assert_eq!(s[1].1, vec![[1.0, 0.7], [2.0, 0.85]]);
     }
 }
