@@ -26,8 +26,9 @@ LS_PID=""
 cleanup() { [ -n "$LS_PID" ] && kill "$LS_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 mkdir -p "$WORK/photos/a" "$WORK/photos/b"
-ls "$EMOJI" | head -10 | while read -r f; do cp "$EMOJI/$f" "$WORK/photos/a/"; done
-ls "$EMOJI" | sed -n 11,20p | while read -r f; do cp "$EMOJI/$f" "$WORK/photos/b/"; done
+files=("$EMOJI"/*.png)
+cp "${files[@]:0:10}" "$WORK/photos/a/"
+cp "${files[@]:10:10}" "$WORK/photos/b/"
 "$BIN" new "$WORK/p.yuxuan" --labels a,b >/dev/null
 "$BIN" import "$WORK/p.yuxuan" "$WORK/photos" >/dev/null
 # Half of them labelled (folder name = label), so tasks carry annotations too.
@@ -40,7 +41,7 @@ TOKEN=e2e0123456789abcdef0123456789abcdef0123
 LOCAL_FILES_SERVING_ENABLED=true LOCAL_FILES_DOCUMENT_ROOT="$WORK" \
   LABEL_STUDIO_BASE_DATA_DIR="$WORK/ls-data" \
   "$VENV/bin/label-studio" start --no-browser --host 127.0.0.1 --port "$PORT" \
-  --username e2e@example.com --password e2e-password-1 --user-token "$TOKEN" \
+  --username e2e@example.com --password e2e-password-1 --user-token "$TOKEN" --enable-legacy-api-token \
   > "$WORK/ls.log" 2>&1 &
 LS_PID=$!
 for _ in $(seq 180); do
@@ -78,7 +79,8 @@ for t in got:
     path = manifest["document_root"].rstrip("/") + "/" + urllib.parse.unquote(url.split("?d=", 1)[1])
     assert body == open(path, "rb").read(), url
     same += 1
-print(f"Label Studio {json.loads(urllib.request.urlopen(base + '/version').read()).get('release', '?')}: "
+import label_studio
+print(f"Label Studio {label_studio.__version__}: "
       f"{len(got)} tasks imported, {annotated} with annotations, {same} images served identical to the files "
       f"(document root {manifest['document_root']}, storage {storage})")
 PY
