@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use super::{BenchConfig, Latency, Measured, Metric, RowOutcome, Target};
+use super::{BenchConfig, Measured, Metric, RowOutcome, Target};
 use crate::jobs::JobCtx;
 use crate::pgserver::PgServer;
 use crate::review::agreement;
@@ -91,7 +91,7 @@ pub fn run_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
         &JobCtx::new("bench"),
     )?;
     let mut m = Measured::default();
-    let ms = |xs: &[f64]| Latency::of_seconds(&xs.iter().map(|x| x / 1000.0).collect::<Vec<_>>());
+    let ms = super::team::ms;
     let (c, l) = (ms(&r.commit_ms()), ms(&r.lease_ms()));
     m.metrics.push(
         Metric::new("commit p99, 20 annotators, overlap + gold", c.p99, "ms")

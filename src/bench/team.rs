@@ -92,7 +92,8 @@ fn simulate(
     Ok(r)
 }
 
-fn ms(xs: &[f64]) -> Latency {
+/// Latency of samples in milliseconds.
+pub(super) fn ms(xs: &[f64]) -> Latency {
     Latency::of_seconds(&xs.iter().map(|x| x / 1000.0).collect::<Vec<_>>())
 }
 

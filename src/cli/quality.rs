@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use yuxuan::domain::{sets, TaskKind};
 use yuxuan::review::agreement;
 use yuxuan::store::Store;
 
@@ -45,10 +44,7 @@ pub struct GoldArgs {
 fn main_set(store: &Store, set: &Option<String>) -> anyhow::Result<String> {
     Ok(match set {
         Some(s) => s.clone(),
-        None => match store.project()?.kind {
-            TaskKind::Image => sets::CLASS.to_string(),
-            TaskKind::Form => sets::FIELD_TYPE.to_string(),
-        },
+        None => yuxuan::review::main_label_set(store.project()?.kind).to_string(),
     })
 }
 

@@ -217,10 +217,7 @@ pub(crate) fn export_annotations(
     kind: crate::domain::TaskKind,
     dir: &AtomicDir,
 ) -> Result<usize> {
-    let set = match kind {
-        crate::domain::TaskKind::Image => crate::domain::sets::CLASS,
-        crate::domain::TaskKind::Form => crate::domain::sets::FIELD_TYPE,
-    };
+    let set = crate::review::main_label_set(kind);
     let answers = store.annotations(set)?;
     let finals: std::collections::HashMap<i64, String> =
         store.current_labels(set)?.into_iter().collect();

@@ -257,7 +257,7 @@ impl ReviewSession {
         let role = store.role()?;
         // A member's decisions carry their login name (the server refuses any other).
         let annotator = store
-            .member_name()?
+            .member_name_for(role)?
             .unwrap_or_else(|| annotator.to_string());
         let annotator = annotator.as_str();
         drop(store);
@@ -266,6 +266,7 @@ impl ReviewSession {
             path.to_path_buf(),
             set.clone(),
             annotator.to_string(),
+            role.is_lead(),
             repaint,
         )
         .map_err(|e| crate::store::StoreError::Io {

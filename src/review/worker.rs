@@ -150,6 +150,7 @@ pub(crate) fn spawn(
     path: PathBuf,
     label_set: String,
     annotator: String,
+    lead: bool,
     repaint: Repaint,
 ) -> std::io::Result<WorkerHandle> {
     let (otx, orx) = crossbeam_channel::unbounded::<Request>();
@@ -180,7 +181,7 @@ pub(crate) fn spawn(
             };
             let team = store.is_team();
             let mut w = Worker {
-                lead: store.role().map(|r| r.is_lead()).unwrap_or(false),
+                lead,
                 last_model: store.active_model(&label_set).ok().flatten().map(|m| m.id),
                 keeps_bytes: store.keeps_file_bytes().unwrap_or(false),
                 store,

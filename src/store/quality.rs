@@ -189,13 +189,10 @@ impl Store {
     /// in; an annotator of a team project can ask this, never for the answers).
     pub fn gold_open(&self, set: &str, annotator: &str) -> Result<Vec<i64>> {
         let set_id = self.label_set_id(set)?;
-        let sql = match self.backend() {
-            Backend::Postgres => "SELECT * FROM yuxuan_gold_open(?1, ?2)".to_string(),
-            Backend::Sqlite => "SELECT g.item_id FROM gold g WHERE g.label_set_id = ?1
-                   AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.item_id = g.item_id AND c.annotator = ?2)
-                 ORDER BY g.item_id"
-                .to_string(),
-        };
+        let sql = format!(
+            "SELECT o.id FROM {} o ORDER BY o.id",
+            open_gold_sql(self.backend(), "?1", "?2")
+        );
         self.db().column(&sql, &[&set_id, &annotator])
     }
 
@@ -212,11 +209,11 @@ impl Store {
         }
         let b = self.backend();
         let gold = super::leases::gold_sql(b, "x.item_id", "?2");
-        let open = match b {
-            Backend::Postgres => "SELECT string_agg(g::text, ',') FROM yuxuan_gold_open(?2, ?1) g",
-            Backend::Sqlite => "SELECT group_concat(g.item_id) FROM gold g WHERE g.label_set_id = ?2
-                   AND NOT EXISTS (SELECT 1 FROM claims y WHERE y.item_id = g.item_id AND y.annotator = ?1)",
+        let ids = match b {
+            Backend::Postgres => "string_agg(o.id::text, ',')",
+            Backend::Sqlite => "group_concat(o.id)",
         };
+        let open = format!("SELECT {ids} FROM {} o", open_gold_sql(b, "?2", "?1"));
         let (open, answers, checks): (Option<String>, i64, i64) = self.db().query_row(
             &format!(
                 "SELECT ({open}),
@@ -313,6 +310,18 @@ impl Store {
 
 /// How long a connection trusts its answer to "does this set have gold items?".
 const GOLD_RECHECK: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// SQL: the gold items of set `set` annotator `ann` has not answered, as a subquery with one
+/// column `id` (on PostgreSQL a server function: ids only, the answers stay closed).
+fn open_gold_sql(b: Backend, set: &str, ann: &str) -> String {
+    match b {
+        Backend::Postgres => format!("(SELECT g AS id FROM yuxuan_gold_open({set}, {ann}) g)"),
+        Backend::Sqlite => format!(
+            "(SELECT g.item_id AS id FROM gold g WHERE g.label_set_id = {set}
+               AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.item_id = g.item_id AND c.annotator = {ann}))"
+        ),
+    }
+}
 
 fn row_to_annotation(r: &super::db::Row) -> Result<Annotation> {
     let action: String = r.get(4)?;

@@ -325,7 +325,13 @@ impl Store {
     /// The login name of a member's connection (their decisions carry it), None for project
     /// files and the owner (who names themselves).
     pub fn member_name(&self) -> Result<Option<String>> {
-        if self.role()? == Role::Owner {
+        let role = self.role()?;
+        self.member_name_for(role)
+    }
+
+    /// [`Store::member_name`] when the role is known already.
+    pub fn member_name_for(&self, role: Role) -> Result<Option<String>> {
+        if role == Role::Owner {
             return Ok(None);
         }
         Ok(Some(self.db().one("SELECT current_user::text", &[])?))
