@@ -98,19 +98,6 @@ pub fn ensure(dir: &Path, ctx: &JobCtx) -> anyhow::Result<Demo> {
     })
 }
 
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.building-{}", std::process::id()))
-}
-
-fn finish(tmp: &Path, path: &Path) -> anyhow::Result<()> {
-    std::fs::rename(tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
-}
-
 /// The emoji images chosen for the demo: (category, absolute path), `per_category` each, in
 /// the emoji's sort order.
 pub fn pick_emoji(emoji_dir: &Path, per_category: usize) -> anyhow::Result<Vec<(String, PathBuf)>> {
@@ -160,10 +147,8 @@ pub fn pick_emoji(emoji_dir: &Path, per_category: usize) -> anyhow::Result<Vec<(
 /// Build the emoji image project at `path` from `emoji_dir`.
 pub fn build_image_project(path: &Path, emoji_dir: &Path, ctx: &JobCtx) -> anyhow::Result<()> {
     let picked = pick_emoji(emoji_dir, PER_CATEGORY)?;
-    let tmp = temp_path(path);
-    let _ = std::fs::remove_file(&tmp);
-    {
-        let mut store = Store::create(&tmp, "Emoji demo", TaskKind::Image)?;
+    crate::fsutil::write_atomic(path, |tmp| -> anyhow::Result<()> {
+        let mut store = Store::create(tmp, "Emoji demo", TaskKind::Image)?;
         let labels: Vec<NewLabel> = CATEGORIES
             .iter()
             .map(|(n, d)| NewLabel {
@@ -209,8 +194,8 @@ pub fn build_image_project(path: &Path, emoji_dir: &Path, ctx: &JobCtx) -> anyho
             }
         }
         store.record_decisions(&seeds)?;
-    }
-    finish(&tmp, path)
+        Ok(())
+    })
 }
 
 /// Chinese H5 pages written into the demo (file name, HTML).
@@ -277,10 +262,8 @@ pub fn build_form_project(path: &Path, dir: &Path, ctx: &JobCtx) -> anyhow::Resu
             std::fs::copy(&src, pages.join(format!("formasaurus-{i}.html")))?;
         }
     }
-    let tmp = temp_path(path);
-    let _ = std::fs::remove_file(&tmp);
-    let result = (|| -> anyhow::Result<()> {
-        let mut store = Store::create(&tmp, "H5 forms demo", TaskKind::Form)?;
+    crate::fsutil::write_atomic(path, |tmp| -> anyhow::Result<()> {
+        let mut store = Store::create(tmp, "H5 forms demo", TaskKind::Form)?;
         // The same labels as `yuxuan new --kind form`: the taxonomy the base model predicts.
         if store.labels(sets::FIELD_TYPE)?.is_empty() {
             store.add_labels(sets::FIELD_TYPE, &crate::taxonomy::default_field_types())?;
@@ -295,14 +278,7 @@ pub fn build_form_project(path: &Path, dir: &Path, ctx: &JobCtx) -> anyhow::Resu
             ctx,
         )?;
         Ok(())
-    })();
-    match result {
-        Ok(()) => finish(&tmp, path),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
+    })
 }
 
 /// Train a first model on the seed labels and pre-label the project with it, when the
@@ -316,10 +292,15 @@ pub fn first_model(path: &Path, ctx: &JobCtx) -> anyhow::Result<String> {
     if set != sets::CLASS {
         // Forms: the base field-type model (trained on Formasaurus, registered on first use)
         // pre-labels every field; no human labels are needed for it.
-        let done = crate::ml::field_model::prelabel_form_project(&mut store, ctx)?;
+        let done = crate::ml::project::prelabel(&mut store, ctx)?;
         return Ok(done
             .iter()
-            .map(|(set, n, v)| format!("{set}: model v{v} pre-labelled {n} items"))
+            .map(|p| {
+                format!(
+                    "{}: model v{} pre-labelled {} items",
+                    p.label_set, p.version, p.items
+                )
+            })
             .collect::<Vec<_>>()
             .join("; "));
     }
@@ -329,8 +310,8 @@ pub fn first_model(path: &Path, ctx: &JobCtx) -> anyhow::Result<String> {
     };
     let act = crate::ml::family::Activation::Always;
     // Images: cached embeddings first, then the project's image mode.
-    let report = crate::ml::image_pipeline::train_project(&mut store, None, &cfg, act, ctx)?;
-    let n = crate::ml::image_pipeline::prelabel_project(&mut store, ctx)?;
+    let report = crate::ml::project::train(&mut store, set, None, &cfg, act, ctx)?;
+    let n = crate::ml::project::predicted(&crate::ml::project::prelabel(&mut store, ctx)?);
     Ok(format!(
         "model v{} (hold-out accuracy {:.2}) pre-labelled {n} items",
         report.model.version, report.metrics.accuracy

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod demo;
 pub mod domain;
 pub mod exchange;
+pub mod fsutil;
 pub mod ingest;
 pub mod jobs;
 pub mod ml;

@@ -8,9 +8,9 @@ use yuxuan::domain::{sets, Action, FieldRecord, ItemKind, NewDecision, NewLabel,
 use yuxuan::ingest::html::{self, ExtractOptions};
 use yuxuan::ingest::pages::{import_paths, PageImportOptions};
 use yuxuan::jobs::JobCtx;
-use yuxuan::ml::family::{prelabel, run_training, Activation};
+use yuxuan::ml::family::{Activation, ModelFamily};
+use yuxuan::ml::project::{prelabel_with as prelabel, run_training};
 use yuxuan::ml::field_model::BaseModel;
-use yuxuan::ml::registry::family_for;
 use yuxuan::ml::train::TrainConfig;
 use yuxuan::presets;
 use yuxuan::store::Store;
@@ -843,4 +843,9 @@ fn a_project_with_fewer_field_types_only_gets_suggestions_it_can_accept() {
         store.record_decisions(&accepted).unwrap().len(),
         accepted.len()
     );
+}
+
+/// The catalog's family of `set` for this project.
+fn family_for(store: &Store, set: &str) -> anyhow::Result<Box<dyn ModelFamily>> {
+    yuxuan::ml::catalog::for_set(store, set, None)?.build(store)
 }

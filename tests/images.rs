@@ -10,7 +10,8 @@ use yuxuan::ingest::images::{import_paths, ImageImportOptions, UnknownLabels};
 use yuxuan::jobs::JobCtx;
 use yuxuan::ml::backbone::{BACKBONE_ID, EMBED_DIM};
 use yuxuan::ml::family::Activation;
-use yuxuan::ml::image_pipeline;
+use yuxuan::ml::catalog::ImageMode;
+use yuxuan::ml::project;
 use yuxuan::ml::train::TrainConfig;
 use yuxuan::queue::{self, Filter, QueueSpec, Strategy};
 use yuxuan::store::predictions::NewPrediction;
@@ -302,13 +303,13 @@ fn embeddings_are_computed_once_and_reused_and_real_emoji_train_a_head() {
     assert_eq!(files.len(), 24);
     let (mut store, s) = import_labelled_emoji(dir.path(), &files);
     assert_eq!((s.added, s.labels_imported), (24, 24), "{s:?}");
-    let n = image_pipeline::embed_missing(&mut store, &JobCtx::new("embed")).unwrap();
+    let n = project::embed_missing(&mut store, &JobCtx::new("embed")).unwrap();
     assert_eq!(n, 24);
     let first = store.embedding(1, BACKBONE_ID).unwrap().unwrap();
     assert_eq!(first.len(), EMBED_DIM as usize);
     // Second run: nothing to compute, the cached vectors are untouched.
     assert_eq!(
-        image_pipeline::embed_missing(&mut store, &JobCtx::new("embed")).unwrap(),
+        project::embed_missing(&mut store, &JobCtx::new("embed")).unwrap(),
         0
     );
     assert_eq!(store.embedding(1, BACKBONE_ID).unwrap().unwrap(), first);
@@ -319,8 +320,9 @@ fn embeddings_are_computed_once_and_reused_and_real_emoji_train_a_head() {
         learning_rate: 5e-3,
         ..Default::default()
     };
-    let r = image_pipeline::train_project(
+    let r = project::train(
         &mut store,
+        sets::CLASS,
         None,
         &cfg,
         Activation::IfNotWorse,
@@ -333,7 +335,7 @@ fn embeddings_are_computed_once_and_reused_and_real_emoji_train_a_head() {
         "hold-out accuracy {}",
         r.metrics.accuracy
     );
-    let n = image_pipeline::prelabel_project(&mut store, &JobCtx::new("prelabel")).unwrap();
+    let n = project::predicted(&project::prelabel(&mut store, &JobCtx::new("prelabel")).unwrap());
     assert_eq!(n, 24);
     let p = store
         .prediction(1, sets::CLASS, Some(r.model.id))
@@ -343,7 +345,7 @@ fn embeddings_are_computed_once_and_reused_and_real_emoji_train_a_head() {
     assert!((p.margin - (p.top[0].1 - p.top[1].1)).abs() < 1e-9);
     // Re-running after no change touches nothing.
     assert_eq!(
-        image_pipeline::prelabel_project(&mut store, &JobCtx::new("prelabel")).unwrap(),
+        project::predicted(&project::prelabel(&mut store, &JobCtx::new("prelabel")).unwrap()),
         0
     );
 }
@@ -538,8 +540,9 @@ fn killed_training_body(loc: &Path) {
         epochs: 5,
         ..Default::default()
     };
-    let r = image_pipeline::train_project(
+    let r = project::train(
         &mut store,
+        sets::CLASS,
         None,
         &cfg,
         Activation::Always,
@@ -587,8 +590,9 @@ fn killed_training_body(loc: &Path) {
     assert_eq!(store.integrity_check().unwrap(), "ok");
     assert_eq!(store.fail_stale_training_runs().unwrap(), 1);
     // The project still trains after the crash.
-    let r2 = image_pipeline::train_project(
+    let r2 = project::train(
         &mut store,
+        sets::CLASS,
         None,
         &cfg,
         Activation::Always,
@@ -822,9 +826,10 @@ fn bench_head_10k() {
     let dir = tempfile::tempdir().unwrap();
     let (_, mut store, _) = embedded_project(dir.path(), &classes, 1112, 1112);
     let t = std::time::Instant::now();
-    let r = image_pipeline::train_project(
+    let r = project::train(
         &mut store,
-        Some("head"),
+        sets::CLASS,
+        Some(ImageMode::Head),
         &TrainConfig::default(),
         Activation::Always,
         &JobCtx::new("t"),
@@ -928,7 +933,7 @@ fn near_duplicates_group_real_photo_variants_and_similar_ranks_them_first() {
         errors[0].source_path.ends_with("multipage_rgb.tif"),
         "{errors:?}"
     );
-    let n = image_pipeline::embed_missing(&mut store, &JobCtx::new("embed")).unwrap();
+    let n = project::embed_missing(&mut store, &JobCtx::new("embed")).unwrap();
     assert_eq!(n, s.added);
 
     let id_of = |name: &str| {
@@ -1008,8 +1013,9 @@ fn finetune_mode_trains_only_the_last_blocks_on_the_cpu_and_prelabels() {
         learning_rate: 5e-3,
         ..Default::default()
     };
-    let head = image_pipeline::train_project(
+    let head = project::train(
         &mut store,
+        sets::CLASS,
         None,
         &cfg,
         Activation::Always,
@@ -1018,9 +1024,10 @@ fn finetune_mode_trains_only_the_last_blocks_on_the_cpu_and_prelabels() {
     .unwrap();
     assert_eq!(head.model.kind, "image-head");
     let cfg = TrainConfig { epochs: 3, ..cfg };
-    let ft = image_pipeline::train_project(
+    let ft = project::train(
         &mut store,
-        Some("finetune"),
+        sets::CLASS,
+        Some(ImageMode::Finetune),
         &cfg,
         Activation::Never,
         &JobCtx::new("train"),
@@ -1056,7 +1063,7 @@ fn finetune_mode_trains_only_the_last_blocks_on_the_cpu_and_prelabels() {
 
     // Activated, it pre-labels every image by running the whole network.
     store.activate_model(ft.model.id).unwrap();
-    let n = image_pipeline::prelabel_project(&mut store, &JobCtx::new("prelabel")).unwrap();
+    let n = project::predicted(&project::prelabel(&mut store, &JobCtx::new("prelabel")).unwrap());
     assert_eq!(n, files.len());
     let p = store
         .prediction(1, sets::CLASS, Some(ft.model.id))

@@ -254,8 +254,8 @@ pub fn run_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
     // The product's thread policy for head training (`image_pipeline::train_project`), for
     // the job and the bare loop alike.
     let t = Instant::now();
-    let report = crate::ml::image_pipeline::with_head_threads(device, || {
-        family::run_training(
+    let report = crate::ml::project::single_thread_on_cpu(device, || {
+        crate::ml::project::run_training(
             &mut store,
             &fam,
             &tcfg,
@@ -278,7 +278,7 @@ pub fn run_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
     .to(device);
     // The job's config as the family resolved it (batch size), so both loops take the same steps.
     let tcfg = tcfg.for_family(fam.default_batch_size(report.n_train));
-    let bare_s = crate::ml::image_pipeline::with_head_threads(device, || {
+    let bare_s = crate::ml::project::single_thread_on_cpu(device, || {
         bare_loop(&x, &y, report.n_train, classes as i64, &tcfg, device)
     })?;
 

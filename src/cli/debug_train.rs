@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use yuxuan::bench::head::{device_of, EmbeddingHeadFamily};
 use yuxuan::jobs::JobCtx;
-use yuxuan::ml::family::{run_training, Activation};
+use yuxuan::ml::family::Activation;
+use yuxuan::ml::project::run_training;
 use yuxuan::ml::train::TrainConfig;
 use yuxuan::store::Store;
 

@@ -9,7 +9,6 @@ mod demo;
 mod doctor;
 mod duplicates;
 mod export;
-mod forms;
 mod gui;
 mod import;
 mod import_labels;

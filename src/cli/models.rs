@@ -103,9 +103,9 @@ pub fn activate(a: ActivateArgs) -> anyhow::Result<ExitCode> {
     println!("v{} ({}) is now active", m.version, m.kind);
     if !a.no_prelabel && a.set == sets::CLASS {
         let ctx = yuxuan::jobs::JobCtx::new("prelabel").with_cli_bar();
-        let n = yuxuan::ml::image_pipeline::prelabel_project(&mut store, &ctx)?;
+        let done = yuxuan::ml::project::prelabel(&mut store, &ctx)?;
         ctx.finish();
-        println!("pre-labelled {n} item(s) with v{}", m.version);
+        super::prelabel::print_prelabelled(&store, &done)?;
     }
     Ok(ExitCode::SUCCESS)
 }

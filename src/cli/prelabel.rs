@@ -1,11 +1,13 @@
 //! `yuxuan prelabel`: compute missing image embeddings, then pre-label every item the active
-//! model has not predicted yet (batched, decoding overlapped with inference, CUDA when present).
+//! model of each label set has not predicted yet (batched, decoding overlapped with
+//! inference, CUDA when present; form projects register the field-type base model first).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use yuxuan::domain::{sets, TaskKind};
 use yuxuan::jobs::JobCtx;
-use yuxuan::ml::image_pipeline;
+use yuxuan::ml::project::{self, Prelabelled};
 use yuxuan::store::Store;
 
 #[derive(Debug, clap::Args)]
@@ -14,29 +16,43 @@ pub struct Args {
     project: PathBuf,
 }
 
+/// One line per label set pre-labelled, and what to do where a set has no model yet.
+pub fn print_prelabelled(store: &Store, done: &[Prelabelled]) -> anyhow::Result<()> {
+    for p in done {
+        println!(
+            "pre-labelled {} item(s) in {} with model v{}",
+            p.items, p.label_set, p.version
+        );
+    }
+    let has = |set: &str| done.iter().any(|p| p.label_set == set);
+    match store.project()?.kind {
+        TaskKind::Image if !has(sets::CLASS) => println!(
+            "no active model yet: label a few items (queue `diverse`) and run `yuxuan train`"
+        ),
+        TaskKind::Form if !has(sets::INDUSTRY) => println!(
+            "industry: no model yet (label a few pages, then `yuxuan train PROJECT --set industry`)"
+        ),
+        _ => {}
+    }
+    Ok(())
+}
+
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(&a.project)?;
     let ctx = JobCtx::new("prelabel").with_cli_bar();
-    if store.project()?.kind == yuxuan::domain::TaskKind::Form {
-        return super::forms::prelabel(&mut store, &ctx);
-    }
-    let before = store.embedding_count(yuxuan::ml::backbone::BACKBONE_ID)?;
-    let n = image_pipeline::prelabel_project(&mut store, &ctx)?;
+    let image = store.project()?.kind == TaskKind::Image;
+    let backbone = project::backbone_id(&store)?;
+    let before = store.embedding_count(backbone)?;
+    let done = project::prelabel(&mut store, &ctx)?;
     ctx.finish();
-    let after = store.embedding_count(yuxuan::ml::backbone::BACKBONE_ID)?;
-    println!(
-        "embedded {} new image(s) ({} cached in total)",
-        after - before,
-        after
-    );
-    match store.active_model(yuxuan::domain::sets::CLASS)? {
-        Some(m) => println!(
-            "pre-labelled {n} item(s) with model v{} ({})",
-            m.version, m.kind
-        ),
-        None => println!(
-            "no active model yet: label a few items (queue `diverse`) and run `yuxuan train`"
-        ),
+    if image {
+        let after = store.embedding_count(backbone)?;
+        println!(
+            "embedded {} new image(s) ({} cached in total)",
+            after - before,
+            after
+        );
     }
+    print_prelabelled(&store, &done)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -64,8 +64,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     };
     let m = image_torchscript::register(&mut store, &a.model, &labels, &spec, !a.no_activate)?;
     store.set_setting(
-        yuxuan::ml::registry::IMAGE_MODE_SETTING,
-        serde_json::json!("torchscript"),
+        yuxuan::ml::catalog::IMAGE_MODE_SETTING,
+        serde_json::json!(yuxuan::ml::catalog::ImageMode::Torchscript.as_str()),
     )?;
     println!(
         "registered {} as v{} ({} labels, input {}x{}){}",

@@ -5,22 +5,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use yuxuan::domain::{sets, TaskKind};
 use yuxuan::jobs::JobCtx;
+use yuxuan::ml::catalog::{ImageMode, IMAGE_MODE_SETTING};
 use yuxuan::ml::family::{Activation, TrainReport};
-use yuxuan::ml::image_pipeline;
 use yuxuan::ml::metrics::Metrics;
+use yuxuan::ml::project;
 use yuxuan::ml::train::TrainConfig;
 use yuxuan::store::Store;
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Mode {
-    /// Linear head on the cached embeddings (fast, default).
-    Head,
-    /// The last backbone blocks and a head (slower; for the GPU).
-    Finetune,
-    /// Continue from the registered TorchScript model.
-    Torchscript,
-}
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum ActivateWhen {
@@ -37,7 +29,7 @@ pub struct Args {
     /// Training mode (default: the project's `image_mode` setting, else head). Given, it
     /// becomes the project's setting.
     #[arg(long, value_enum)]
-    mode: Option<Mode>,
+    mode: Option<ImageMode>,
     #[arg(long)]
     epochs: Option<usize>,
     /// Fraction of each class held out for evaluation.
@@ -121,16 +113,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     // `Store::open` already marks runs whose owning process is gone as failed; runs of a live
     // process (the app training in the background) are left alone.
     let mut store = Store::open(&a.project)?;
-    let mode = a.mode.map(|m| match m {
-        Mode::Head => "head",
-        Mode::Finetune => "finetune",
-        Mode::Torchscript => "torchscript",
-    });
-    if let Some(m) = mode {
-        store.set_setting(
-            yuxuan::ml::registry::IMAGE_MODE_SETTING,
-            serde_json::json!(m),
-        )?;
+    let kind = store.project()?.kind;
+    if let Some(m) = a.mode {
+        anyhow::ensure!(
+            kind == TaskKind::Image,
+            "--mode is for image projects (form projects have one model per label set)"
+        );
+        store.set_setting(IMAGE_MODE_SETTING, serde_json::json!(m.as_str()))?;
     }
     let mut cfg = TrainConfig {
         holdout: a.holdout,
@@ -150,23 +139,20 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     };
     let ctx = JobCtx::new("train").with_cli_bar();
     let t0 = std::time::Instant::now();
-    let form = store.project()?.kind == yuxuan::domain::TaskKind::Form;
-    let report = if form {
-        super::forms::train(&mut store, &a.set, &cfg, activation, &ctx)?
+    let set = if kind == TaskKind::Image {
+        sets::CLASS
     } else {
-        image_pipeline::train_project(&mut store, mode, &cfg, activation, &ctx)?
+        a.set.as_str()
     };
+    let report = project::train(&mut store, set, a.mode, &cfg, activation, &ctx)?;
     ctx.finish();
     print_report(&report);
     println!("training took {:.2}s", t0.elapsed().as_secs_f64());
     if report.activated && !a.no_prelabel {
         let ctx = JobCtx::new("prelabel").with_cli_bar();
-        if form {
-            return super::forms::prelabel(&mut store, &ctx);
-        }
-        let n = image_pipeline::prelabel_project(&mut store, &ctx)?;
+        let done = project::prelabel(&mut store, &ctx)?;
         ctx.finish();
-        println!("pre-labelled {n} item(s) with v{}", report.model.version);
+        super::prelabel::print_prelabelled(&store, &done)?;
     }
     Ok(ExitCode::SUCCESS)
 }

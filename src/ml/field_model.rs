@@ -181,13 +181,11 @@ pub fn register_base(store: &mut Store, base: &BaseModel) -> anyhow::Result<Mode
     std::fs::create_dir_all(&dir)?;
     let file = dir.join(format!("field_type-base-r{BASE_RECIPE}.safetensors"));
     if !file.exists() {
-        let tmp = dir.join(format!(".field_type-base.{}.tmp", std::process::id()));
-        std::fs::copy(&base.weights, &tmp)?;
-        std::fs::rename(&tmp, &file)?;
+        crate::fsutil::copy_atomic(&base.weights, &file)?;
     }
-    let sha = crate::assets::file_checksum(&file)?;
-    let rel = store.relative_path(&file);
-    let model = store.add_model(&NewModel {
+    let model = store.register_model_file(
+        &file,
+        NewModel {
         label_set: sets::FIELD_TYPE.to_string(),
         kind: KIND.to_string(),
         parent_id: None,
@@ -195,9 +193,10 @@ pub fn register_base(store: &mut Store, base: &BaseModel) -> anyhow::Result<Mode
         labels: base.labels.clone(),
         spec: serde_json::json!({ "net": base.spec, "base": "formasaurus+lexicon", "recipe": BASE_RECIPE }),
         metrics: Some(serde_json::to_value(&base.report)?),
-        weights_path: Some(rel),
-        weights_sha256: Some(sha),
-    })?;
+            weights_path: None,
+            weights_sha256: None,
+        },
+    )?;
     store.activate_model(model.id)?;
     Ok(store.model(model.id)?.unwrap_or(model))
 }
@@ -515,9 +514,7 @@ impl BaseModel {
                 ctx,
             )?;
             let json = dir.join(format!("{}.json", Self::stem()));
-            let tmp = dir.join(format!(".{}.{}.json.tmp", Self::stem(), std::process::id()));
-            std::fs::write(&tmp, serde_json::to_vec_pretty(&m)?)?;
-            std::fs::rename(&tmp, &json)?;
+            crate::fsutil::write_bytes_atomic(&json, &serde_json::to_vec_pretty(&m)?)?;
             Ok(m)
         })();
         let _ = std::fs::remove_file(&lock);
@@ -608,23 +605,3 @@ pub fn build_base(data_dir: &Path, weights: &Path, ctx: &JobCtx) -> anyhow::Resu
     })
 }
 
-/// Pre-label a form project: field types (registering the base model first when the project
-/// has no field-type model) and page industries (when an industry model is active). Returns
-/// (label set, items predicted, model version) per set that has a model.
-pub fn prelabel_form_project(
-    store: &mut Store,
-    ctx: &JobCtx,
-) -> anyhow::Result<Vec<(String, usize, i64)>> {
-    let mut out = Vec::new();
-    for set in [sets::FIELD_TYPE, sets::INDUSTRY] {
-        let fam = super::registry::family_for(store, set)?;
-        if set == sets::INDUSTRY && store.active_model(set)?.is_none() {
-            continue;
-        }
-        ctx.set_message(format!("pre-labelling {set}"));
-        let n = super::family::prelabel(store, fam.as_ref(), None, ctx)?;
-        let version = store.active_model(set)?.map(|m| m.version).unwrap_or(0);
-        out.push((set.to_string(), n, version));
-    }
-    Ok(out)
-}

@@ -23,6 +23,15 @@ pub struct ImageHeadFamily {
     pub backbone: String,
 }
 
+impl ImageHeadFamily {
+    /// The head on the project's backbone.
+    pub fn for_project(store: &Store) -> anyhow::Result<ImageHeadFamily> {
+        Ok(ImageHeadFamily {
+            backbone: super::project::backbone_id(store)?.to_string(),
+        })
+    }
+}
+
 impl Default for ImageHeadFamily {
     fn default() -> Self {
         ImageHeadFamily {

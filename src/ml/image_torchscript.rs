@@ -57,23 +57,6 @@ impl TorchScriptSpec {
     }
 }
 
-fn copy_atomic(src: &Path, dst: &Path) -> anyhow::Result<()> {
-    let dir = dst.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp.{}",
-        dst.file_name().and_then(|s| s.to_str()).unwrap_or("model"),
-        std::process::id()
-    ));
-    std::fs::copy(src, &tmp).map_err(|e| anyhow::anyhow!("copying {}: {e}", src.display()))?;
-    std::fs::File::open(&tmp)?.sync_all()?;
-    std::fs::rename(&tmp, dst)?;
-    Ok(())
-}
-
-fn relative_to_project(store: &Store, file: &Path) -> String {
-    store.relative_path(file)
-}
 
 /// Register a TorchScript classifier: check it loads and gives one logit per label at the
 /// given input size, copy it into the project, add missing labels, record and activate it.
@@ -123,23 +106,26 @@ pub fn register(
     store.add_labels(sets::CLASS, &new)?;
     let n = store.models(sets::CLASS)?.len() + 1;
     let dst = family::models_dir(store).join(format!("class-v{n}-registered.pt"));
-    copy_atomic(file, &dst)?;
+    crate::fsutil::copy_atomic(file, &dst)?;
     let spec = TorchScriptSpec {
         input: input.clone(),
         outputs: labels.to_vec(),
         source: Some(file.to_string_lossy().into_owned()),
     };
-    let model = store.add_model(&NewModel {
-        label_set: sets::CLASS.to_string(),
-        kind: KIND.to_string(),
-        parent_id: None,
-        training_run_id: None,
-        labels: labels.to_vec(),
-        spec: serde_json::to_value(&spec)?,
-        metrics: None,
-        weights_path: Some(relative_to_project(store, &dst)),
-        weights_sha256: Some(crate::assets::file_checksum(&dst)?),
-    })?;
+    let model = store.register_model_file(
+        &dst,
+        NewModel {
+            label_set: sets::CLASS.to_string(),
+            kind: KIND.to_string(),
+            parent_id: None,
+            training_run_id: None,
+            labels: labels.to_vec(),
+            spec: serde_json::to_value(&spec)?,
+            metrics: None,
+            weights_path: None,
+            weights_sha256: None,
+        },
+    )?;
     if activate {
         store.activate_model(model.id)?;
     }
@@ -230,17 +216,7 @@ impl TrainTask for TorchScriptTask {
     }
     /// TorchScript out: the fine-tuned module (same graph, new weights), written atomically.
     fn save(&self, path: &Path) -> anyhow::Result<()> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let tmp = dir.join(format!(
-            ".{}.tmp.{}",
-            path.file_name().and_then(|s| s.to_str()).unwrap_or("m"),
-            std::process::id()
-        ));
-        self.module.borrow().save(&tmp)?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        Ok(())
+        crate::fsutil::write_atomic(path, |tmp| self.module.borrow().save(tmp))
     }
     fn spec(&self) -> Option<serde_json::Value> {
         serde_json::to_value(&self.spec).ok()

@@ -3,6 +3,7 @@
 //! (via jobs).
 
 pub mod backbone;
+pub mod catalog;
 pub mod device;
 pub mod family;
 pub mod field_features;
@@ -14,7 +15,7 @@ pub mod image_head;
 pub mod image_pipeline;
 pub mod image_torchscript;
 pub mod metrics;
-pub mod registry;
+pub mod project;
 pub mod similarity;
 pub mod split;
 pub mod train;

@@ -218,24 +218,7 @@ pub fn top_k_within(
 /// Save a VarStore so that a crash never leaves a half-written file at `path`: write a temp
 /// file next to it (same extension, so safetensors is picked by extension), fsync, rename.
 pub fn save_var_store_atomic(vs: &nn::VarStore, path: &Path) -> anyhow::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("safetensors");
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp.{ext}",
-        path.file_stem().and_then(|s| s.to_str()).unwrap_or("model"),
-        std::process::id()
-    ));
-    vs.save(&tmp)?;
-    std::fs::File::open(&tmp)?.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    crate::fsutil::write_atomic(path, |tmp| vs.save(tmp))
 }
 
 /// The activation rule: a new model replaces the active one when it is not worse on the same

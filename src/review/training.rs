@@ -3,8 +3,8 @@
 //! active model, activate or discard, and re-pre-label in the background after activation.
 //!
 //! Training and pre-labelling run as [`Job`]s, each on its own connection to the project; the
-//! model family comes from a [`FamilyFactory`] (by default `ml::registry::family_for`; tests
-//! pass a tiny family of their own). The screen's own reads (counts, model history, the live
+//! model family comes from the project facade (`ml::project`, which asks `ml::catalog`), or
+//! from a [`FamilyFactory`] (tests pass a tiny family of their own). The screen's own reads (counts, model history, the live
 //! loss curve) and activation go through a store thread of the controller: the UI thread never
 //! waits for SQLite, whatever the project's size or another writer's lock.
 
@@ -13,21 +13,17 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::domain::{sets, ModelInfo, TaskKind, TrainingRun};
+use crate::domain::{ModelInfo, TrainingRun};
 use crate::jobs::{is_cancelled_error, Job, JobCtx, Snapshot};
-use crate::ml::family::{self, Activation, ModelFamily, TrainReport};
-use crate::ml::image_pipeline;
+use crate::ml::catalog::ImageMode;
+use crate::ml::family::{Activation, ModelFamily, TrainReport};
+use crate::ml::project;
 use crate::ml::train::{EpochStat, TrainConfig};
 use crate::store::Store;
 
 /// Builds the model family of a label set for a project.
 pub type FamilyFactory =
     Arc<dyn Fn(&Store, &str) -> anyhow::Result<Box<dyn ModelFamily>> + Send + Sync>;
-
-/// The registry's families (what the app uses).
-pub fn default_factory() -> FamilyFactory {
-    Arc::new(|store: &Store, set: &str| crate::ml::registry::family_for(store, set))
-}
 
 /// What the lead picks before training.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,9 +32,9 @@ pub struct TrainOptions {
     /// Hold-out share, 0..0.5.
     pub holdout: f64,
     pub activation: Activation,
-    /// Image training mode (`head`, `finetune`, `torchscript`); None: the project's
-    /// `image_mode` setting. Ignored for form label sets.
-    pub mode: Option<String>,
+    /// Image training mode; None: the project's `image_mode` setting. Ignored for form
+    /// label sets.
+    pub mode: Option<ImageMode>,
 }
 
 impl Default for TrainOptions {
@@ -193,9 +189,8 @@ fn run_epochs(store: &Store, set: &str, since: &str) -> anyhow::Result<Vec<Epoch
 pub struct TrainingController {
     path: PathBuf,
     pub label_set: String,
-    factory: FamilyFactory,
-    /// Images go through `ml::image_pipeline` (embeddings before training and pre-labelling).
-    image_pipeline: bool,
+    /// A family of the caller's (tests); None: the project facade (what the app uses).
+    factory: Option<FamilyFactory>,
     store: StoreThread,
     job: Option<Job<TrainReport>>,
     prelabel_job: Option<Job<usize>>,
@@ -216,12 +211,20 @@ pub struct TrainingController {
 }
 
 impl TrainingController {
+    /// A controller whose training and pre-labelling use `factory`'s family (tests).
     pub fn new(path: &Path, label_set: &str, factory: FamilyFactory) -> TrainingController {
+        Self::with_factory(path, label_set, Some(factory))
+    }
+
+    fn with_factory(
+        path: &Path,
+        label_set: &str,
+        factory: Option<FamilyFactory>,
+    ) -> TrainingController {
         let mut c = TrainingController {
             path: path.to_path_buf(),
             label_set: label_set.to_string(),
             factory,
-            image_pipeline: false,
             store: StoreThread::spawn(path.to_path_buf(), label_set.to_string()),
             job: None,
             prelabel_job: None,
@@ -240,12 +243,10 @@ impl TrainingController {
         c
     }
 
-    /// The app's controller: image projects train and pre-label through the image pipeline
-    /// (`ml::image_pipeline`: embeddings first, the picked mode), forms through the registry.
+    /// The app's controller: training and pre-labelling through the project facade
+    /// (`ml::project`: embeddings first for images, the picked mode, the catalog's family).
     pub fn for_app(path: &Path, label_set: &str) -> TrainingController {
-        let mut c = TrainingController::new(path, label_set, default_factory());
-        c.image_pipeline = true;
-        c
+        Self::with_factory(path, label_set, None)
     }
 
     /// Read counts, model versions and runs again, in the background (on opening the screen
@@ -330,7 +331,6 @@ impl TrainingController {
             self.factory.clone(),
             opts.clone(),
         );
-        let pipeline = self.image_pipeline;
         self.job = Some(Job::spawn(ctx, move |ctx| {
             let mut store = Store::open(&path)?;
             let cfg = TrainConfig {
@@ -338,18 +338,13 @@ impl TrainingController {
                 holdout: opts2.holdout.clamp(0.0, 0.5),
                 ..Default::default()
             };
-            if pipeline && store.project()?.kind == TaskKind::Image && set == sets::CLASS {
-                // Images: embeddings first (cached), mode as picked, then the shared job.
-                return image_pipeline::train_project(
-                    &mut store,
-                    opts2.mode.as_deref(),
-                    &cfg,
-                    opts2.activation,
-                    ctx,
-                );
+            match factory {
+                Some(f) => {
+                    let family = f(&store, &set)?;
+                    project::run_training(&mut store, family.as_ref(), &cfg, opts2.activation, ctx)
+                }
+                None => project::train(&mut store, &set, opts2.mode, &cfg, opts2.activation, ctx),
             }
-            let family = factory(&store, &set)?;
-            family::run_training(&mut store, family.as_ref(), &cfg, opts2.activation, ctx)
         }));
         self.last_poll = None;
     }
@@ -442,14 +437,15 @@ impl TrainingController {
             self.label_set.clone(),
             self.factory.clone(),
         );
-        let pipeline = self.image_pipeline;
         self.prelabel_job = Some(Job::spawn(ctx, move |ctx| {
             let mut store = Store::open(&path)?;
-            if pipeline && store.project()?.kind == TaskKind::Image && set == sets::CLASS {
-                return image_pipeline::prelabel_project(&mut store, ctx);
+            match factory {
+                Some(f) => {
+                    let family = f(&store, &set)?;
+                    project::prelabel_with(&mut store, family.as_ref(), None, ctx)
+                }
+                None => Ok(project::predicted(&project::prelabel(&mut store, ctx)?)),
             }
-            let family = factory(&store, &set)?;
-            family::prelabel(&mut store, family.as_ref(), None, ctx)
         }));
     }
 

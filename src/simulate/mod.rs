@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::domain::{sets, Action, NewDecision, NewLabel};
 use crate::jobs::JobCtx;
 use crate::ml::family::Activation;
-use crate::ml::image_pipeline;
+use crate::ml::project;
 use crate::ml::train::TrainConfig;
 use crate::queue::{self, Filter, QueueSpec, Strategy};
 use crate::store::Store;
@@ -30,8 +30,8 @@ pub struct SimOptions {
     /// Stop after this many labels (None: until every item with a truth label is labelled).
     pub max_labels: Option<usize>,
     pub train: TrainConfig,
-    /// Training mode (`head` by default).
-    pub mode: Option<String>,
+    /// Training mode (the project's by default).
+    pub mode: Option<crate::ml::catalog::ImageMode>,
     pub seed: u64,
 }
 
@@ -142,7 +142,7 @@ pub fn run(
         &missing.into_iter().map(NewLabel::named).collect::<Vec<_>>(),
     )?;
     ctx.set_message("embeddings");
-    image_pipeline::prelabel_project(store, &JobCtx::new("embed"))?;
+    project::prelabel(store, &JobCtx::new("embed"))?;
     let mut labelled: std::collections::HashSet<i64> = store
         .current_labels(sets::CLASS)?
         .into_iter()
@@ -231,14 +231,15 @@ pub fn run(
                 "round {round}: training on {} labels",
                 labelled.len()
             ));
-            image_pipeline::train_project(
+            project::train(
                 store,
-                opts.mode.as_deref(),
+                sets::CLASS,
+                opts.mode,
                 &opts.train,
                 Activation::Always,
                 &JobCtx::new("train"),
             )?;
-            image_pipeline::prelabel_project(store, &JobCtx::new("prelabel"))?;
+            project::prelabel(store, &JobCtx::new("prelabel"))?;
         }
         let (acc, version) = accuracy_rest(store, truth, &labelled)?;
         points.push(SimPoint {
@@ -347,9 +348,5 @@ pub fn write_plot(points: &[SimPoint], path: &Path) -> anyhow::Result<()> {
             line(&mut img, p, p, c, 3);
         }
     }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".plot.tmp.{}.png", std::process::id()));
-    img.save(&tmp)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+    crate::fsutil::write_atomic(path, |tmp| img.save(tmp))
 }

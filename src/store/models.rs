@@ -44,6 +44,23 @@ fn row_to_model(r: &Row) -> Result<ModelInfo> {
 }
 
 impl Store {
+    /// Register a model version whose weights are `file` (inactive): the version records the
+    /// file's path relative to the project and its checksum (`weights_path`/`weights_sha256`
+    /// of `m` are set here). The one way a model file becomes a version.
+    pub fn register_model_file(
+        &mut self,
+        file: &std::path::Path,
+        mut m: NewModel,
+    ) -> Result<ModelInfo> {
+        let sha = crate::assets::file_checksum(file).map_err(|source| StoreError::Io {
+            path: file.to_path_buf(),
+            source,
+        })?;
+        m.weights_path = Some(self.relative_path(file));
+        m.weights_sha256 = Some(sha);
+        self.add_model(&m)
+    }
+
     /// Register a model version (inactive). Versions count up per label set.
     pub fn add_model(&mut self, m: &NewModel) -> Result<ModelInfo> {
         let set_id = self.label_set_id(&m.label_set)?;

@@ -7,6 +7,7 @@ use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
 use super::i18n::{tr, Lang};
 use super::App;
+use crate::ml::catalog::ImageMode;
 use crate::ml::family::Activation;
 use crate::ml::metrics::Metrics;
 use crate::review::training::{PrelabelOutcome, TrainOptions, TrainOutcome, TrainingController};
@@ -31,12 +32,12 @@ impl Default for Form {
     }
 }
 
-const MODES: [(&str, Option<&str>); 4] = [
-    ("project default", None),
-    ("head on cached embeddings", Some("head")),
-    ("fine-tune backbone", Some("finetune")),
-    ("TorchScript model", Some("torchscript")),
-];
+/// The mode picker: the project's default, then every image mode of the catalog.
+fn modes() -> Vec<(&'static str, Option<ImageMode>)> {
+    std::iter::once(("project default", None))
+        .chain(ImageMode::ALL.map(|m| (m.family().title, Some(m))))
+        .collect()
+}
 
 fn activation_name(a: Activation) -> &'static str {
     match a {
@@ -118,9 +119,9 @@ fn options_ui(
         if is_images {
             ui.label(tr(lang, "Mode"));
             egui::ComboBox::from_id_salt("mode")
-                .selected_text(tr(lang, MODES[form.mode].0))
+                .selected_text(tr(lang, modes()[form.mode].0))
                 .show_ui(ui, |ui| {
-                    for (i, (name, _)) in MODES.iter().enumerate() {
+                    for (i, (name, _)) in modes().into_iter().enumerate() {
                         ui.selectable_value(&mut form.mode, i, tr(lang, name));
                     }
                 });
@@ -157,7 +158,7 @@ fn options_ui(
                 holdout: form.holdout_pct / 100.0,
                 activation: form.activation,
                 mode: if is_images {
-                    MODES[form.mode].1.map(str::to_string)
+                    modes()[form.mode].1
                 } else {
                     None
                 },
