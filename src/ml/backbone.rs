@@ -21,20 +21,30 @@ pub const EMBED_DIM: i64 = 1280;
 pub const N_BLOCKS: usize = 19;
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+/// The network's name in [`BackboneError`]s.
+const NET: &str = "MobileNetV2";
 
-/// Errors loading the backbone.
+/// Errors loading a pretrained backbone (`net` names the network: "MobileNetV2",
+/// "EfficientNet-Lite0").
 #[derive(Debug, thiserror::Error)]
 pub enum BackboneError {
-    #[error("MobileNetV2 weights not found at {0}; {hint}", hint = crate::assets::SETUP_HINT)]
-    Missing(std::path::PathBuf),
-    #[error("cannot load MobileNetV2 weights from {path}")]
+    #[error("{net} weights not found at {path}; {hint}", hint = crate::assets::SETUP_HINT)]
+    Missing {
+        net: &'static str,
+        path: std::path::PathBuf,
+    },
+    #[error("cannot load {net} weights from {path}")]
     Load {
+        net: &'static str,
         path: std::path::PathBuf,
         #[source]
         source: tch::TchError,
     },
-    #[error("{path} lacks {missing} MobileNetV2 variables (first: {first}); not torchvision's mobilenet_v2 weights")]
+    #[error("{path} lacks {missing} {net} variables (first: {first}); not {expected}")]
     Incomplete {
+        net: &'static str,
+        /// Whose weights the file should hold, e.g. "torchvision's mobilenet_v2 weights".
+        expected: &'static str,
         path: std::path::PathBuf,
         missing: usize,
         first: String,
@@ -155,18 +165,24 @@ impl Backbone {
     /// Weights from a safetensors file with torchvision's names (the classifier is ignored).
     pub fn load_from(path: &Path, device: Device) -> Result<Backbone, BackboneError> {
         if !path.is_file() {
-            return Err(BackboneError::Missing(path.to_path_buf()));
+            return Err(BackboneError::Missing {
+                net: NET,
+                path: path.to_path_buf(),
+            });
         }
         let mut vs = nn::VarStore::new(device);
         let blocks = feature_blocks(&vs.root());
         let missing = vs
             .load_partial(path)
             .map_err(|source| BackboneError::Load {
+                net: NET,
                 path: path.to_path_buf(),
                 source,
             })?;
         if !missing.is_empty() {
             return Err(BackboneError::Incomplete {
+                net: NET,
+                expected: "torchvision's mobilenet_v2 weights",
                 path: path.to_path_buf(),
                 missing: missing.len(),
                 first: missing[0].clone(),

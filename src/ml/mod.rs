@@ -5,6 +5,7 @@
 pub mod backbone;
 pub mod catalog;
 pub mod device;
+pub mod efficientnet_lite;
 pub mod family;
 pub mod field_features;
 pub mod field_industry;
