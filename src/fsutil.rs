@@ -22,7 +22,10 @@ pub fn temp_path_for(path: &Path) -> PathBuf {
 
 /// Write `path` atomically: `write` fills the temp path it is given; on success the temp file
 /// is synced and renamed over `path`. Parent folders are created.
-pub fn write_atomic<E>(path: &Path, write: impl FnOnce(&Path) -> Result<(), E>) -> anyhow::Result<()>
+pub fn write_atomic<E>(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), E>,
+) -> anyhow::Result<()>
 where
     E: Into<anyhow::Error>,
 {
@@ -36,8 +39,9 @@ where
     let result = (|| -> anyhow::Result<()> {
         write(&tmp).map_err(Into::into)?;
         std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, path)
-            .map_err(|e| anyhow::anyhow!("renaming {} to {}: {e}", tmp.display(), path.display()))?;
+        std::fs::rename(&tmp, path).map_err(|e| {
+            anyhow::anyhow!("renaming {} to {}: {e}", tmp.display(), path.display())
+        })?;
         Ok(())
     })();
     if result.is_err() {
@@ -81,7 +85,13 @@ mod tests {
         });
         assert!(err.is_err());
         assert_eq!(std::fs::read(&p).unwrap(), b"two", "the old file stays");
-        assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 1, "no temp left");
-        assert!(temp_path_for(&p).to_string_lossy().ends_with(".safetensors"));
+        assert_eq!(
+            std::fs::read_dir(p.parent().unwrap()).unwrap().count(),
+            1,
+            "no temp left"
+        );
+        assert!(temp_path_for(&p)
+            .to_string_lossy()
+            .ends_with(".safetensors"));
     }
 }

@@ -200,7 +200,8 @@ fn training_killed_mid_epoch_leaves_the_active_model_untouched() {
         .all(|p| (p.iter().sum::<f32>() - 1.0).abs() < 1e-3));
     drop(store);
     let mut store = Store::open(&path).unwrap();
-    let n = yuxuan::ml::project::prelabel_with(&mut store, &fam, None, &JobCtx::new("prelabel")).unwrap();
+    let n = yuxuan::ml::project::prelabel_with(&mut store, &fam, None, &JobCtx::new("prelabel"))
+        .unwrap();
     assert_eq!(n, 160);
     assert_eq!(
         store

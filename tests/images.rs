@@ -9,8 +9,8 @@ use yuxuan::domain::{sets, Action, ItemKind, NewDecision, NewItem, NewLabel, Tas
 use yuxuan::ingest::images::{import_paths, ImageImportOptions, UnknownLabels};
 use yuxuan::jobs::JobCtx;
 use yuxuan::ml::backbone::{BACKBONE_ID, EMBED_DIM};
-use yuxuan::ml::family::Activation;
 use yuxuan::ml::catalog::ImageMode;
+use yuxuan::ml::family::Activation;
 use yuxuan::ml::project;
 use yuxuan::ml::train::TrainConfig;
 use yuxuan::queue::{self, Filter, QueueSpec, Strategy};
@@ -551,12 +551,18 @@ fn killed_training_body(loc: &Path) {
     .unwrap();
     let file = yuxuan::ml::family::weights_path(&store, &r.model).unwrap();
     let sha = yuxuan::assets::file_checksum(&file).unwrap();
+    // The product's head converges in a fraction of a second: an epoch-loop head on the same
+    // embeddings, slowed per batch, is what gets killed mid-training (the same training job).
     let mut child = std::process::Command::new(common::bin())
         .args([
-            "train",
+            "debug-train",
             path.to_str().unwrap(),
+            "--backbone",
+            yuxuan::ml::backbone::BACKBONE_ID,
             "--epochs",
             "1000000",
+            "--batch-delay-ms",
+            "5",
             "--activate",
             "always",
         ])
@@ -765,6 +771,7 @@ fn the_simulator_keeps_its_books() {
             learning_rate: 5e-3,
             ..Default::default()
         },
+        eval_holdout: 0.0,
         ..Default::default()
     };
     let pts = yuxuan::simulate::run(&mut store, &truth, &opts, &JobCtx::new("sim")).unwrap();
@@ -797,13 +804,66 @@ fn the_simulator_keeps_its_books() {
     assert!(pts.last().unwrap().accuracy_rest.unwrap() > 0.9, "{pts:?}");
     let csv = dir.path().join("sim.csv");
     let png = dir.path().join("sim.png");
-    yuxuan::simulate::write_csv(&pts, &csv).unwrap();
-    yuxuan::simulate::write_plot(&pts, &png).unwrap();
+    let runs = vec![("uncertain/test".to_string(), pts)];
+    yuxuan::simulate::write_csv(&runs, &csv).unwrap();
+    yuxuan::simulate::write_plot(&runs, &png).unwrap();
     let text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(text.lines().count(), 6);
     assert!(text.starts_with("round,labels,accuracy_rest,corrections"));
+    assert!(text.lines().nth(1).unwrap().ends_with(",uncertain/test"));
     let img = image::open(&png).unwrap();
     assert_eq!((img.width(), img.height()), (800, 480));
+}
+
+/// The held-out share is never shown and measures the curve; the same project, seed and
+/// options give the same curve.
+#[test]
+fn the_simulator_holds_out_a_fixed_split_and_repeats_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, truth) = embedded_project(dir.path(), &["a", "b", "c"], 20, 0);
+    drop(store);
+    let opts = yuxuan::simulate::SimOptions {
+        batch: 10,
+        eval_holdout: 0.25,
+        ..Default::default()
+    };
+    let run = |name: &str| {
+        let copy = dir.path().join(name);
+        Store::open(&path).unwrap().copy_to(&copy).unwrap();
+        let mut s = Store::open(&copy).unwrap();
+        let pts = yuxuan::simulate::run(&mut s, &truth, &opts, &JobCtx::new("sim")).unwrap();
+        (s, pts)
+    };
+    let (store, a) = run("a.yuxuan");
+    let (_, b) = run("b.yuxuan");
+    let strip = |v: &[yuxuan::simulate::SimPoint]| {
+        v.iter()
+            .map(|p| yuxuan::simulate::SimPoint {
+                train_seconds: 0.0,
+                ..p.clone()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&a), strip(&b), "same options, same curve");
+    let (pass, held) = yuxuan::simulate::split_truth(&truth, 0.25, opts.seed);
+    assert_eq!(held.len(), 15, "a quarter of each class");
+    assert_eq!(a.last().unwrap().labels, pass.len());
+    let labelled: std::collections::HashSet<i64> = store
+        .current_labels(sets::CLASS)
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert!(
+        held.iter().all(|id| !labelled.contains(id)),
+        "held-out items are never shown"
+    );
+    let last = a.last().unwrap();
+    assert!(last.holdout_accuracy.unwrap() > 0.9, "{last:?}");
+    assert!(last.holdout_ece.is_some() && last.holdout_macro_f1.is_some());
+    let s = yuxuan::simulate::summarize(&a);
+    assert_eq!(s.labels, pass.len());
+    assert_eq!(s.corrections, last.corrections);
 }
 
 /// Not a test: prints the pre-labelling throughput (`cargo test --test integration
@@ -1088,4 +1148,126 @@ fn a_near_duplicate_threshold_too_low_to_mean_anything_is_refused_clearly() {
             .unwrap_err()
             .to_string();
     assert!(err.contains("raise the threshold"), "{err}");
+}
+
+/// Real emoji, both backbones: the head trains deterministically, records a temperature, ECE
+/// and bulk threshold from its hold-out, pre-labels with calibrated scores, and `yuxuan
+/// models` shows the ECE.
+#[test]
+fn the_head_on_both_backbones_is_calibrated_and_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cal.yuxuan");
+    let cats = [
+        "Smileys & Emotion",
+        "Animals & Nature",
+        "Food & Drink",
+        "Flags",
+    ];
+    let pics = common::emoji(&cats, 30);
+    assert_eq!(pics.len(), 120);
+    let p = path.to_str().unwrap();
+    common::ok(&common::run(&[
+        "new",
+        p,
+        "--kind",
+        "image",
+        "--backbone",
+        "both",
+    ]));
+    let files: Vec<String> = pics.iter().map(|(f, _)| f.display().to_string()).collect();
+    let mut args = vec!["import", p];
+    args.extend(files.iter().map(String::as_str));
+    common::ok(&common::run(&args));
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(
+        yuxuan::ml::backbone::BackboneChoice::of_project(&store).unwrap(),
+        yuxuan::ml::backbone::BackboneChoice::Both
+    );
+    project::embed_missing(&mut store, &JobCtx::new("embed")).unwrap();
+    for net in yuxuan::ml::backbone::BackboneChoice::Both.nets() {
+        assert_eq!(store.embedding_count(net.id()).unwrap(), 120, "{net:?}");
+    }
+    // Label 80 of them (20 per category) with the truth.
+    let by_path: HashMap<String, String> = pics
+        .iter()
+        .map(|(f, c)| (f.display().to_string(), c.clone()))
+        .collect();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let decisions: Vec<NewDecision> = store
+        .items_of_kind(yuxuan::domain::ItemKind::Image)
+        .unwrap()
+        .into_iter()
+        .filter_map(|it| {
+            let c = by_path[&it.source_path].clone();
+            let n = seen.entry(c.clone()).or_default();
+            *n += 1;
+            (*n <= 20).then(|| NewDecision {
+                item_id: it.id,
+                label_set: sets::CLASS.into(),
+                label: Some(c),
+                annotator: "t".into(),
+                action: Action::Correct,
+                ms_spent: 0,
+                prediction_id: None,
+            })
+        })
+        .collect();
+    store
+        .add_labels(sets::CLASS, &cats.map(NewLabel::named))
+        .unwrap();
+    store.record_decisions(&decisions).unwrap();
+    let cfg = TrainConfig {
+        holdout: 0.3,
+        ..Default::default()
+    };
+    let train = |store: &mut Store| {
+        project::train(
+            store,
+            sets::CLASS,
+            None,
+            &cfg,
+            Activation::Never,
+            &JobCtx::new("t"),
+        )
+        .unwrap()
+    };
+    let a = train(&mut store);
+    let b = train(&mut store);
+    let wa = yuxuan::ml::family::weights_path(&store, &a.model).unwrap();
+    let wb = yuxuan::ml::family::weights_path(&store, &b.model).unwrap();
+    assert_eq!(
+        std::fs::read(&wa).unwrap(),
+        std::fs::read(&wb).unwrap(),
+        "the same labels give the same model"
+    );
+    assert_eq!(a.model.spec["features"], "l2-scaled");
+    assert_eq!(a.model.spec["dim"], 2560);
+    let c = a
+        .metrics
+        .calibration
+        .clone()
+        .expect("calibrated on the hold-out");
+    assert_eq!(c.n, a.n_holdout);
+    assert!(c.temperature > 0.05 && c.temperature < 20.0, "{c:?}");
+    assert!((0.0..=1.0).contains(&c.ece), "{c:?}");
+    assert!(a.metrics.accuracy > 0.6, "{:?}", a.metrics);
+    let t = a.model.spec["temperature"].as_f64().unwrap();
+    assert!((t - c.temperature).abs() < 1e-9);
+    let w = a.model.spec["propagation"].as_f64().unwrap();
+    assert!(yuxuan::ml::propagation::WEIGHTS.contains(&w));
+    store.activate_model(a.model.id).unwrap();
+    let done = project::prelabel(&mut store, &JobCtx::new("p")).unwrap();
+    assert_eq!(project::predicted(&done), 120);
+    for p in store
+        .predictions_of_model(sets::CLASS, Some(a.model.id))
+        .unwrap()
+    {
+        let total: f64 = p.top.iter().map(|(_, s)| s).sum();
+        assert!(total <= 1.0 + 1e-6 && p.score > 0.0, "{p:?}");
+    }
+    let out = common::ok(&common::run(&["models", p]));
+    assert!(
+        out.contains("ECE") && out.contains(&format!("{:.3}", c.ece)),
+        "{out}"
+    );
 }

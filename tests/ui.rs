@@ -325,6 +325,15 @@ fn bulk_accept_accepts_the_ticked_items_in_one_go() {
         items.windows(2).all(|w| w[0].score >= w[1].score),
         "most confident first"
     );
+    // Ticked from the calibrated threshold on (the fallback when the model has none).
+    let threshold = h.state().project.as_ref().unwrap().review.bulk_threshold;
+    assert!(items.iter().all(|i| i.ticked == (i.score >= threshold)));
+    // Tick every item, then untick one: the rest are accepted.
+    for it in items.iter().filter(|i| !i.ticked) {
+        h.get_by_label_contains(&format!("#{} ", it.item_id))
+            .click();
+        h.run_ok();
+    }
     let wrong = items[1].item_id;
     h.get_by_label_contains(&format!("#{wrong} ")).click();
     h.run_ok();

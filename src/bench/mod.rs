@@ -10,6 +10,7 @@
 pub mod duplicates;
 pub mod export;
 pub mod head;
+pub mod images;
 pub mod prelabel;
 pub mod quality;
 pub mod queue;
@@ -222,6 +223,11 @@ pub const ROWS: &[RowSpec] = &[
         id: "head-finetune",
         title: "head fine-tune on cached embeddings",
         run: head::run_row,
+    },
+    RowSpec {
+        id: "images",
+        title: "image pre-labels: corrections of a full pass vs the torchvision + scikit-learn script (emoji, digits)",
+        run: images::run_row,
     },
     RowSpec {
         id: "duplicates",

@@ -37,8 +37,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:>3} {:>7} {:<16} {:>8} {:>8} {:>7} {:<24} parent",
-        "", "version", "kind", "accuracy", "macro-F1", "classes", "created"
+        "{:>3} {:>7} {:<16} {:>8} {:>8} {:>6} {:>7} {:<24} parent",
+        "", "version", "kind", "accuracy", "macro-F1", "ECE", "classes", "created"
     );
     for m in &models {
         let metric = |k: &str| {
@@ -49,18 +49,27 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 .map(|v| format!("{v:.3}"))
                 .unwrap_or_else(|| "-".into())
         };
+        // Expected calibration error of the calibrated scores on the hold-out.
+        let ece = m
+            .metrics
+            .as_ref()
+            .and_then(|x| x.pointer("/calibration/ece"))
+            .and_then(|v| v.as_f64())
+            .map(|v| format!("{v:.3}"))
+            .unwrap_or_else(|| "-".into());
         let parent = m
             .parent_id
             .and_then(|p| models.iter().find(|x| x.id == p))
             .map(|p| format!("v{}", p.version))
             .unwrap_or_default();
         println!(
-            "{:>3} {:>7} {:<16} {:>8} {:>8} {:>7} {:<24} {}",
+            "{:>3} {:>7} {:<16} {:>8} {:>8} {:>6} {:>7} {:<24} {}",
             if m.active { "*" } else { "" },
             format!("v{}", m.version),
             m.kind,
             metric("accuracy"),
             metric("macro_f1"),
+            ece,
             m.labels.len(),
             m.created_at,
             parent

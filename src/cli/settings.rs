@@ -27,6 +27,10 @@ pub struct Args {
     /// Minutes an item stays leased to the annotator it was given to (team projects).
     #[arg(long)]
     lease_minutes: Option<f64>,
+    /// Image projects: the backbone(s) that embed the images; missing embeddings are computed
+    /// at the next pre-labelling, the next training uses them.
+    #[arg(long, value_enum)]
+    backbone: Option<yuxuan::ml::backbone::BackboneChoice>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -61,7 +65,19 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         anyhow::ensure!(m > 0.0, "--lease-minutes must be positive");
         change(store.set_setting(leases::LEASE_MINUTES, serde_json::json!(m)))?;
     }
+    if let Some(b) = a.backbone {
+        change(store.set_setting(
+            yuxuan::ml::backbone::BACKBONE_SETTING,
+            serde_json::json!(b.as_str()),
+        ))?;
+    }
     println!("project: {}", store.location().display());
+    if store.project()?.kind == yuxuan::domain::TaskKind::Image {
+        println!(
+            "backbone:       {}",
+            yuxuan::ml::backbone::BackboneChoice::of_project(&store)?.as_str()
+        );
+    }
     match store.overlap()? {
         Some(o) => println!(
             "overlap:        {o} ({} items now)",

@@ -20,8 +20,9 @@ pub struct Args {
     /// Items labelled between two retrainings.
     #[arg(long, default_value_t = 50)]
     batch: usize,
-    /// Queue strategy: uncertain, confident, diverse, random, file-order.
-    #[arg(long, default_value = "uncertain")]
+    /// Queue strategy: confident (most likely right first: the fewest corrections, the
+    /// app's default), uncertain, diverse, random, file-order.
+    #[arg(long, default_value = "confident")]
     strategy: String,
     /// Stop after this many labels.
     #[arg(long)]
@@ -34,6 +35,18 @@ pub struct Args {
     out: Option<PathBuf>,
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Share of the truth items held out (stratified, seeded; never labelled) to measure the
+    /// learning curve on: accuracy, macro-F1, ECE, bulk-accept precision.
+    #[arg(long, default_value_t = 0.2)]
+    eval_holdout: f64,
+    /// Run several strategies side by side (comma-separated, e.g. `uncertain,confident`);
+    /// one CSV (column `config`) and one plot.
+    #[arg(long, value_delimiter = ',')]
+    compare: Vec<String>,
+    /// Backbones to compare (comma-separated: mobilenet-v2, efficientnet-lite0, both);
+    /// default: the project's.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    backbones: Vec<yuxuan::ml::backbone::BackboneChoice>,
     /// Team mode: this many scripted annotators, each on its own connection, take leases and
     /// label the project itself (load tests and demos) until every truth item has a label.
     #[arg(long)]
@@ -169,6 +182,33 @@ fn print_agreement(r: &yuxuan::review::agreement::AgreementReport, error_rate: f
     }
 }
 
+/// One line per run: the corrections of the full pass next to labelling by hand, the
+/// held-out curve at 100/200/500 labels, ECE, bulk accept, seconds per retrain.
+fn print_summaries(runs: &[simulate::NamedRun]) {
+    let f = |x: Option<f64>| x.map(|x| format!("{x:.3}")).unwrap_or_else(|| "-".into());
+    for (k, (name, points)) in runs.iter().enumerate() {
+        let s = simulate::summarize(points);
+        let colour = simulate::RUN_COLOURS[k % simulate::RUN_COLOURS.len()].0;
+        let at: Vec<String> =
+            s.at.iter()
+                .map(|(n, acc, f1)| format!("{n}: acc {} F1 {}", f(*acc), f(*f1)))
+                .collect();
+        println!(
+            "{name} ({colour}): corrections {}/{} = {:.3} of a full pass (by hand: 1.000); held-out {}; final acc {} F1 {} ECE {}; bulk accept precision {} on {} of the items; {:.2} s per retrain",
+            s.corrections,
+            s.labels,
+            s.corrections_ratio,
+            if at.is_empty() { "-".to_string() } else { at.join(", ") },
+            f(s.final_accuracy),
+            f(s.final_macro_f1),
+            f(s.final_ece),
+            f(s.bulk_precision),
+            s.bulk_share.map(|x| format!("{:.0} %", x * 100.0)).unwrap_or_else(|| "-".into()),
+            s.mean_train_seconds,
+        );
+    }
+}
+
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let strategy = Strategy::parse(&a.strategy).ok_or_else(|| {
         anyhow::anyhow!(
@@ -184,9 +224,25 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         !a.project.to_string_lossy().starts_with("postgres"),
         "a team project is simulated by scripted annotators: add --annotators N (it labels the project itself)"
     );
+    let strategies: Vec<Strategy> = if a.compare.is_empty() {
+        vec![strategy]
+    } else {
+        a.compare
+            .iter()
+            .map(|s| {
+                Strategy::parse(s.trim())
+                    .ok_or_else(|| anyhow::anyhow!("unknown strategy {s:?} in --compare"))
+            })
+            .collect::<anyhow::Result<_>>()?
+    };
+    let compare = strategies.len() > 1 || a.backbones.len() > 1;
     let prefix = a.out.clone().unwrap_or_else(|| {
         let mut s = a.project.clone().into_os_string();
-        s.push(format!(".sim-{}", strategy.as_str()));
+        if compare {
+            s.push(".sim-compare");
+        } else {
+            s.push(format!(".sim-{}", strategy.as_str()));
+        }
         PathBuf::from(s)
     });
     let with_ext = |ext: &str| {
@@ -194,60 +250,121 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         s.push(ext);
         PathBuf::from(s)
     };
-    let (csv_path, png_path, copy_path) = (with_ext(".csv"), with_ext(".png"), with_ext(".yuxuan"));
+    let (csv_path, png_path) = (with_ext(".csv"), with_ext(".png"));
     let original = Store::open(&a.project)?;
-    if copy_path.exists() {
-        std::fs::remove_file(&copy_path)?;
-    }
-    original.copy_to(&copy_path)?;
-    drop(original);
-    let mut store = Store::open(&copy_path)?;
     let (by_path, problems) = yuxuan::ingest::images::read_labels_csv(&a.truth)?;
     for p in &problems {
         eprintln!("warning: {p}");
     }
-    let truth = simulate::truth_by_item(&store, &by_path)?;
-    println!(
-        "{} of {} truth rows match images of the project",
-        truth.len(),
-        by_path.len()
-    );
-    let mut opts = SimOptions {
-        batch: a.batch,
-        strategy,
-        max_labels: a.max_labels,
-        seed: a.seed,
-        ..Default::default()
+    let project_backbone = yuxuan::ml::backbone::BackboneChoice::of_project(&original)?;
+    let backbones = if a.backbones.is_empty() {
+        vec![project_backbone]
+    } else {
+        a.backbones.clone()
     };
-    if let Some(e) = a.epochs {
-        opts.train.epochs = e.max(1);
+    drop(original);
+    let mut runs: Vec<simulate::NamedRun> = Vec::new();
+    let mut copies: Vec<(yuxuan::ml::backbone::BackboneChoice, PathBuf)> = Vec::new();
+    for &backbone in &backbones {
+        for &strategy in &strategies {
+            let name = format!("{}/{}", strategy.as_str(), backbone.as_str());
+            let copy_path = if compare {
+                with_ext(&format!(
+                    ".{}-{}.yuxuan",
+                    strategy.as_str(),
+                    backbone.as_str()
+                ))
+            } else {
+                with_ext(".yuxuan")
+            };
+            if copy_path.exists() {
+                std::fs::remove_file(&copy_path)?;
+            }
+            // Each run labels its own copy of the project; in a comparison the copies of one
+            // backbone are made from a base copy that has its embeddings already.
+            let source = match copies.iter().find(|(b, _)| *b == backbone) {
+                Some((_, p)) => p.clone(),
+                None if compare => {
+                    let base = with_ext(&format!(".base-{}.yuxuan", backbone.as_str()));
+                    if base.exists() {
+                        std::fs::remove_file(&base)?;
+                    }
+                    Store::open(&a.project)?.copy_to(&base)?;
+                    let mut b = Store::open(&base)?;
+                    b.set_setting(
+                        yuxuan::ml::backbone::BACKBONE_SETTING,
+                        serde_json::json!(backbone.as_str()),
+                    )?;
+                    let ctx =
+                        JobCtx::new(format!("embedding ({})", backbone.as_str())).with_cli_bar();
+                    yuxuan::ml::project::embed_missing(&mut b, &ctx)?;
+                    ctx.finish();
+                    copies.push((backbone, base.clone()));
+                    base
+                }
+                None => a.project.clone(),
+            };
+            Store::open(&source)?.copy_to(&copy_path)?;
+            let mut store = Store::open(&copy_path)?;
+            store.set_setting(
+                yuxuan::ml::backbone::BACKBONE_SETTING,
+                serde_json::json!(backbone.as_str()),
+            )?;
+            let truth = simulate::truth_by_item(&store, &by_path)?;
+            if runs.is_empty() {
+                println!(
+                    "{} of {} truth rows match images of the project",
+                    truth.len(),
+                    by_path.len()
+                );
+            }
+            let mut opts = SimOptions {
+                batch: a.batch,
+                strategy,
+                max_labels: a.max_labels,
+                seed: a.seed,
+                eval_holdout: a.eval_holdout,
+                ..Default::default()
+            };
+            if let Some(e) = a.epochs {
+                opts.train.epochs = e.max(1);
+            }
+            let ctx = JobCtx::new(format!("simulate {name}")).with_cli_bar();
+            let points = simulate::run(&mut store, &truth, &opts, &ctx)?;
+            ctx.finish();
+            drop(store);
+            runs.push((name, points));
+        }
     }
-    let ctx = JobCtx::new("simulate").with_cli_bar();
-    let points = simulate::run(&mut store, &truth, &opts, &ctx)?;
-    ctx.finish();
-    simulate::write_csv(&points, &csv_path)?;
-    simulate::write_plot(&points, &png_path)?;
-    println!(
-        "{:>6} {:>7} {:>13} {:>11} {:>8}",
-        "round", "labels", "accuracy_rest", "corrections", "accepted"
-    );
-    for p in &points {
+    for (_, base) in &copies {
+        let _ = std::fs::remove_file(base);
+    }
+    simulate::write_csv(&runs, &csv_path)?;
+    simulate::write_plot(&runs, &png_path)?;
+    if !compare {
         println!(
-            "{:>6} {:>7} {:>13} {:>11} {:>8}",
-            p.round,
-            p.labels,
-            p.accuracy_rest
-                .map(|x| format!("{x:.3}"))
-                .unwrap_or_else(|| "-".into()),
-            p.corrections,
-            p.accepted
+            "{:>6} {:>7} {:>13} {:>11} {:>8} {:>9} {:>8}",
+            "round", "labels", "accuracy_rest", "corrections", "accepted", "hold-acc", "hold-F1"
         );
+        let f = |x: Option<f64>| x.map(|x| format!("{x:.3}")).unwrap_or_else(|| "-".into());
+        for p in &runs[0].1 {
+            println!(
+                "{:>6} {:>7} {:>13} {:>11} {:>8} {:>9} {:>8}",
+                p.round,
+                p.labels,
+                f(p.accuracy_rest),
+                p.corrections,
+                p.accepted,
+                f(p.holdout_accuracy),
+                f(p.holdout_macro_f1),
+            );
+        }
     }
+    print_summaries(&runs);
     println!(
-        "wrote {} and {} (working copy {})",
+        "wrote {} and {} (working copies next to them)",
         csv_path.display(),
         png_path.display(),
-        copy_path.display()
     );
     Ok(ExitCode::SUCCESS)
 }

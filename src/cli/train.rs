@@ -30,6 +30,8 @@ pub struct Args {
     /// becomes the project's setting.
     #[arg(long, value_enum)]
     mode: Option<ImageMode>,
+    /// Epochs of the epoch-loop families (finetune, torchscript, form models); the image
+    /// head (logistic regression) is solved to convergence instead.
     #[arg(long)]
     epochs: Option<usize>,
     /// Fraction of each class held out for evaluation.
@@ -67,6 +69,18 @@ fn print_report(r: &TrainReport) {
         r.epochs.last().map(|e| e.loss).unwrap_or(f64::NAN)
     );
     print_metrics("new model   ", &r.metrics);
+    if let Some(c) = &r.metrics.calibration {
+        println!(
+            "calibration : temperature {:.2}, ECE {:.3} (raw {:.3}); bulk accept from {} keeps >= {:.0} % right on the hold-out",
+            c.temperature,
+            c.ece,
+            c.ece_raw,
+            c.bulk_threshold
+                .map(|t| format!("{:.0} %", t * 100.0))
+                .unwrap_or_else(|| "no score".into()),
+            yuxuan::ml::calibration::BULK_TARGET_PRECISION * 100.0
+        );
+    }
     match &r.active_metrics {
         Some(a) => print_metrics("active model", a),
         None => println!("active model: none"),

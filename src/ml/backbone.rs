@@ -219,6 +219,147 @@ impl Backbone {
     }
 }
 
+/// One pretrained network that embeds images (frozen; its features are cached per item under
+/// its [`BackboneNet::id`]).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackboneNet {
+    /// MobileNetV2, ImageNet-1k (torchvision's weights): the light one.
+    MobilenetV2,
+    /// EfficientNet-Lite0, ImageNet-1k (~75 % top-1 vs 72 %), same speed on the CPU.
+    EfficientnetLite0,
+}
+
+/// A loaded backbone: `[N, 3, S, S]` normalised input -> `[N, dim]` features.
+pub trait Embedder {
+    fn embed(&self, xs: &Tensor) -> Tensor;
+}
+
+impl Embedder for Backbone {
+    fn embed(&self, xs: &Tensor) -> Tensor {
+        Backbone::embed(self, xs)
+    }
+}
+
+impl Embedder for super::efficientnet_lite::EfficientNetLite {
+    fn embed(&self, xs: &Tensor) -> Tensor {
+        super::efficientnet_lite::EfficientNetLite::embed(self, xs)
+    }
+}
+
+impl BackboneNet {
+    /// The key of its embeddings in the `embeddings` table.
+    pub const fn id(self) -> &'static str {
+        match self {
+            BackboneNet::MobilenetV2 => BACKBONE_ID,
+            BackboneNet::EfficientnetLite0 => super::efficientnet_lite::BACKBONE_ID,
+        }
+    }
+    pub const fn dim(self) -> i64 {
+        match self {
+            BackboneNet::MobilenetV2 => EMBED_DIM,
+            BackboneNet::EfficientnetLite0 => super::efficientnet_lite::EMBED_DIM,
+        }
+    }
+    pub fn input_spec(self) -> InputSpec {
+        match self {
+            BackboneNet::MobilenetV2 => InputSpec::default(),
+            BackboneNet::EfficientnetLite0 => super::efficientnet_lite::input_spec(),
+        }
+    }
+    /// The installed weights on `device`.
+    pub fn load(self, device: Device) -> Result<Box<dyn Embedder>, BackboneError> {
+        Ok(match self {
+            BackboneNet::MobilenetV2 => Box::new(Backbone::load(device)?),
+            BackboneNet::EfficientnetLite0 => {
+                Box::new(super::efficientnet_lite::EfficientNetLite::load(device)?)
+            }
+        })
+    }
+    /// The net whose embeddings are stored under `id`.
+    pub fn from_id(id: &str) -> Option<BackboneNet> {
+        [BackboneNet::MobilenetV2, BackboneNet::EfficientnetLite0]
+            .into_iter()
+            .find(|n| n.id() == id)
+    }
+}
+
+/// Which backbone(s) an image project embeds with (project setting [`BACKBONE_SETTING`]).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackboneChoice {
+    /// MobileNetV2 only (the light option; projects made before the setting existed).
+    MobilenetV2,
+    /// EfficientNet-Lite0 only.
+    EfficientnetLite0,
+    /// Both, their L2-normalised features side by side (2,560-d): the fewest corrections
+    /// measured (BENCHMARKS.md, "Image pre-labels"); embedding takes twice as long.
+    Both,
+}
+
+/// Project setting: the image backbone choice (`mobilenet-v2`, `efficientnet-lite0`, `both`).
+pub const BACKBONE_SETTING: &str = "image_backbone";
+
+impl BackboneChoice {
+    pub const ALL: [BackboneChoice; 3] = [
+        BackboneChoice::MobilenetV2,
+        BackboneChoice::EfficientnetLite0,
+        BackboneChoice::Both,
+    ];
+    /// What `yuxuan new` and the app's New project form pick (chosen by the measurements).
+    pub const NEW_PROJECT_DEFAULT: BackboneChoice = BackboneChoice::Both;
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            BackboneChoice::MobilenetV2 => "mobilenet-v2",
+            BackboneChoice::EfficientnetLite0 => "efficientnet-lite0",
+            BackboneChoice::Both => "both",
+        }
+    }
+    pub fn parse(s: &str) -> Option<BackboneChoice> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+    /// The nets it embeds with; the first one's embeddings also feed the diverse queue, the
+    /// nearest items and the near-duplicates.
+    pub const fn nets(self) -> &'static [BackboneNet] {
+        match self {
+            BackboneChoice::MobilenetV2 => &[BackboneNet::MobilenetV2],
+            BackboneChoice::EfficientnetLite0 => &[BackboneNet::EfficientnetLite0],
+            BackboneChoice::Both => &[BackboneNet::MobilenetV2, BackboneNet::EfficientnetLite0],
+        }
+    }
+    /// The feature key a head records (`models.spec.backbone`): the nets' ids joined by `+`.
+    pub fn key(self) -> String {
+        self.nets()
+            .iter()
+            .map(|n| n.id())
+            .collect::<Vec<_>>()
+            .join("+")
+    }
+    /// The project's choice (MobileNetV2 when unset: projects made before the choice).
+    pub fn of_project(store: &crate::store::Store) -> crate::store::Result<BackboneChoice> {
+        let v = store.setting(BACKBONE_SETTING)?;
+        let Some(s) = v.as_ref().and_then(|v| v.as_str()) else {
+            return Ok(BackboneChoice::MobilenetV2);
+        };
+        BackboneChoice::parse(s).ok_or_else(|| {
+            crate::store::StoreError::Invalid(format!(
+                "unknown image backbone {s:?} in the project's settings (expected mobilenet-v2, efficientnet-lite0 or both)"
+            ))
+        })
+    }
+}
+
+/// The embeddings key of the project's first backbone (diverse queue, nearest items,
+/// near-duplicates).
+pub fn primary_embedding_id(store: &crate::store::Store) -> crate::store::Result<&'static str> {
+    Ok(BackboneChoice::of_project(store)?.nets()[0].id())
+}
+
 /// Input spec of an image model: square size and per-channel mean/std.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct InputSpec {

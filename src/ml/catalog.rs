@@ -154,7 +154,7 @@ pub static CATALOG: [FamilyInfo; 5] = [
         mode: Some(ImageMode::Head),
         title: "head on cached embeddings",
         needs_embeddings: true,
-        single_thread_cpu: true,
+        single_thread_cpu: false,
         build: head,
     },
     FamilyInfo {

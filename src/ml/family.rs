@@ -100,4 +100,3 @@ pub fn weights_path(store: &Store, model: &ModelInfo) -> Option<PathBuf> {
         }
     }
 }
-

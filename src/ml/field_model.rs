@@ -604,4 +604,3 @@ pub fn build_base(data_dir: &Path, weights: &Path, ctx: &JobCtx) -> anyhow::Resu
         report,
     })
 }
-

@@ -83,4 +83,3 @@ pub fn run_pipelined(
     })?;
     Ok(errors)
 }
-

@@ -57,7 +57,6 @@ impl TorchScriptSpec {
     }
 }
 
-
 /// Register a TorchScript classifier: check it loads and gives one logit per label at the
 /// given input size, copy it into the project, add missing labels, record and activate it.
 pub fn register(

@@ -21,6 +21,10 @@ pub struct Metrics {
     /// confusion[true][predicted], indices into `labels`.
     pub confusion: Vec<Vec<usize>>,
     pub labels: Vec<String>,
+    /// Temperature, ECE and bulk-accept threshold on the same hold-out (None: no hold-out,
+    /// or metrics of an older model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<super::calibration::Calibration>,
 }
 
 impl Metrics {
@@ -89,6 +93,7 @@ impl Metrics {
             per_class,
             confusion,
             labels: labels.to_vec(),
+            calibration: None,
         }
     }
 

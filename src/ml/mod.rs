@@ -3,6 +3,7 @@
 //! (via jobs).
 
 pub mod backbone;
+pub mod calibration;
 pub mod catalog;
 pub mod device;
 pub mod efficientnet_lite;
@@ -17,6 +18,7 @@ pub mod image_pipeline;
 pub mod image_torchscript;
 pub mod metrics;
 pub mod project;
+pub mod propagation;
 pub mod similarity;
 pub mod split;
 pub mod train;

@@ -8,7 +8,8 @@
 
 use std::path::PathBuf;
 
-use super::backbone::{Backbone, InputSpec, BACKBONE_ID};
+use super::backbone::{BackboneChoice, BackboneNet};
+use super::calibration;
 use super::catalog::{self, ImageMode};
 use super::family::{models_dir, Activation, ModelFamily, TrainReport};
 use super::image_pipeline::{run_pipelined, DEFAULT_BATCH};
@@ -94,9 +95,9 @@ pub fn prelabel(store: &mut Store, ctx: &JobCtx) -> anyhow::Result<Vec<Prelabell
     Ok(out)
 }
 
-/// The embeddings key (`embeddings.backbone`) of the project's image backbone.
-pub fn backbone_id(_store: &Store) -> anyhow::Result<&'static str> {
-    Ok(BACKBONE_ID)
+/// The embeddings key (`embeddings.backbone`) of the project's first image backbone.
+pub fn backbone_id(store: &Store) -> anyhow::Result<&'static str> {
+    Ok(super::backbone::primary_embedding_id(store)?)
 }
 
 /// Run `f` with one intra-op thread when `device` is the CPU (families whose steps are tiny
@@ -112,44 +113,48 @@ pub fn single_thread_on_cpu<T>(device: tch::Device, f: impl FnOnce() -> T) -> T 
     out
 }
 
-/// Compute and cache the backbone embedding of every usable image that has none. Images
-/// that cannot be decoded any more get an item error. Returns how many were embedded.
+/// Compute and cache the embedding of every usable image that has none, for each backbone
+/// of the project's choice. Images that cannot be decoded any more get an item error.
+/// Returns how many embeddings were computed.
 pub fn embed_missing(store: &mut Store, ctx: &JobCtx) -> anyhow::Result<usize> {
+    let mut n = 0;
+    for &net in BackboneChoice::of_project(store)?.nets() {
+        n += embed_missing_with(store, net, ctx)?;
+    }
+    Ok(n)
+}
+
+/// [`embed_missing`] for one backbone.
+pub fn embed_missing_with(
+    store: &mut Store,
+    net: BackboneNet,
+    ctx: &JobCtx,
+) -> anyhow::Result<usize> {
     let todo: Vec<(i64, PathBuf)> = store
-        .images_missing_embedding(BACKBONE_ID)?
+        .images_missing_embedding(net.id())?
         .into_iter()
         .map(|(id, p)| (id, PathBuf::from(p)))
         .collect();
     if todo.is_empty() {
         return Ok(0);
     }
-    let net = Backbone::load(super::device::best_device())?;
-    ctx.set_message(format!("embedding {} images", todo.len()));
+    let model = net.load(super::device::best_device())?;
+    ctx.set_message(format!("embedding {} images ({})", todo.len(), net.id()));
     ctx.set_total(todo.len() as u64);
     ctx.set_done(0);
     let mut n = 0;
-    let errors = run_pipelined(
-        &todo,
-        &InputSpec::default(),
-        DEFAULT_BATCH,
-        ctx,
-        |ids, xs| {
-            let emb = net.embed(xs).to_device(tch::Device::Cpu);
-            let rows: Vec<Vec<f32>> = Vec::<Vec<f32>>::try_from(&emb)?;
-            store.put_embeddings(
-                BACKBONE_ID,
-                &ids.iter().copied().zip(rows).collect::<Vec<_>>(),
-            )?;
-            n += ids.len();
-            Ok(())
-        },
-    )?;
+    let errors = run_pipelined(&todo, &net.input_spec(), DEFAULT_BATCH, ctx, |ids, xs| {
+        let emb = model.embed(xs).to_device(tch::Device::Cpu);
+        let rows: Vec<Vec<f32>> = Vec::<Vec<f32>>::try_from(&emb)?;
+        store.put_embeddings(net.id(), &ids.iter().copied().zip(rows).collect::<Vec<_>>())?;
+        n += ids.len();
+        Ok(())
+    })?;
     for (id, e) in errors {
         store.set_item_error(id, Some(&e))?;
     }
     Ok(n)
 }
-
 
 /// Train a new model version of `family` on the project's human labels.
 pub fn run_training(
@@ -205,9 +210,11 @@ pub fn run_training(
         let parent = active
             .as_ref()
             .filter(|m| m.kind == family.kind() && m.labels == used);
+        // The same data and options give the same model (initial weights, dropout, order).
+        tch::manual_seed(cfg.seed as i64);
         let task = family.prepare(store, &items, &used, parent)?;
         let mut last_log = std::time::Instant::now();
-        let epochs = train::fit(task.as_ref(), &targets, &train_idx, cfg, ctx, |s, total| {
+        let mut on_epoch = |s: &train::EpochStat, total: usize| {
             if s.epoch == 1 || last_log.elapsed().as_millis() > 200 || s.epoch == total {
                 last_log = std::time::Instant::now();
                 let _ = store.training_progress(
@@ -216,7 +223,11 @@ pub fn run_training(
                     &serde_json::to_string(s).unwrap_or_default(),
                 );
             }
-        })?;
+        };
+        let epochs = match task.solve(&targets, &train_idx, cfg, ctx, &mut on_epoch) {
+            Some(r) => r?,
+            None => train::fit(task.as_ref(), &targets, &train_idx, cfg, ctx, on_epoch)?,
+        };
         ctx.check()?;
         // Evaluate the new model and the active one on the same hold-out.
         let eval_idx: Vec<usize> = if hold_idx.is_empty() {
@@ -227,7 +238,12 @@ pub fn run_training(
         let probs = train::predict_proba(task.as_ref(), &eval_idx, 256)?;
         let truth: Vec<usize> = eval_idx.iter().map(|&i| targets[i]).collect();
         let pred: Vec<usize> = probs.iter().map(|p| train::argmax(p)).collect();
-        let metrics = Metrics::compute(&used, &truth, &pred);
+        let mut metrics = Metrics::compute(&used, &truth, &pred);
+        // Calibrated confidence: the temperature that makes the hold-out's scores mean what
+        // they say, its ECE, and the bulk-accept threshold (not on the training data).
+        if !hold_idx.is_empty() {
+            metrics.calibration = Some(calibration::calibrate(&probs, &truth));
+        }
         let active_metrics = match &active {
             Some(m) => {
                 let hold_items: Vec<i64> = eval_idx.iter().map(|&i| items[i]).collect();
@@ -248,6 +264,15 @@ pub fn run_training(
             None => None,
         };
         ctx.check()?;
+        // A model solved to convergence is refitted on every label (train + hold-out, warm
+        // from the evaluated solution) before it is saved: the suggestions use all the
+        // lead's labels, the metrics and calibration stay those of the held-out evaluation.
+        if !hold_idx.is_empty() {
+            let all: Vec<usize> = (0..targets.len()).collect();
+            if let Some(r) = task.solve(&targets, &all, cfg, ctx, &mut |_, _| {}) {
+                r?;
+            }
+        }
         // Write weights atomically, then register.
         let version_hint = store.models(&set)?.len() + 1;
         let dir = models_dir(store);
@@ -255,7 +280,10 @@ pub fn run_training(
             "{set}-v{version_hint}-run{run_id}.{}",
             family.file_extension()
         ));
-        let spec = family.save(task.as_ref(), &file)?;
+        let mut spec = family.save(task.as_ref(), &file)?;
+        if let (Some(c), Some(obj)) = (&metrics.calibration, spec.as_object_mut()) {
+            obj.insert("temperature".into(), serde_json::json!(c.temperature));
+        }
         let mut full_metrics = metrics.to_json();
         full_metrics["epochs"] = serde_json::to_value(&epochs)?;
         let model = store.register_model_file(
@@ -362,12 +390,21 @@ pub fn prelabel_with(
             model.labels.join(", ")
         );
     }
+    // Scores as calibrated on the hold-out (the shown percentage means what it says).
+    let temperature = model.spec.get("temperature").and_then(|t| t.as_f64());
     ctx.set_total(todo.len() as u64);
     ctx.set_done(0);
     let mut n = 0;
     for chunk in todo.chunks(512) {
         ctx.check()?;
         let probs = family.predict(store, &model, chunk, &JobCtx::new("predict"))?;
+        let probs: Vec<Vec<f32>> = match temperature {
+            Some(t) => probs
+                .iter()
+                .map(|p| calibration::apply_temperature(p, t))
+                .collect(),
+            None => probs,
+        };
         let preds: Vec<NewPrediction> = chunk
             .iter()
             .zip(&probs)

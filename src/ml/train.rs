@@ -25,6 +25,19 @@ pub trait TrainTask {
     fn spec(&self) -> Option<serde_json::Value> {
         None
     }
+    /// A model solved to convergence instead of the shared epoch loop (the image head's
+    /// logistic regression, L-BFGS on the full batch): its iterations as epoch stats. None
+    /// (the default): [`fit`] runs.
+    fn solve(
+        &self,
+        _targets: &[usize],
+        _train_idx: &[usize],
+        _cfg: &TrainConfig,
+        _ctx: &JobCtx,
+        _on_step: &mut dyn FnMut(&EpochStat, usize),
+    ) -> Option<anyhow::Result<Vec<EpochStat>>> {
+        None
+    }
 }
 
 /// Options the lead picks (UI/CLI), recorded with the run.

@@ -190,7 +190,7 @@ pub fn near_duplicates(
 ) -> anyhow::Result<DuplicatesView> {
     let report = crate::ml::similarity::near_duplicates(
         store,
-        crate::ml::backbone::BACKBONE_ID,
+        crate::ml::backbone::primary_embedding_id(store)?,
         threshold,
         ctx,
     )?;

@@ -210,6 +210,9 @@ pub struct ReviewSession {
     pub bulk: Option<BulkState>,
     /// Per label, the unlabelled items suggested as it (confident ones, all): None until asked.
     pub bulk_counts: Option<Vec<crate::store::queue::ConfidentCount>>,
+    /// The bulk grid ticks suggestions from this score on: the active model's calibrated
+    /// threshold (>= 98 % right on its hold-out), else [`BULK_MIN_SCORE`].
+    pub bulk_threshold: f64,
     bulk_counts_asked: bool,
     notices: Vec<Notice>,
     /// What this login may do here (project files: everything).
@@ -302,6 +305,7 @@ impl ReviewSession {
             session_decisions: 0,
             bulk: None,
             bulk_counts: None,
+            bulk_threshold: BULK_MIN_SCORE,
             bulk_counts_asked: false,
             notices: Vec::new(),
             role,
@@ -598,7 +602,8 @@ impl ReviewSession {
                 self.in_flight = self.in_flight.saturating_sub(1);
                 self.stats = Some(s);
             }
-            Reply::BulkCounts(counts) => {
+            Reply::BulkCounts { counts, threshold } => {
+                self.bulk_threshold = threshold;
                 self.in_flight = self.in_flight.saturating_sub(1);
                 // The grid opens on the label with the most confident suggestions (else the
                 // most suggestions), so the screen never opens empty.

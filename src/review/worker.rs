@@ -102,7 +102,12 @@ pub(crate) enum Reply {
     },
     /// The gold check to show next, if one is due.
     GoldDue(Option<i64>),
-    BulkCounts(Vec<crate::store::queue::ConfidentCount>),
+    /// The counts at `threshold` (the active model's calibrated bulk threshold, else the
+    /// asked minimum).
+    BulkCounts {
+        counts: Vec<crate::store::queue::ConfidentCount>,
+        threshold: f64,
+    },
     /// Team projects: the server is unreachable; the decisions wait in the local outbox
     /// (`waiting` in all), not saved yet.
     Waiting {
@@ -181,6 +186,7 @@ pub(crate) fn spawn(
             };
             let team = store.is_team();
             let mut w = Worker {
+                bulk_min: super::BULK_MIN_SCORE,
                 lead,
                 last_model: store.active_model(&label_set).ok().flatten().map(|m| m.id),
                 keeps_bytes: store.keeps_file_bytes().unwrap_or(false),
@@ -245,6 +251,8 @@ pub(crate) fn spawn(
 }
 
 struct Worker {
+    /// Suggestions scoring at least this are ticked in the bulk grid.
+    bulk_min: f64,
     store: Store,
     path: PathBuf,
     set: String,
@@ -476,8 +484,10 @@ impl Worker {
                 }
             }
             Request::BulkCounts { min_score } => {
-                match self.store.confident_counts(&self.set, min_score) {
-                    Ok(c) => Reply::BulkCounts(c),
+                let threshold = self.bulk_threshold(min_score);
+                self.bulk_min = threshold;
+                match self.store.confident_counts(&self.set, threshold) {
+                    Ok(counts) => Reply::BulkCounts { counts, threshold },
                     Err(e) => failed("count the suggestions", &e, vec![]),
                 }
             }
@@ -622,6 +632,22 @@ impl Worker {
         })
     }
 
+    /// The active model's calibrated bulk-accept threshold (its hold-out's items scoring at
+    /// least that were >= 98 % right), else `fallback`.
+    fn bulk_threshold(&self, fallback: f64) -> f64 {
+        self.store
+            .active_model(&self.set)
+            .ok()
+            .flatten()
+            .and_then(|m| {
+                m.metrics
+                    .as_ref()
+                    .and_then(|x| x.pointer("/calibration/bulk_threshold"))
+                    .and_then(|v| v.as_f64())
+            })
+            .unwrap_or(fallback)
+    }
+
     fn bulk(&mut self, label: &str, limit: usize) -> anyhow::Result<Vec<BulkItem>> {
         let spec = QueueSpec {
             label_set: self.set.clone(),
@@ -666,7 +692,8 @@ impl Worker {
                 prediction_id: p.id,
                 thumb,
                 caption,
-                ticked: true,
+                // Ticked from the calibrated threshold on; the lead can tick more.
+                ticked: p.score >= self.bulk_min,
             });
         }
         Ok(out)

@@ -1,9 +1,12 @@
 //! The simulator: replays an annotator who knows the truth, to show how much work the machine
-//! saves and to compare queue strategies. Each round takes the queue's next `batch` items,
-//! "accepts" when the active model's suggestion is right and "corrects" otherwise (a label
-//! with no suggestion counts as a correction), retrains, pre-labels again and measures the
-//! accuracy of the suggestions on the items not yet labelled. The curve goes to a CSV and a
-//! PNG plot.
+//! saves and to compare queue strategies and backbones. A fixed, stratified share of the truth
+//! items (seeded) is held out and never shown: the learning curve is measured there
+//! (accuracy, macro-F1, ECE of the shown scores, bulk-accept precision at the model's
+//! calibrated threshold), not only on the not-yet-labelled rest (which flatters the
+//! uncertain queue: it labels the hard items first). Each round takes the queue's next
+//! `batch` items of the rest, "accepts" when the active model's suggestion is right and
+//! "corrects" otherwise (no suggestion counts as a correction), retrains, pre-labels again.
+//! Training is deterministic, so the same project, seed and options give the same CSV.
 
 pub mod team;
 
@@ -33,13 +36,15 @@ pub struct SimOptions {
     /// Training mode (the project's by default).
     pub mode: Option<crate::ml::catalog::ImageMode>,
     pub seed: u64,
+    /// Share of the truth items held out (never labelled) to measure the curve on.
+    pub eval_holdout: f64,
 }
 
 impl Default for SimOptions {
     fn default() -> Self {
         SimOptions {
             batch: 50,
-            strategy: Strategy::Uncertain,
+            strategy: Strategy::default(),
             max_labels: None,
             train: TrainConfig {
                 holdout: 0.1,
@@ -47,6 +52,7 @@ impl Default for SimOptions {
             },
             mode: None,
             seed: 42,
+            eval_holdout: 0.2,
         }
     }
 }
@@ -66,6 +72,163 @@ pub struct SimPoint {
     /// Accuracy of the active model's suggestions on the rest (None before the first model).
     pub accuracy_rest: Option<f64>,
     pub model_version: Option<i64>,
+    /// The held-out items: accuracy and macro-F1 of the suggestions, ECE of their scores.
+    pub holdout_accuracy: Option<f64>,
+    pub holdout_macro_f1: Option<f64>,
+    pub holdout_ece: Option<f64>,
+    /// The active model's bulk-accept threshold (calibrated on its own hold-out), and on the
+    /// held-out items: the precision and share of those it would accept.
+    pub bulk_threshold: Option<f64>,
+    pub bulk_precision: Option<f64>,
+    pub bulk_share: Option<f64>,
+    /// Seconds the retraining of this round took (0 for round 0).
+    pub train_seconds: f64,
+}
+
+/// The held-out numbers of the active model.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct HoldoutEval {
+    accuracy: Option<f64>,
+    macro_f1: Option<f64>,
+    ece: Option<f64>,
+    bulk_threshold: Option<f64>,
+    bulk_precision: Option<f64>,
+    bulk_share: Option<f64>,
+}
+
+fn holdout_eval(
+    store: &Store,
+    truth: &HashMap<i64, String>,
+    held: &[i64],
+) -> anyhow::Result<HoldoutEval> {
+    let Some(model) = store.active_model(sets::CLASS)? else {
+        return Ok(HoldoutEval::default());
+    };
+    if held.is_empty() {
+        return Ok(HoldoutEval::default());
+    }
+    let preds: HashMap<i64, (String, f64)> = store
+        .predictions_of_model(sets::CLASS, Some(model.id))?
+        .into_iter()
+        .map(|p| (p.item_id, (p.label, p.score)))
+        .collect();
+    let mut labels: Vec<String> = truth.values().cloned().collect();
+    labels.sort();
+    labels.dedup();
+    let index = |l: &str| labels.iter().position(|x| x == l).unwrap_or(usize::MAX);
+    let (mut t, mut p, mut scored) = (vec![], vec![], vec![]);
+    for id in held {
+        let truth_l = &truth[id];
+        let (pl, s) = preds.get(id).cloned().unwrap_or_default();
+        t.push(index(truth_l));
+        p.push(index(&pl));
+        scored.push((s, &pl == truth_l));
+    }
+    let m = crate::ml::metrics::Metrics::compute(&labels, &t, &p);
+    let threshold = model
+        .metrics
+        .as_ref()
+        .and_then(|x| x.pointer("/calibration/bulk_threshold"))
+        .and_then(|v| v.as_f64());
+    let (bp, bs) = match threshold {
+        Some(th) => {
+            let acc: Vec<bool> = scored
+                .iter()
+                .filter(|(s, _)| *s >= th)
+                .map(|x| x.1)
+                .collect();
+            (
+                (!acc.is_empty())
+                    .then(|| acc.iter().filter(|&&ok| ok).count() as f64 / acc.len() as f64),
+                Some(acc.len() as f64 / scored.len() as f64),
+            )
+        }
+        None => (None, None),
+    };
+    Ok(HoldoutEval {
+        accuracy: Some(m.accuracy),
+        macro_f1: Some(m.macro_f1),
+        ece: Some(crate::ml::calibration::ece_of(&scored)),
+        bulk_threshold: threshold,
+        bulk_precision: bp,
+        bulk_share: bs,
+    })
+}
+
+/// The truth items split into (labelled in the pass, held out): stratified by label, seeded.
+pub fn split_truth(truth: &HashMap<i64, String>, holdout: f64, seed: u64) -> (Vec<i64>, Vec<i64>) {
+    let mut ids: Vec<i64> = truth.keys().copied().collect();
+    ids.sort();
+    if holdout <= 0.0 {
+        return (ids, vec![]);
+    }
+    let mut labels: Vec<&String> = truth.values().collect();
+    labels.sort();
+    labels.dedup();
+    let targets: Vec<usize> = ids
+        .iter()
+        .map(|id| labels.iter().position(|l| *l == &truth[id]).expect("label"))
+        .collect();
+    let (a, b) = crate::ml::split::stratified_split(&targets, holdout, seed);
+    let mut pass: Vec<i64> = a.into_iter().map(|i| ids[i]).collect();
+    let mut held: Vec<i64> = b.into_iter().map(|i| ids[i]).collect();
+    pass.sort();
+    held.sort();
+    (pass, held)
+}
+
+/// The numbers of a finished simulation (what `yuxuan simulate` prints at the end).
+#[derive(Debug, Clone, Serialize)]
+pub struct SimSummary {
+    /// Items labelled in the pass, and how many needed a correction.
+    pub labels: usize,
+    pub corrections: usize,
+    /// corrections / labels (labelling everything by hand: 1.0).
+    pub corrections_ratio: f64,
+    /// (labels, hold-out accuracy, hold-out macro-F1) at the first round with at least 100,
+    /// 200 and 500 labels.
+    pub at: Vec<(usize, Option<f64>, Option<f64>)>,
+    pub final_accuracy: Option<f64>,
+    pub final_macro_f1: Option<f64>,
+    pub final_ece: Option<f64>,
+    pub bulk_precision: Option<f64>,
+    pub bulk_share: Option<f64>,
+    pub mean_train_seconds: f64,
+}
+
+/// Summarise a curve.
+pub fn summarize(points: &[SimPoint]) -> SimSummary {
+    let last = points.last();
+    let labels = last.map_or(0, |p| p.labels);
+    let corrections = last.map_or(0, |p| p.corrections);
+    let at = [100usize, 200, 500]
+        .iter()
+        .filter_map(|&n| {
+            points
+                .iter()
+                .find(|p| p.labels >= n)
+                .map(|p| (p.labels, p.holdout_accuracy, p.holdout_macro_f1))
+        })
+        .collect();
+    let trained: Vec<f64> = points
+        .iter()
+        .filter(|p| p.round > 0)
+        .map(|p| p.train_seconds)
+        .collect();
+    // The last point with a model evaluated.
+    let ev = points.iter().rev().find(|p| p.holdout_accuracy.is_some());
+    SimSummary {
+        labels,
+        corrections,
+        corrections_ratio: corrections as f64 / labels.max(1) as f64,
+        at,
+        final_accuracy: ev.and_then(|p| p.holdout_accuracy),
+        final_macro_f1: ev.and_then(|p| p.holdout_macro_f1),
+        final_ece: ev.and_then(|p| p.holdout_ece),
+        bulk_precision: ev.and_then(|p| p.bulk_precision),
+        bulk_share: ev.and_then(|p| p.bulk_share),
+        mean_train_seconds: trained.iter().sum::<f64>() / trained.len().max(1) as f64,
+    }
 }
 
 /// Truth labels by item id, from `path -> label` (absolute paths as `read_labels_csv` gives).
@@ -141,8 +304,17 @@ pub fn run(
         sets::CLASS,
         &missing.into_iter().map(NewLabel::named).collect::<Vec<_>>(),
     )?;
+    let full_truth = truth;
     ctx.set_message("embeddings");
     project::prelabel(store, &JobCtx::new("embed"))?;
+    anyhow::ensure!(
+        (0.0..0.9).contains(&opts.eval_holdout),
+        "the held-out share must be in [0, 0.9)"
+    );
+    let (pass, held) = split_truth(truth, opts.eval_holdout, opts.seed);
+    let held_set: std::collections::HashSet<i64> = held.iter().copied().collect();
+    let pass_truth: HashMap<i64, String> = pass.iter().map(|id| (*id, truth[id].clone())).collect();
+    let truth = &pass_truth;
     let mut labelled: std::collections::HashSet<i64> = store
         .current_labels(sets::CLASS)?
         .into_iter()
@@ -153,6 +325,7 @@ pub fn run(
     let (mut corrections, mut accepted, mut done) = (0usize, 0usize, 0usize);
     let mut points = Vec::new();
     let (acc, version) = accuracy_rest(store, truth, &labelled)?;
+    let ev = holdout_eval(store, full_truth, &held)?;
     points.push(SimPoint {
         round: 0,
         labels: 0,
@@ -161,6 +334,13 @@ pub fn run(
         rest: truth.len() - labelled.len(),
         accuracy_rest: acc,
         model_version: version,
+        holdout_accuracy: ev.accuracy,
+        holdout_macro_f1: ev.macro_f1,
+        holdout_ece: ev.ece,
+        bulk_threshold: ev.bulk_threshold,
+        bulk_precision: ev.bulk_precision,
+        bulk_share: ev.bulk_share,
+        train_seconds: 0.0,
     });
     ctx.set_total(limit as u64);
     ctx.set_done(0);
@@ -186,7 +366,7 @@ pub fn run(
             },
         )?
         .into_iter()
-        .filter(|id| truth.contains_key(id) && !labelled.contains(id))
+        .filter(|id| truth.contains_key(id) && !labelled.contains(id) && !held_set.contains(id))
         .take(take)
         .collect();
         if next.is_empty() {
@@ -226,6 +406,7 @@ pub fn run(
             .into_iter()
             .filter_map(|(id, _)| truth.get(&id))
             .collect();
+        let t_train = std::time::Instant::now();
         if classes.len() >= 2 {
             ctx.set_message(format!(
                 "round {round}: training on {} labels",
@@ -239,9 +420,13 @@ pub fn run(
                 Activation::Always,
                 &JobCtx::new("train"),
             )?;
+        }
+        let train_seconds = t_train.elapsed().as_secs_f64();
+        if classes.len() >= 2 {
             project::prelabel(store, &JobCtx::new("prelabel"))?;
         }
         let (acc, version) = accuracy_rest(store, truth, &labelled)?;
+        let ev = holdout_eval(store, full_truth, &held)?;
         points.push(SimPoint {
             round,
             labels: done,
@@ -250,40 +435,85 @@ pub fn run(
             rest: truth.len() - labelled.len(),
             accuracy_rest: acc,
             model_version: version,
+            holdout_accuracy: ev.accuracy,
+            holdout_macro_f1: ev.macro_f1,
+            holdout_ece: ev.ece,
+            bulk_threshold: ev.bulk_threshold,
+            bulk_precision: ev.bulk_precision,
+            bulk_share: ev.bulk_share,
+            train_seconds,
         });
         ctx.set_done(done as u64);
     }
     Ok(points)
 }
 
-/// Write the curve as CSV: `round,labels,accuracy_rest,corrections,accepted,rest,model_version`.
-pub fn write_csv(points: &[SimPoint], path: &Path) -> anyhow::Result<()> {
-    let mut w = csv::Writer::from_path(path)?;
-    w.write_record([
-        "round",
-        "labels",
-        "accuracy_rest",
-        "corrections",
-        "accepted",
-        "rest",
-        "model_version",
-    ])?;
-    for p in points {
+/// One simulation of a comparison: its name (`strategy/backbone`) and its curve.
+pub type NamedRun = (String, Vec<SimPoint>);
+
+/// Write the curves as one CSV: `round,labels,accuracy_rest,corrections,accepted,rest,
+/// model_version,holdout_accuracy,holdout_macro_f1,holdout_ece,bulk_threshold,bulk_precision,
+/// bulk_share,train_seconds,config`.
+pub fn write_csv(runs: &[NamedRun], path: &Path) -> anyhow::Result<()> {
+    let f = |x: Option<f64>| x.map(|a| format!("{a:.4}")).unwrap_or_default();
+    crate::fsutil::write_atomic(path, |tmp| -> anyhow::Result<()> {
+        let mut w = csv::Writer::from_path(tmp)?;
         w.write_record([
-            p.round.to_string(),
-            p.labels.to_string(),
-            p.accuracy_rest
-                .map(|a| format!("{a:.4}"))
-                .unwrap_or_default(),
-            p.corrections.to_string(),
-            p.accepted.to_string(),
-            p.rest.to_string(),
-            p.model_version.map(|v| v.to_string()).unwrap_or_default(),
+            "round",
+            "labels",
+            "accuracy_rest",
+            "corrections",
+            "accepted",
+            "rest",
+            "model_version",
+            "holdout_accuracy",
+            "holdout_macro_f1",
+            "holdout_ece",
+            "bulk_threshold",
+            "bulk_precision",
+            "bulk_share",
+            "train_seconds",
+            "config",
         ])?;
-    }
-    w.flush()?;
-    Ok(())
+        for (name, points) in runs {
+            for p in points {
+                w.write_record([
+                    p.round.to_string(),
+                    p.labels.to_string(),
+                    f(p.accuracy_rest),
+                    p.corrections.to_string(),
+                    p.accepted.to_string(),
+                    p.rest.to_string(),
+                    p.model_version.map(|v| v.to_string()).unwrap_or_default(),
+                    f(p.holdout_accuracy),
+                    f(p.holdout_macro_f1),
+                    f(p.holdout_ece),
+                    f(p.bulk_threshold),
+                    f(p.bulk_precision),
+                    f(p.bulk_share),
+                    format!("{:.3}", p.train_seconds),
+                    name.clone(),
+                ])?;
+            }
+        }
+        w.flush()?;
+        Ok(())
+    })
 }
+
+/// Colours of the plot's runs, in order (also printed as the legend).
+pub const RUN_COLOURS: [(&str, [u8; 3]); 10] = [
+    ("red", [214, 39, 40]),
+    ("blue", [31, 119, 180]),
+    ("green", [44, 160, 44]),
+    ("orange", [255, 127, 14]),
+    ("purple", [148, 103, 189]),
+    ("brown", [140, 86, 75]),
+    ("pink", [227, 119, 194]),
+    ("grey", [127, 127, 127]),
+    ("olive", [188, 189, 34]),
+    ("cyan", [23, 190, 207]),
+];
 
 /// Draw a straight line of `thick` extra pixels each side (clipped to the image).
 fn line(img: &mut image::RgbImage, a: (i64, i64), b: (i64, i64), c: [u8; 3], thick: i64) {
@@ -303,13 +533,19 @@ fn line(img: &mut image::RgbImage, a: (i64, i64), b: (i64, i64), c: [u8; 3], thi
     }
 }
 
-/// Draw the curve as a PNG (no text; the CSV has the numbers): x = labels so far, y = 0..1.
-/// Blue: accuracy of the suggestions on the rest. Red: share of labels that needed a
-/// correction so far. Light grid lines every 10% and every tenth of the x range.
-pub fn write_plot(points: &[SimPoint], path: &Path) -> anyhow::Result<()> {
+/// Draw the curves as a PNG (no text; the CSV has the numbers and the CLI prints the
+/// legend): x = labels so far, y = 0..1. Per run (colours in [`RUN_COLOURS`] order): thick,
+/// the share of labels that needed a correction so far; thin, the hold-out accuracy. Light
+/// grid lines every 10% and every tenth of the x range.
+pub fn write_plot(runs: &[NamedRun], path: &Path) -> anyhow::Result<()> {
     let (w, h, m) = (800u32, 480u32, 40i64);
     let mut img = image::RgbImage::from_pixel(w, h, image::Rgb([255, 255, 255]));
-    let max_x = points.iter().map(|p| p.labels).max().unwrap_or(1).max(1) as f64;
+    let max_x = runs
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|p| p.labels))
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
     let px = |x: f64| m + ((x / max_x) * (w as i64 - 2 * m) as f64) as i64;
     let py = |y: f64| (h as i64 - m) - ((y.clamp(0.0, 1.0)) * (h as i64 - 2 * m) as f64) as i64;
     for k in 0..=10 {
@@ -326,26 +562,34 @@ pub fn write_plot(points: &[SimPoint], path: &Path) -> anyhow::Result<()> {
         0,
     );
     line(&mut img, (m, py(0.0)), (m, py(1.0)), [0, 0, 0], 0);
-    let acc: Vec<(i64, i64)> = points
-        .iter()
-        .filter_map(|p| p.accuracy_rest.map(|a| (px(p.labels as f64), py(a))))
-        .collect();
-    let corr: Vec<(i64, i64)> = points
-        .iter()
-        .filter(|p| p.labels > 0)
-        .map(|p| {
-            (
-                px(p.labels as f64),
-                py(p.corrections as f64 / p.labels as f64),
-            )
-        })
-        .collect();
-    for (pts, c) in [(acc, [31u8, 119, 180]), (corr, [214, 39, 40])] {
-        for pair in pts.windows(2) {
+    for (k, (_, points)) in runs.iter().enumerate() {
+        let c = RUN_COLOURS[k % RUN_COLOURS.len()].1;
+        let acc: Vec<(i64, i64)> = points
+            .iter()
+            .filter_map(|p| {
+                p.holdout_accuracy
+                    .or(p.accuracy_rest)
+                    .map(|a| (px(p.labels as f64), py(a)))
+            })
+            .collect();
+        let corr: Vec<(i64, i64)> = points
+            .iter()
+            .filter(|p| p.labels > 0)
+            .map(|p| {
+                (
+                    px(p.labels as f64),
+                    py(p.corrections as f64 / p.labels as f64),
+                )
+            })
+            .collect();
+        for pair in acc.windows(2) {
+            line(&mut img, pair[0], pair[1], c, 0);
+        }
+        for pair in corr.windows(2) {
             line(&mut img, pair[0], pair[1], c, 1);
         }
-        for p in pts {
-            line(&mut img, p, p, c, 3);
+        for p in corr {
+            line(&mut img, p, p, c, 2);
         }
     }
     crate::fsutil::write_atomic(path, |tmp| img.save(tmp))

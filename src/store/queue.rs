@@ -21,6 +21,16 @@ pub struct ConfidentCount {
     pub predicted: i64,
     /// The surest suggestion's score, in millionths (ties between labels go to the surer).
     pub best_ppm: i64,
+    /// Sum of `1 - score` over the confident ones, in millionths: how many of them are
+    /// expected wrong (the scores are calibrated on the model's hold-out).
+    pub expected_wrong_ppm: i64,
+}
+
+impl ConfidentCount {
+    /// Confident suggestions expected wrong.
+    pub fn expected_wrong(&self) -> f64 {
+        self.expected_wrong_ppm as f64 / 1e6
+    }
 }
 
 /// One queue candidate.
@@ -110,7 +120,8 @@ impl Store {
         self.db().query(
             &format!(
                 "SELECT p.label, SUM(CASE WHEN p.score >= ?4 THEN 1 ELSE 0 END), COUNT(*),
-                        CAST(MAX(p.score) * 1000000 AS BIGINT)
+                        CAST(MAX(p.score) * 1000000 AS BIGINT),
+                        CAST(SUM(CASE WHEN p.score >= ?4 THEN 1.0 - p.score ELSE 0.0 END) * 1000000 AS BIGINT)
                  FROM items i {SHOWN_PREDICTION}
                  WHERE i.kind = ?1 AND i.error IS NULL AND l.item_id IS NULL AND p.label IS NOT NULL
                  GROUP BY p.label ORDER BY p.label"
@@ -122,6 +133,7 @@ impl Store {
                     confident: r.get(1)?,
                     predicted: r.get(2)?,
                     best_ppm: r.get(3)?,
+                    expected_wrong_ppm: r.get(4)?,
                 })
             },
         )

@@ -30,19 +30,22 @@ pub fn bulk_ui(app: &mut App, ui: &mut egui::Ui) {
                 counts
                     .iter()
                     .find(|c| c.label == name)
-                    .map(|c| (c.confident, c.predicted))
-                    .unwrap_or((0, 0))
+                    .map(|c| (c.confident, c.predicted, c.expected_wrong()))
+                    .unwrap_or((0, 0, 0.0))
             };
+            let threshold = review.bulk_threshold;
             egui::ComboBox::from_id_salt("bulk_label")
                 .selected_text(shown)
                 .width(260.0)
                 .show_ui(ui, |ui| {
                     for l in &review.labels {
-                        let (sure, all) = count_of(&l.name);
+                        let (sure, all, wrong) = count_of(&l.name);
                         let text = format!(
-                            "{}   {sure} ≥ {:.0}% / {all}",
+                            "{}   {sure} ≥ {:.0}% ({} {:.0}) / {all}",
                             l.shown(),
-                            crate::review::BULK_MIN_SCORE * 100.0
+                            threshold * 100.0,
+                            tr(lang, "about wrong:"),
+                            wrong
                         );
                         if ui
                             .selectable_label(current.as_deref() == Some(&l.name), text)
@@ -76,9 +79,21 @@ pub fn bulk_ui(app: &mut App, ui: &mut egui::Ui) {
             return;
         };
         let ticked = items.iter().filter(|i| i.ticked).count();
+        // The scores are calibrated: their complements add up to the expected mistakes.
+        let expected_wrong: f64 = items
+            .iter()
+            .filter(|i| i.ticked)
+            .map(|i| 1.0 - i.score)
+            .sum();
         ui.horizontal(|ui| {
             let b = ui.add_enabled(ticked > 0, egui::Button::new(tr(lang, "Accept all ticked")));
-            ui.label(format!("{ticked} / {}", items.len()));
+            ui.label(format!(
+                "{ticked} / {}: {} {expected_wrong:.1} ({} {:.0}%)",
+                items.len(),
+                tr(lang, "about wrong:"),
+                tr(lang, "ticked from"),
+                review.bulk_threshold * 100.0
+            ));
             if b.clicked() {
                 review.accept_bulk();
             }

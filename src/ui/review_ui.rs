@@ -79,8 +79,8 @@ pub(crate) fn shown_name<'a>(labels: &'a [Label], name: &'a str) -> &'a str {
 
 fn strategy_name(s: Strategy) -> &'static str {
     match s {
-        Strategy::Uncertain => "Uncertain first",
-        Strategy::Confident => "Confident first",
+        Strategy::Uncertain => "Uncertain first (learns fastest)",
+        Strategy::Confident => "Most likely right first (fewest corrections)",
         Strategy::Diverse => "Diverse",
         Strategy::Random => "Random",
         Strategy::FileOrder => "File order",

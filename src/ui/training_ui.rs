@@ -280,7 +280,28 @@ fn result_ui(ui: &mut egui::Ui, lang: Lang, t: &mut TrainingController) {
                         .unwrap_or("–".into()),
                 );
                 ui.end_row();
+                // Expected calibration error of the (temperature-scaled) scores on the hold-out.
+                let ece = |m: Option<&Metrics>| {
+                    m.and_then(|m| m.calibration.as_ref())
+                        .map(|c| format!("{:.3}", c.ece))
+                        .unwrap_or("–".into())
+                };
+                ui.label(tr(lang, "Calibration error (ECE)"));
+                ui.label(ece(Some(&rep.metrics)));
+                ui.label(ece(a));
+                ui.end_row();
             });
+            if let Some(c) = &rep.metrics.calibration {
+                ui.label(format!(
+                    "{} {:.2}; {} {}",
+                    tr(lang, "temperature"),
+                    c.temperature,
+                    tr(lang, "bulk accept ticks from"),
+                    c.bulk_threshold
+                        .map(|t| format!("{:.0}% (≥ 98% right on the hold-out)", t * 100.0))
+                        .unwrap_or_else(|| "–".into())
+                ));
+            }
             if !rep.activated {
                 ui.horizontal(|ui| {
                     if ui.button(tr(lang, "Activate")).clicked() {
@@ -466,6 +487,14 @@ fn history_ui(ui: &mut egui::Ui, lang: Lang, t: &mut TrainingController) {
             ui.label(
                 metric(m, "macro_f1")
                     .map(|a| format!("F1 {a:.3}"))
+                    .unwrap_or_default(),
+            );
+            ui.label(
+                m.metrics
+                    .as_ref()
+                    .and_then(|x| x.pointer("/calibration/ece"))
+                    .and_then(|v| v.as_f64())
+                    .map(|e| format!("ECE {e:.3}"))
                     .unwrap_or_default(),
             );
             ui.label(m.created_at.get(..16).unwrap_or(&m.created_at));

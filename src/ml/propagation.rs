@@ -1,0 +1,208 @@
+//! Use of the unlabelled images: label spreading (Zhou et al. 2004, "Learning with local and
+//! global consistency") over the k-nearest-neighbour graph of the cached embeddings. Every
+//! image, labelled or not, is a node; the human labels spread along the graph, so clusters
+//! that the linear head cannot yet separate from a few labels still get their neighbours'
+//! label. The image head blends it with its own probabilities by a weight chosen on the
+//! hold-out at each training (0 where spreading does not help: the plain head is kept).
+//!
+//! The graph is exact (blocked matrix products, `O(N² d)`): below [`MAX_GRAPH_ITEMS`] images
+//! it takes seconds and is cached per process; above it spreading is skipped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tch::{Device, Kind, Tensor};
+
+/// Neighbours per image.
+pub const K: usize = 10;
+/// Images above which no graph is built (the exact graph would take minutes).
+pub const MAX_GRAPH_ITEMS: usize = 30_000;
+/// Spreading's `alpha` (share kept from the neighbours each step).
+pub const ALPHA: f32 = 0.99;
+/// Spreading steps.
+pub const STEPS: usize = 20;
+/// Edge weight = cosine similarity to this power (sharper neighbourhoods).
+pub const GAMMA: i32 = 3;
+/// Blend weights tried on the hold-out.
+pub const WEIGHTS: [f64; 5] = [0.0, 0.25, 0.5, 0.75, 1.0];
+
+/// The k-nearest-neighbour graph of a set of items.
+#[derive(Debug)]
+pub struct Graph {
+    /// Item ids, row order.
+    pub items: Vec<i64>,
+    pub row: HashMap<i64, usize>,
+    /// `K` neighbour rows per row.
+    pub nbr: Vec<[u32; K]>,
+    /// Row-normalised edge weights.
+    pub w: Vec<[f32; K]>,
+}
+
+impl Graph {
+    /// The graph of `items` over `x` (`[n, d]`, rows L2-normalised or not: cosine is used).
+    pub fn build(items: Vec<i64>, x: &Tensor) -> anyhow::Result<Graph> {
+        let _g = tch::no_grad_guard();
+        let n = items.len();
+        anyhow::ensure!(n > K, "a graph needs more than {K} items");
+        let x = x.to_kind(Kind::Float);
+        let norm = x
+            .norm_scalaropt_dim(2, [1i64].as_slice(), true)
+            .clamp_min(1e-12);
+        let x = &x / norm;
+        let mut nbr = Vec::with_capacity(n);
+        let mut w = Vec::with_capacity(n);
+        let block = 1024i64;
+        let mut start = 0i64;
+        while start < n as i64 {
+            let len = block.min(n as i64 - start);
+            let mut s = x.narrow(0, start, len).matmul(&x.tr());
+            // No self-loops.
+            let diag = Tensor::arange_start(start, start + len, (Kind::Int64, x.device()));
+            let _ = s.index_put_(
+                &[
+                    Some(Tensor::arange(len, (Kind::Int64, x.device()))),
+                    Some(diag),
+                ],
+                &Tensor::from(-2.0f32).to_device(x.device()),
+                false,
+            );
+            let (vals, idx) = s.topk(K as i64, 1, true, true);
+            let vals: Vec<f32> = Vec::<f32>::try_from(vals.to_device(Device::Cpu).flatten(0, -1))?;
+            let idx: Vec<i64> = Vec::<i64>::try_from(idx.to_device(Device::Cpu).flatten(0, -1))?;
+            for r in 0..len as usize {
+                let mut nb = [0u32; K];
+                let mut ww = [0f32; K];
+                for j in 0..K {
+                    nb[j] = idx[r * K + j] as u32;
+                    ww[j] = vals[r * K + j].max(0.0).powi(GAMMA);
+                }
+                let sum: f32 = ww.iter().sum();
+                if sum > 0.0 {
+                    ww.iter_mut().for_each(|v| *v /= sum);
+                }
+                nbr.push(nb);
+                w.push(ww);
+            }
+            start += len;
+        }
+        let row = items.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+        Ok(Graph { items, row, nbr, w })
+    }
+
+    /// Label spreading from `seeds` (item id, class index < `classes`): a probability row per
+    /// graph row (uniform where nothing reached).
+    pub fn spread(&self, seeds: &[(i64, usize)], classes: usize) -> Vec<Vec<f32>> {
+        let n = self.items.len();
+        let mut y0 = vec![0f32; n * classes];
+        for &(id, c) in seeds {
+            if let Some(&r) = self.row.get(&id) {
+                if c < classes {
+                    y0[r * classes + c] = 1.0;
+                }
+            }
+        }
+        let mut f = y0.clone();
+        let mut next = vec![0f32; n * classes];
+        for _ in 0..STEPS {
+            for r in 0..n {
+                let out = &mut next[r * classes..(r + 1) * classes];
+                for c in 0..classes {
+                    out[c] = (1.0 - ALPHA) * y0[r * classes + c];
+                }
+                for j in 0..K {
+                    let (nb, wt) = (self.nbr[r][j] as usize, self.w[r][j] * ALPHA);
+                    let src = &f[nb * classes..(nb + 1) * classes];
+                    for c in 0..classes {
+                        out[c] += wt * src[c];
+                    }
+                }
+            }
+            std::mem::swap(&mut f, &mut next);
+        }
+        (0..n)
+            .map(|r| {
+                let row = &f[r * classes..(r + 1) * classes];
+                let s: f32 = row.iter().sum();
+                if s > 1e-12 {
+                    row.iter().map(|v| v / s).collect()
+                } else {
+                    vec![1.0 / classes as f32; classes]
+                }
+            })
+            .collect()
+    }
+}
+
+/// `(1 - w) * head + w * spread`.
+pub fn blend(head: &[f32], spread: &[f32], w: f64) -> Vec<f32> {
+    let w = w as f32;
+    head.iter()
+        .zip(spread)
+        .map(|(h, s)| (1.0 - w) * h + w * s)
+        .collect()
+}
+
+type CacheKey = (String, String, usize, i64);
+
+fn cache() -> &'static Mutex<HashMap<CacheKey, Arc<Graph>>> {
+    static CACHE: std::sync::OnceLock<Mutex<HashMap<CacheKey, Arc<Graph>>>> =
+        std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// The graph of `items` of a project (keyed by the project, the feature key and the item
+/// set), built with `features` on a miss and kept for the process (the app trains and
+/// pre-labels in one process; the simulator retrains on the same items every round).
+pub fn cached_graph(
+    project: &str,
+    key: &str,
+    items: &[i64],
+    features: impl FnOnce() -> anyhow::Result<Tensor>,
+) -> anyhow::Result<Option<Arc<Graph>>> {
+    if items.len() <= K || items.len() > MAX_GRAPH_ITEMS {
+        return Ok(None);
+    }
+    // The item set by its size and a checksum of the ids.
+    let sum = items
+        .iter()
+        .fold(0i64, |a, &i| a.wrapping_mul(1_000_003).wrapping_add(i));
+    let k = (project.to_string(), key.to_string(), items.len(), sum);
+    if let Some(g) = cache().lock().expect("graph cache").get(&k) {
+        return Ok(Some(g.clone()));
+    }
+    let g = Arc::new(Graph::build(items.to_vec(), &features()?)?);
+    let mut c = cache().lock().expect("graph cache");
+    if c.len() > 4 {
+        c.clear();
+    }
+    c.insert(k, g.clone());
+    Ok(Some(g))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_spread_within_clusters_not_across() {
+        // Two tight clusters of 30 points each, one seed per cluster.
+        tch::manual_seed(3);
+        let a = Tensor::randn([30, 8], (Kind::Float, Device::Cpu)) * 0.05
+            + Tensor::from_slice(&[1.0f32, 0., 0., 0., 0., 0., 0., 0.]);
+        let b = Tensor::randn([30, 8], (Kind::Float, Device::Cpu)) * 0.05
+            + Tensor::from_slice(&[0.0f32, 1., 0., 0., 0., 0., 0., 0.]);
+        let x = Tensor::cat(&[a, b], 0);
+        let items: Vec<i64> = (100..160).collect();
+        let g = Graph::build(items, &x).unwrap();
+        assert!(g
+            .nbr
+            .iter()
+            .enumerate()
+            .all(|(r, nb)| nb.iter().all(|&j| j as usize != r)));
+        let p = g.spread(&[(100, 0), (159, 1)], 2);
+        let right = (0..60).filter(|&r| (p[r][0] > p[r][1]) == (r < 30)).count();
+        assert_eq!(right, 60, "{p:?}");
+        let m = blend(&[1.0, 0.0], &[0.0, 1.0], 0.25);
+        assert_eq!(m, vec![0.75, 0.25]);
+    }
+}
