@@ -859,8 +859,8 @@ fn the_simulator_holds_out_a_fixed_split_and_repeats_itself() {
         "held-out items are never shown"
     );
     let last = a.last().unwrap();
-    assert!(last.holdout_accuracy.unwrap() > 0.9, "{last:?}");
-    assert!(last.holdout_ece.is_some() && last.holdout_macro_f1.is_some());
+    assert!(last.holdout.accuracy.unwrap() > 0.9, "{last:?}");
+    assert!(last.holdout.ece.is_some() && last.holdout.macro_f1.is_some());
     let s = yuxuan::simulate::summarize(&a);
     assert_eq!(s.labels, pass.len());
     assert_eq!(s.corrections, last.corrections);

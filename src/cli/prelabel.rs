@@ -41,16 +41,32 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(&a.project)?;
     let ctx = JobCtx::new("prelabel").with_cli_bar();
     let image = store.project()?.kind == TaskKind::Image;
-    let backbone = project::backbone_id(&store)?;
-    let before = store.embedding_count(backbone)?;
+    let nets: Vec<&str> = if image {
+        yuxuan::ml::backbone::BackboneChoice::of_project(&store)?
+            .nets()
+            .iter()
+            .map(|n| n.id())
+            .collect()
+    } else {
+        vec![]
+    };
+    let count = |store: &Store| -> anyhow::Result<i64> {
+        let mut n = 0;
+        for id in &nets {
+            n += store.embedding_count(id)?;
+        }
+        Ok(n)
+    };
+    let before = count(&store)?;
     let done = project::prelabel(&mut store, &ctx)?;
     ctx.finish();
     if image {
-        let after = store.embedding_count(backbone)?;
+        let after = count(&store)?;
         println!(
-            "embedded {} new image(s) ({} cached in total)",
+            "computed {} new embedding(s) ({} cached in total; backbones: {})",
             after - before,
-            after
+            after,
+            nets.join(", ")
         );
     }
     print_prelabelled(&store, &done)?;

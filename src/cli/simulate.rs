@@ -355,8 +355,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 f(p.accuracy_rest),
                 p.corrections,
                 p.accepted,
-                f(p.holdout_accuracy),
-                f(p.holdout_macro_f1),
+                f(p.holdout.accuracy),
+                f(p.holdout.macro_f1),
             );
         }
     }

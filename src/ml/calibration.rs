@@ -110,17 +110,21 @@ pub fn ece_of(scored: &[(f64, bool)]) -> f64 {
         .sum()
 }
 
-/// ECE of probability rows against the true class indices.
-pub fn ece(probs: &[Vec<f32>], truth: &[usize]) -> f64 {
-    let scored: Vec<(f64, bool)> = probs
+/// (top-1 score, right?) of probability rows against the true class indices.
+fn scored(probs: &[Vec<f32>], truth: &[usize]) -> Vec<(f64, bool)> {
+    probs
         .iter()
         .zip(truth)
         .map(|(p, &y)| {
             let (i, s) = top1(p);
             (s, i == y)
         })
-        .collect();
-    ece_of(&scored)
+        .collect()
+}
+
+/// ECE of probability rows against the true class indices.
+pub fn ece(probs: &[Vec<f32>], truth: &[usize]) -> f64 {
+    ece_of(&scored(probs, truth))
 }
 
 /// The lowest score `t` such that the items scoring at least `t` are right at least
@@ -150,14 +154,7 @@ pub fn calibrate(probs: &[Vec<f32>], truth: &[usize]) -> Calibration {
         .iter()
         .map(|p| apply_temperature(p, temperature))
         .collect();
-    let scored: Vec<(f64, bool)> = calibrated
-        .iter()
-        .zip(truth)
-        .map(|(p, &y)| {
-            let (i, s) = top1(p);
-            (s, i == y)
-        })
-        .collect();
+    let scored = scored(&calibrated, truth);
     Calibration {
         temperature,
         ece_raw: ece(probs, truth),

@@ -10,36 +10,7 @@ use super::family::ModelFamily;
 use crate::domain::{sets, TaskKind};
 use crate::store::Store;
 
-/// `models.kind` of the catalog's families (stored as text).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ModelKind {
-    /// Linear head on cached backbone embeddings.
-    ImageHead,
-    /// The last backbone blocks and a head.
-    ImageFinetune,
-    /// A registered TorchScript classifier (and its fine-tuned versions).
-    TorchScript,
-    /// Form field types from field texts.
-    FieldMlp,
-    /// Page industry from the page's texts.
-    PageMlp,
-}
-
-impl ModelKind {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ModelKind::ImageHead => "image-head",
-            ModelKind::ImageFinetune => "image-finetune",
-            ModelKind::TorchScript => "torchscript",
-            ModelKind::FieldMlp => "field-mlp",
-            ModelKind::PageMlp => "page-mlp",
-        }
-    }
-    pub fn parse(s: &str) -> Option<ModelKind> {
-        CATALOG.iter().map(|f| f.kind).find(|k| k.as_str() == s)
-    }
-}
+pub use super::family::ModelKind;
 
 /// How an image project trains its class model (project setting [`IMAGE_MODE_SETTING`]).
 #[derive(

@@ -13,6 +13,44 @@ use crate::domain::ModelInfo;
 use crate::jobs::JobCtx;
 use crate::store::Store;
 
+/// `models.kind` of the catalog's families (stored as text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// Linear head on cached backbone embeddings.
+    ImageHead,
+    /// The last backbone blocks and a head.
+    ImageFinetune,
+    /// A registered TorchScript classifier (and its fine-tuned versions).
+    TorchScript,
+    /// Form field types from field texts.
+    FieldMlp,
+    /// Page industry from the page's texts.
+    PageMlp,
+}
+
+impl ModelKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::ImageHead => "image-head",
+            ModelKind::ImageFinetune => "image-finetune",
+            ModelKind::TorchScript => "torchscript",
+            ModelKind::FieldMlp => "field-mlp",
+            ModelKind::PageMlp => "page-mlp",
+        }
+    }
+    pub const ALL: [ModelKind; 5] = [
+        ModelKind::ImageHead,
+        ModelKind::ImageFinetune,
+        ModelKind::TorchScript,
+        ModelKind::FieldMlp,
+        ModelKind::PageMlp,
+    ];
+    pub fn parse(s: &str) -> Option<ModelKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
 /// A model family: how to build, run and save one kind of classifier.
 pub trait ModelFamily {
     /// The label set it predicts (`class`, `field_type`, `industry`).

@@ -20,7 +20,7 @@ use crate::store::Store;
 use crate::taxonomy;
 
 /// `models.kind` of industry models.
-pub const KIND: &str = "page-mlp";
+pub const KIND: &str = super::family::ModelKind::PageMlp.as_str();
 
 /// The texts of a page the industry model reads: title, headings, field captions.
 pub fn page_texts(store: &Store, page_id: i64) -> anyhow::Result<Vec<String>> {

@@ -26,7 +26,7 @@ use crate::store::Store;
 use crate::taxonomy::{self, FIELD_TYPES};
 
 /// `models.kind` of field-type models.
-pub const KIND: &str = "field-mlp";
+pub const KIND: &str = super::family::ModelKind::FieldMlp.as_str();
 /// Bumped when the base model's recipe (data, mapping, synthetic examples, training) changes.
 pub const BASE_RECIPE: u32 = 1;
 

@@ -17,7 +17,7 @@ use crate::jobs::JobCtx;
 use crate::store::Store;
 
 /// `models.kind` of this family.
-pub const KIND: &str = "image-finetune";
+pub const KIND: &str = super::family::ModelKind::ImageFinetune.as_str();
 /// Blocks that stay frozen; blocks 17 (320 channels) and 18 (1280) are trained.
 pub const FROZEN_BLOCKS: usize = 17;
 

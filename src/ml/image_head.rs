@@ -31,7 +31,7 @@ use crate::jobs::JobCtx;
 use crate::store::Store;
 
 /// `models.kind` of this family.
-pub const KIND: &str = super::catalog::ModelKind::ImageHead.as_str();
+pub const KIND: &str = super::family::ModelKind::ImageHead.as_str();
 
 /// Inverse regularisation strength (scikit-learn's `C`): the loss is the mean cross-entropy
 /// plus `||W||² / (2 C n)`.

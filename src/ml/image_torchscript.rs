@@ -19,7 +19,7 @@ use crate::store::models::NewModel;
 use crate::store::Store;
 
 /// `models.kind` of this family.
-pub const KIND: &str = "torchscript";
+pub const KIND: &str = super::family::ModelKind::TorchScript.as_str();
 
 /// Memory budget for decoded training inputs kept between epochs.
 const CACHE_BYTES: usize = 1 << 30;

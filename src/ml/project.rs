@@ -95,11 +95,6 @@ pub fn prelabel(store: &mut Store, ctx: &JobCtx) -> anyhow::Result<Vec<Prelabell
     Ok(out)
 }
 
-/// The embeddings key (`embeddings.backbone`) of the project's first image backbone.
-pub fn backbone_id(store: &Store) -> anyhow::Result<&'static str> {
-    Ok(super::backbone::primary_embedding_id(store)?)
-}
-
 /// Run `f` with one intra-op thread when `device` is the CPU (families whose steps are tiny
 /// matrix products, see `FamilyInfo::single_thread_cpu`). Other devices are left as they are.
 pub fn single_thread_on_cpu<T>(device: tch::Device, f: impl FnOnce() -> T) -> T {

@@ -72,28 +72,24 @@ pub struct SimPoint {
     /// Accuracy of the active model's suggestions on the rest (None before the first model).
     pub accuracy_rest: Option<f64>,
     pub model_version: Option<i64>,
-    /// The held-out items: accuracy and macro-F1 of the suggestions, ECE of their scores.
-    pub holdout_accuracy: Option<f64>,
-    pub holdout_macro_f1: Option<f64>,
-    pub holdout_ece: Option<f64>,
-    /// The active model's bulk-accept threshold (calibrated on its own hold-out), and on the
-    /// held-out items: the precision and share of those it would accept.
-    pub bulk_threshold: Option<f64>,
-    pub bulk_precision: Option<f64>,
-    pub bulk_share: Option<f64>,
+    /// The active model on the held-out items.
+    pub holdout: HoldoutEval,
     /// Seconds the retraining of this round took (0 for round 0).
     pub train_seconds: f64,
 }
 
-/// The held-out numbers of the active model.
-#[derive(Debug, Clone, Default, PartialEq)]
-struct HoldoutEval {
-    accuracy: Option<f64>,
-    macro_f1: Option<f64>,
-    ece: Option<f64>,
-    bulk_threshold: Option<f64>,
-    bulk_precision: Option<f64>,
-    bulk_share: Option<f64>,
+/// The active model's numbers on the held-out items.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HoldoutEval {
+    /// Accuracy and macro-F1 of the suggestions, ECE of their scores.
+    pub accuracy: Option<f64>,
+    pub macro_f1: Option<f64>,
+    pub ece: Option<f64>,
+    /// The model's bulk-accept threshold (calibrated on its own hold-out), and the precision
+    /// and share of the held-out items it would accept.
+    pub bulk_threshold: Option<f64>,
+    pub bulk_precision: Option<f64>,
+    pub bulk_share: Option<f64>,
 }
 
 fn holdout_eval(
@@ -207,7 +203,7 @@ pub fn summarize(points: &[SimPoint]) -> SimSummary {
             points
                 .iter()
                 .find(|p| p.labels >= n)
-                .map(|p| (p.labels, p.holdout_accuracy, p.holdout_macro_f1))
+                .map(|p| (p.labels, p.holdout.accuracy, p.holdout.macro_f1))
         })
         .collect();
     let trained: Vec<f64> = points
@@ -216,17 +212,17 @@ pub fn summarize(points: &[SimPoint]) -> SimSummary {
         .map(|p| p.train_seconds)
         .collect();
     // The last point with a model evaluated.
-    let ev = points.iter().rev().find(|p| p.holdout_accuracy.is_some());
+    let ev = points.iter().rev().find(|p| p.holdout.accuracy.is_some());
     SimSummary {
         labels,
         corrections,
         corrections_ratio: corrections as f64 / labels.max(1) as f64,
         at,
-        final_accuracy: ev.and_then(|p| p.holdout_accuracy),
-        final_macro_f1: ev.and_then(|p| p.holdout_macro_f1),
-        final_ece: ev.and_then(|p| p.holdout_ece),
-        bulk_precision: ev.and_then(|p| p.bulk_precision),
-        bulk_share: ev.and_then(|p| p.bulk_share),
+        final_accuracy: ev.and_then(|p| p.holdout.accuracy),
+        final_macro_f1: ev.and_then(|p| p.holdout.macro_f1),
+        final_ece: ev.and_then(|p| p.holdout.ece),
+        bulk_precision: ev.and_then(|p| p.holdout.bulk_precision),
+        bulk_share: ev.and_then(|p| p.holdout.bulk_share),
         mean_train_seconds: trained.iter().sum::<f64>() / trained.len().max(1) as f64,
     }
 }
@@ -334,12 +330,7 @@ pub fn run(
         rest: truth.len() - labelled.len(),
         accuracy_rest: acc,
         model_version: version,
-        holdout_accuracy: ev.accuracy,
-        holdout_macro_f1: ev.macro_f1,
-        holdout_ece: ev.ece,
-        bulk_threshold: ev.bulk_threshold,
-        bulk_precision: ev.bulk_precision,
-        bulk_share: ev.bulk_share,
+        holdout: ev,
         train_seconds: 0.0,
     });
     ctx.set_total(limit as u64);
@@ -435,12 +426,7 @@ pub fn run(
             rest: truth.len() - labelled.len(),
             accuracy_rest: acc,
             model_version: version,
-            holdout_accuracy: ev.accuracy,
-            holdout_macro_f1: ev.macro_f1,
-            holdout_ece: ev.ece,
-            bulk_threshold: ev.bulk_threshold,
-            bulk_precision: ev.bulk_precision,
-            bulk_share: ev.bulk_share,
+            holdout: ev,
             train_seconds,
         });
         ctx.set_done(done as u64);
@@ -485,12 +471,12 @@ pub fn write_csv(runs: &[NamedRun], path: &Path) -> anyhow::Result<()> {
                     p.accepted.to_string(),
                     p.rest.to_string(),
                     p.model_version.map(|v| v.to_string()).unwrap_or_default(),
-                    f(p.holdout_accuracy),
-                    f(p.holdout_macro_f1),
-                    f(p.holdout_ece),
-                    f(p.bulk_threshold),
-                    f(p.bulk_precision),
-                    f(p.bulk_share),
+                    f(p.holdout.accuracy),
+                    f(p.holdout.macro_f1),
+                    f(p.holdout.ece),
+                    f(p.holdout.bulk_threshold),
+                    f(p.holdout.bulk_precision),
+                    f(p.holdout.bulk_share),
                     format!("{:.3}", p.train_seconds),
                     name.clone(),
                 ])?;
@@ -567,7 +553,8 @@ pub fn write_plot(runs: &[NamedRun], path: &Path) -> anyhow::Result<()> {
         let acc: Vec<(i64, i64)> = points
             .iter()
             .filter_map(|p| {
-                p.holdout_accuracy
+                p.holdout
+                    .accuracy
                     .or(p.accuracy_rest)
                     .map(|a| (px(p.labels as f64), py(a)))
             })

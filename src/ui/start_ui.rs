@@ -2,6 +2,7 @@
 //! labels from a template or typed, source folder via the file dialog or a typed path), and the
 //! demo project.
 
+use crate::ml::backbone::{BackboneChoice, BACKBONE_SETTING};
 use std::path::PathBuf;
 
 use egui::RichText;
@@ -58,6 +59,16 @@ pub struct StartState {
     project_dir: String,
     /// Blind overlap, `FxN` (empty: each item labelled once).
     overlap: String,
+    /// Image projects: the backbone(s) that embed the images.
+    backbone: BackboneChoice,
+}
+
+fn backbone_name(b: BackboneChoice) -> &'static str {
+    match b {
+        BackboneChoice::Both => "MobileNetV2 + EfficientNet-Lite0 (fewest corrections)",
+        BackboneChoice::EfficientnetLite0 => "EfficientNet-Lite0",
+        BackboneChoice::MobilenetV2 => "MobileNetV2 (light)",
+    }
 }
 
 impl Default for StartState {
@@ -70,6 +81,7 @@ impl Default for StartState {
             labels: String::new(),
             folder: String::new(),
             overlap: String::new(),
+            backbone: BackboneChoice::NEW_PROJECT_DEFAULT,
             project_dir: std::env::current_dir()
                 .map(|d| d.display().to_string())
                 .unwrap_or_default(),
@@ -227,6 +239,21 @@ pub fn start_ui(app: &mut App, ui: &mut egui::Ui) {
                         "N annotators for a share of the items, blind (e.g. 0.1x3: 10 %, 3 each); empty: once",
                     ));
                     ui.end_row();
+                    if s.kind == TaskKind::Image {
+                        ui.label(tr(lang, "Backbone"));
+                        egui::ComboBox::from_id_salt("new_backbone")
+                            .selected_text(tr(lang, backbone_name(s.backbone)))
+                            .show_ui(ui, |ui| {
+                                for b in BackboneChoice::ALL {
+                                    ui.selectable_value(
+                                        &mut s.backbone,
+                                        b,
+                                        tr(lang, backbone_name(b)),
+                                    );
+                                }
+                            });
+                        ui.end_row();
+                    }
                 });
             if ui.button(tr(lang, "Create")).clicked() {
                 create = true;
@@ -292,6 +319,9 @@ fn create_project(app: &mut App, ctx: &egui::Context) {
         let mut store = Store::create(&path, &name, s.kind)?;
         if let Some(o) = overlap {
             store.set_overlap(o)?;
+        }
+        if s.kind == TaskKind::Image {
+            store.set_setting(BACKBONE_SETTING, serde_json::json!(s.backbone.as_str()))?;
         }
         let set = match s.kind {
             TaskKind::Image => sets::CLASS,

@@ -298,7 +298,11 @@ fn result_ui(ui: &mut egui::Ui, lang: Lang, t: &mut TrainingController) {
                     c.temperature,
                     tr(lang, "bulk accept ticks from"),
                     c.bulk_threshold
-                        .map(|t| format!("{:.0}% (≥ 98% right on the hold-out)", t * 100.0))
+                        .map(|t| format!(
+                            "{:.0}% {}",
+                            t * 100.0,
+                            tr(lang, "(≥ 98% right on the hold-out)")
+                        ))
                         .unwrap_or_else(|| "–".into())
                 ));
             }
