@@ -82,7 +82,6 @@ const ZH: &[(&str, &str)] = &[
         "MobileNetV2 + EfficientNet-Lite0 (fewest corrections)",
         "MobileNetV2 + EfficientNet-Lite0（改得最少）",
     ),
-    ("EfficientNet-Lite0", "EfficientNet-Lite0"),
     ("MobileNetV2 (light)", "MobileNetV2（轻量）"),
     ("(≥ 98% right on the hold-out)", "（留出集上 ≥ 98% 正确）"),
     ("Calibration error (ECE)", "校准误差（ECE）"),
