@@ -70,15 +70,29 @@ fn print_report(r: &TrainReport) {
     );
     print_metrics("new model   ", &r.metrics);
     if let Some(c) = &r.metrics.calibration {
+        let bulk = match c.bulk_threshold {
+            Some(t) => format!(
+                "bulk accept from {:.0} % keeps >= {:.0} % right on the hold-out",
+                t * 100.0,
+                yuxuan::ml::calibration::BULK_TARGET_PRECISION * 100.0
+            ),
+            None => format!(
+                "no bulk threshold (a hold-out of {} items{}); the Bulk screen ticks from {:.0} %",
+                c.n,
+                if c.n < yuxuan::ml::calibration::MIN_CALIBRATION_ITEMS {
+                    format!(
+                        ", under {}: no temperature either",
+                        yuxuan::ml::calibration::MIN_CALIBRATION_ITEMS
+                    )
+                } else {
+                    " never 98 % right above any score".to_string()
+                },
+                yuxuan::review::BULK_MIN_SCORE * 100.0
+            ),
+        };
         println!(
-            "calibration : temperature {:.2}, ECE {:.3} (raw {:.3}); bulk accept from {} keeps >= {:.0} % right on the hold-out",
-            c.temperature,
-            c.ece,
-            c.ece_raw,
-            c.bulk_threshold
-                .map(|t| format!("{:.0} %", t * 100.0))
-                .unwrap_or_else(|| "no score".into()),
-            yuxuan::ml::calibration::BULK_TARGET_PRECISION * 100.0
+            "calibration : temperature {:.2}, ECE {:.3} (raw {:.3}); {bulk}",
+            c.temperature, c.ece, c.ece_raw,
         );
     }
     match &r.active_metrics {
