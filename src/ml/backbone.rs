@@ -24,6 +24,18 @@ pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 /// The network's name in [`BackboneError`]s.
 const NET: &str = "MobileNetV2";
 
+/// `path` when it is a file, else the "not installed" error for `net`.
+pub fn require_weights(net: &'static str, path: &Path) -> Result<(), BackboneError> {
+    if path.is_file() {
+        Ok(())
+    } else {
+        Err(BackboneError::Missing {
+            net,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
 /// Errors loading a pretrained backbone (`net` names the network: "MobileNetV2",
 /// "EfficientNet-Lite0").
 #[derive(Debug, thiserror::Error)]
@@ -164,12 +176,7 @@ impl Backbone {
 
     /// Weights from a safetensors file with torchvision's names (the classifier is ignored).
     pub fn load_from(path: &Path, device: Device) -> Result<Backbone, BackboneError> {
-        if !path.is_file() {
-            return Err(BackboneError::Missing {
-                net: NET,
-                path: path.to_path_buf(),
-            });
-        }
+        require_weights(NET, path)?;
         let mut vs = nn::VarStore::new(device);
         let blocks = feature_blocks(&vs.root());
         let missing = vs

@@ -24,7 +24,7 @@ use std::path::Path;
 use tch::nn::{self, Module};
 use tch::{Device, Tensor};
 
-use crate::ml::backbone::{pool, BackboneError, InputSpec};
+use crate::ml::backbone::{pool, require_weights, BackboneError, InputSpec};
 
 /// Identifier of this backbone's embeddings in the `embeddings` table.
 pub const BACKBONE_ID: &str = "efficientnet_lite0-imagenet-224";
@@ -192,12 +192,7 @@ impl EfficientNetLite {
     /// Weights from a safetensors file with efficientnet-lite-pytorch's names; every variable,
     /// the classifier `_fc` included, must be there.
     pub fn load_from(path: &Path, device: Device) -> Result<EfficientNetLite, BackboneError> {
-        if !path.is_file() {
-            return Err(BackboneError::Missing {
-                net: NET,
-                path: path.to_path_buf(),
-            });
-        }
+        require_weights(NET, path)?;
         let mut vs = nn::VarStore::new(device);
         let root = vs.root();
         let conv_stem = SameConv::new(&root / "_conv_stem", 3, STEM, 3, 2, 1);

@@ -51,12 +51,12 @@ pub const HISTORY: usize = 10;
 pub struct ImageHeadFamily {
     /// Feature key: backbone ids joined by `+` (see [`BackboneChoice::key`]).
     pub backbone: String,
-    /// The last spreading (model id, label count, graph, probabilities per graph row): one
-    /// per pre-labelling pass, not one per chunk.
+    /// The last spreading (model id, graph, probabilities per graph row): one per
+    /// pre-labelling pass, not one per chunk.
     spread: RefCell<Option<SpreadCache>>,
 }
 
-type SpreadCache = (i64, usize, Arc<Graph>, Arc<Vec<Vec<f32>>>);
+type SpreadCache = (i64, Arc<Graph>, Arc<Vec<Vec<f32>>>);
 /// A graph and the spreading's probabilities per graph row.
 type Spread = (Arc<Graph>, Arc<Vec<Vec<f32>>>);
 
@@ -457,15 +457,16 @@ impl TrainTask for HeadTask {
 }
 
 impl ImageHeadFamily {
-    /// Spreading of the project's current human labels over the graph, for `model`'s labels
-    /// (cached for the pass).
+    /// Spreading of the project's current human labels over the graph, for `model`'s labels.
+    /// Computed once per family instance and model: the project facade builds a family per
+    /// pre-labelling pass, and `prelabel_with` asks per chunk (no re-read of the labels).
     fn spread_for(&self, store: &Store, model: &ModelInfo) -> anyhow::Result<Option<Spread>> {
-        let labels = store.current_labels(sets::CLASS)?;
-        if let Some((id, n, g, s)) = self.spread.borrow().as_ref() {
-            if *id == model.id && *n == labels.len() {
+        if let Some((id, g, s)) = self.spread.borrow().as_ref() {
+            if *id == model.id {
                 return Ok(Some((g.clone(), s.clone())));
             }
         }
+        let labels = store.current_labels(sets::CLASS)?;
         let Some(g) = self.graph(store)? else {
             return Ok(None);
         };
@@ -474,7 +475,7 @@ impl ImageHeadFamily {
             .filter_map(|(id, l)| model.labels.iter().position(|m| m == l).map(|c| (*id, c)))
             .collect();
         let s = Arc::new(g.spread(&seeds, model.labels.len()));
-        *self.spread.borrow_mut() = Some((model.id, labels.len(), g.clone(), s.clone()));
+        *self.spread.borrow_mut() = Some((model.id, g.clone(), s.clone()));
         Ok(Some((g, s)))
     }
 }

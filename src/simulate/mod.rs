@@ -92,22 +92,33 @@ pub struct HoldoutEval {
     pub bulk_share: Option<f64>,
 }
 
-fn holdout_eval(
-    store: &Store,
-    truth: &HashMap<i64, String>,
-    held: &[i64],
-) -> anyhow::Result<HoldoutEval> {
+/// The active model (its version) and its predictions (label, score) by item, read once per
+/// round for both measurements.
+type RoundPredictions = Option<(crate::domain::ModelInfo, HashMap<i64, (String, f64)>)>;
+
+fn round_predictions(store: &Store) -> anyhow::Result<RoundPredictions> {
     let Some(model) = store.active_model(sets::CLASS)? else {
-        return Ok(HoldoutEval::default());
+        return Ok(None);
     };
-    if held.is_empty() {
-        return Ok(HoldoutEval::default());
-    }
-    let preds: HashMap<i64, (String, f64)> = store
+    let preds = store
         .predictions_of_model(sets::CLASS, Some(model.id))?
         .into_iter()
         .map(|p| (p.item_id, (p.label, p.score)))
         .collect();
+    Ok(Some((model, preds)))
+}
+
+fn holdout_eval(
+    round: &RoundPredictions,
+    truth: &HashMap<i64, String>,
+    held: &[i64],
+) -> HoldoutEval {
+    let Some((model, preds)) = round else {
+        return HoldoutEval::default();
+    };
+    if held.is_empty() {
+        return HoldoutEval::default();
+    }
     let mut labels: Vec<String> = truth.values().cloned().collect();
     labels.sort();
     labels.dedup();
@@ -141,14 +152,14 @@ fn holdout_eval(
         }
         None => (None, None),
     };
-    Ok(HoldoutEval {
+    HoldoutEval {
         accuracy: Some(m.accuracy),
         macro_f1: Some(m.macro_f1),
         ece: Some(crate::ml::calibration::ece_of(&scored)),
         bulk_threshold: threshold,
         bulk_precision: bp,
         bulk_share: bs,
-    })
+    }
 }
 
 /// The truth items split into (labelled in the pass, held out): stratified by label, seeded.
@@ -246,29 +257,24 @@ pub fn truth_by_item(
 }
 
 fn accuracy_rest(
-    store: &Store,
+    round: &RoundPredictions,
     truth: &HashMap<i64, String>,
     labelled: &std::collections::HashSet<i64>,
-) -> anyhow::Result<(Option<f64>, Option<i64>)> {
-    let Some(model) = store.active_model(sets::CLASS)? else {
-        return Ok((None, None));
+) -> (Option<f64>, Option<i64>) {
+    let Some((model, preds)) = round else {
+        return (None, None);
     };
-    let preds: HashMap<i64, String> = store
-        .predictions_of_model(sets::CLASS, Some(model.id))?
-        .into_iter()
-        .map(|p| (p.item_id, p.label))
-        .collect();
     let (mut n, mut ok) = (0usize, 0usize);
     for (id, t) in truth {
         if labelled.contains(id) {
             continue;
         }
         n += 1;
-        if preds.get(id) == Some(t) {
+        if preds.get(id).map(|p| &p.0) == Some(t) {
             ok += 1;
         }
     }
-    Ok(((n > 0).then(|| ok as f64 / n as f64), Some(model.version)))
+    ((n > 0).then(|| ok as f64 / n as f64), Some(model.version))
 }
 
 /// Run the simulation on `store` (it records decisions of [`SIM_ANNOTATOR`] and trains
@@ -320,8 +326,9 @@ pub fn run(
     let limit = opts.max_labels.unwrap_or(truth.len()).min(truth.len());
     let (mut corrections, mut accepted, mut done) = (0usize, 0usize, 0usize);
     let mut points = Vec::new();
-    let (acc, version) = accuracy_rest(store, truth, &labelled)?;
-    let ev = holdout_eval(store, full_truth, &held)?;
+    let round0 = round_predictions(store)?;
+    let (acc, version) = accuracy_rest(&round0, truth, &labelled);
+    let ev = holdout_eval(&round0, full_truth, &held);
     points.push(SimPoint {
         round: 0,
         labels: 0,
@@ -416,8 +423,9 @@ pub fn run(
         if classes.len() >= 2 {
             project::prelabel(store, &JobCtx::new("prelabel"))?;
         }
-        let (acc, version) = accuracy_rest(store, truth, &labelled)?;
-        let ev = holdout_eval(store, full_truth, &held)?;
+        let preds = round_predictions(store)?;
+        let (acc, version) = accuracy_rest(&preds, truth, &labelled);
+        let ev = holdout_eval(&preds, full_truth, &held);
         points.push(SimPoint {
             round,
             labels: done,
