@@ -338,6 +338,9 @@ pub fn drop_project(url: &TeamUrl) -> Result<bool> {
     Ok(true)
 }
 
+/// How long [`Store::try_team_lock`] waits for a lock another client holds.
+pub const TEAM_LOCK_GRACE_S: u32 = 3;
+
 /// A session-level advisory lock on a team project, held while the guard lives (on its own
 /// connection, so it ends with the process however that ends).
 pub struct TeamLock {
@@ -345,9 +348,11 @@ pub struct TeamLock {
 }
 
 impl Store {
-    /// Take the project's lock named `what` (e.g. training a label set) without waiting; `None`
-    /// when another client holds it. Project files: always granted (SQLite serializes writers
-    /// and training's crash recovery is per process).
+    /// Take the project's lock named `what` (e.g. training a label set); `None` when another
+    /// client holds it for longer than [`TEAM_LOCK_GRACE_S`]. The grace covers a holder that
+    /// was just killed: the server releases its lock only once it has noticed the closed
+    /// connection. Project files: always granted (SQLite serializes writers and training's
+    /// crash recovery is per process).
     pub fn try_team_lock(&self, what: &str) -> Result<Option<Option<TeamLock>>> {
         let Location::Team(url) = &self.location else {
             return Ok(Some(None));
@@ -357,7 +362,18 @@ impl Store {
         let got: bool = c
             .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&key])?
             .get(0);
-        Ok(got.then_some(Some(TeamLock { _client: c })))
+        if got {
+            return Ok(Some(Some(TeamLock { _client: c })));
+        }
+        c.batch_execute(&format!("SET lock_timeout = '{TEAM_LOCK_GRACE_S}s'"))?;
+        match c.execute("SELECT pg_advisory_lock(hashtext($1))", &[&key]) {
+            Ok(_) => {
+                c.batch_execute("SET lock_timeout = 0")?;
+                Ok(Some(Some(TeamLock { _client: c })))
+            }
+            Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The database's clock in milliseconds since the Unix epoch (leases use one clock for
