@@ -93,6 +93,12 @@ if ! "$PY" -c 'import torchvision, PIL' 2>/dev/null; then
   log "installing the image bench reference (torchvision 0.28.0, pillow) into the venv"
   "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps torchvision==0.28.0 pillow==13.0.0
 fi
+# cleanlab (confident learning as its authors ship it) for the suspect-label bench's reference.
+if ! "$PY" -c 'import cleanlab' 2>/dev/null; then
+  log "installing the suspect-label bench reference (cleanlab 2.7.1) into the venv"
+  "$VENV/bin/pip" install -q --disable-pip-version-check cleanlab==2.7.1 pandas==3.0.6 \
+    tqdm==4.70.1 termcolor==3.3.0
+fi
 
 # ---------------------------------------------------------------- Pretrained weights
 if [ ! -f "$WEIGHTS/.yuxuan-ok" ]; then

@@ -69,6 +69,8 @@ type Observer = Arc<dyn Fn(&JobState) + Send + Sync>;
 pub struct JobCtx {
     state: Arc<JobState>,
     observer: Option<Observer>,
+    /// The job this one is a step of ([`JobCtx::step`]): cancelling it cancels this one.
+    parent: Option<Arc<JobState>>,
 }
 
 impl std::fmt::Debug for JobCtx {
@@ -93,6 +95,16 @@ impl JobCtx {
                 started: Instant::now(),
             }),
             observer: None,
+            parent: None,
+        }
+    }
+
+    /// A step of this job with its own progress (e.g. one fold of a cross-validation whose
+    /// solver sets its own totals), cancelled with this job.
+    pub fn step(&self, name: impl Into<String>) -> JobCtx {
+        JobCtx {
+            parent: Some(self.state.clone()),
+            ..JobCtx::new(name)
         }
     }
 
@@ -156,6 +168,10 @@ impl JobCtx {
     }
     pub fn is_cancelled(&self) -> bool {
         self.state.cancel.load(Ordering::Relaxed)
+            || self
+                .parent
+                .as_ref()
+                .is_some_and(|p| p.cancel.load(Ordering::Relaxed))
     }
     /// `Err(Cancelled)` once cancellation was requested.
     pub fn check(&self) -> Result<(), Cancelled> {

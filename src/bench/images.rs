@@ -23,7 +23,7 @@ use crate::store::Store;
 pub const BATCH: usize = 50;
 
 /// A data set: its name and truth CSV (path,label).
-fn data_sets(dir: &Path) -> anyhow::Result<Vec<(&'static str, PathBuf)>> {
+pub(super) fn data_sets(dir: &Path) -> anyhow::Result<Vec<(&'static str, PathBuf)>> {
     let mut out = Vec::new();
     let emoji = crate::demo::pick_emoji(&crate::assets::emoji_dir(), usize::MAX)?;
     let csv = dir.join("emoji-truth.csv");
@@ -49,7 +49,7 @@ fn data_sets(dir: &Path) -> anyhow::Result<Vec<(&'static str, PathBuf)>> {
 }
 
 /// A project of the truth CSV's images with `backbone`, embeddings computed.
-fn project(
+pub(super) fn project(
     dir: &Path,
     name: &str,
     truth: &Path,

@@ -15,6 +15,7 @@ pub mod prelabel;
 pub mod quality;
 pub mod queue;
 pub mod store;
+pub mod suspects;
 pub mod synth;
 pub mod team;
 
@@ -228,6 +229,11 @@ pub const ROWS: &[RowSpec] = &[
         id: "images",
         title: "image pre-labels: corrections of a full pass vs the torchvision + scikit-learn script (emoji, digits)",
         run: images::run_row,
+    },
+    RowSpec {
+        id: "suspects",
+        title: "suspect labels: precision@k on 5 % flipped labels vs cleanlab + scikit-learn (emoji, digits)",
+        run: suspects::run_row,
     },
     RowSpec {
         id: "duplicates",

@@ -21,6 +21,7 @@ mod register_model;
 mod settings;
 mod simulate;
 mod stats;
+mod suspects;
 mod team;
 mod train;
 
@@ -77,6 +78,8 @@ enum Command {
     RegisterModel(register_model::Args),
     /// Replay a truth-knowing annotator; write the learning curve (CSV + PNG).
     Simulate(simulate::Args),
+    /// Labels that are probably wrong (out-of-fold confident learning), ranked; annotator quality.
+    Suspects(suspects::Args),
     /// Near-duplicate groups of images, or the items most similar to one (cached embeddings).
     Duplicates(duplicates::Args),
     /// Form projects: propose an industry's field list (JSON or a standalone H5 page).
@@ -122,6 +125,7 @@ pub fn main() -> ExitCode {
         Some(Command::Train(a)) => train::run(a),
         Some(Command::Models(a)) => models::run(a),
         Some(Command::Duplicates(a)) => duplicates::run(a),
+        Some(Command::Suspects(a)) => suspects::run(a),
         Some(Command::Activate(a)) => models::activate(a),
         Some(Command::RegisterModel(a)) => register_model::run(a),
         Some(Command::Simulate(a)) => simulate::run(a),

@@ -215,6 +215,16 @@ pub fn for_set(
         })
 }
 
+/// The family whose out-of-fold predictions check a label set's labels (`ml::suspects`):
+/// for images the head on cached embeddings whatever the training mode (k trainings of a
+/// network would take k times as long), else the set's family.
+pub fn out_of_fold_family(store: &Store, label_set: &str) -> anyhow::Result<&'static FamilyInfo> {
+    if store.project()?.kind == TaskKind::Image && label_set == sets::CLASS {
+        return Ok(ImageMode::Head.family());
+    }
+    for_set(store, label_set, None)
+}
+
 /// The label sets a project of `kind` has models for, in pre-labelling order.
 pub fn label_sets(kind: TaskKind) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();

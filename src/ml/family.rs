@@ -66,6 +66,17 @@ pub trait ModelFamily {
         labels: &[String],
         parent: Option<&ModelInfo>,
     ) -> anyhow::Result<Box<dyn TrainTask>>;
+    /// A task like [`ModelFamily::prepare`] that starts from nothing the project's labels
+    /// shaped (no parent, not the active model): out-of-fold predictions must come from a
+    /// model that never saw the item's label. Default: `prepare` without a parent.
+    fn prepare_unseen(
+        &self,
+        store: &Store,
+        items: &[i64],
+        labels: &[String],
+    ) -> anyhow::Result<Box<dyn TrainTask>> {
+        self.prepare(store, items, labels, None)
+    }
     /// Class probabilities of a registered model for `items` (columns in `model.labels` order).
     fn predict(
         &self,
@@ -86,6 +97,15 @@ pub trait ModelFamily {
     /// Extension of the model files it writes.
     fn file_extension(&self) -> &'static str {
         "safetensors"
+    }
+    /// The k-nearest-neighbour graph of the items it predicts, when it has one (the image
+    /// head's, over the cached embeddings): the suspect-label check blends the labels of
+    /// each item's neighbours with its out-of-fold prediction. Default: none.
+    fn neighbour_graph(
+        &self,
+        _store: &Store,
+    ) -> anyhow::Result<Option<std::sync::Arc<super::propagation::Graph>>> {
+        Ok(None)
     }
     /// A model to register and activate when the project has no active model yet, so that
     /// pre-labelling works with zero labels (e.g. the field-type base model trained on

@@ -85,46 +85,16 @@ impl ModelFamily for FieldTypeFamily {
         labels: &[String],
         parent: Option<&ModelInfo>,
     ) -> anyhow::Result<Box<dyn TrainTask>> {
-        let examples: Vec<Featurized> = items
-            .iter()
-            .map(|&i| field_record(store, i).map(|r| featurize_field(&r)))
-            .collect::<anyhow::Result<_>>()?;
-        let spec = NetSpec::new(field_dense_len(), labels.len());
-        let mut net = BagNet::new(spec, form_device());
-        match parent {
-            Some(p) => {
-                let path = weights_path(store, p)
-                    .ok_or_else(|| anyhow::anyhow!("model {} has no weights", p.id))?;
-                net.vs
-                    .load(&path)
-                    .map_err(|e| anyhow::anyhow!("loading {}: {e}", path.display()))?;
-            }
-            None => {
-                // Start from the active field model (or the base model) even when its labels
-                // differ: its text representation transfers, and so do shared labels.
-                let src = match store
-                    .active_model(sets::FIELD_TYPE)?
-                    .filter(|m| m.kind == KIND)
-                {
-                    Some(m) => weights_path(store, &m).and_then(|p| {
-                        NetSpec::from_json(&m.spec)
-                            .ok()
-                            .and_then(|s| BagNet::load(s, &p, form_device()).ok())
-                            .map(|n| (n, m.labels.clone()))
-                    }),
-                    None => BaseModel::cached()
-                        .and_then(|b| b.load().ok().map(|n| (n, b.labels.clone()))),
-                };
-                if let Some((src, src_labels)) = src {
-                    net.transfer_from(&src, &src_labels, labels);
-                }
-            }
-        }
-        Ok(Box::new(BagTask {
-            net,
-            examples,
-            labels: labels.to_vec(),
-        }))
+        Self::prepare_from(store, items, labels, parent, true)
+    }
+
+    fn prepare_unseen(
+        &self,
+        store: &Store,
+        items: &[i64],
+        labels: &[String],
+    ) -> anyhow::Result<Box<dyn TrainTask>> {
+        Self::prepare_from(store, items, labels, None, false)
     }
 
     fn predict(
@@ -156,6 +126,60 @@ impl ModelFamily for FieldTypeFamily {
     fn bootstrap(&self, store: &mut Store, ctx: &JobCtx) -> anyhow::Result<Option<ModelInfo>> {
         let base = BaseModel::get_or_build(ctx)?;
         Ok(Some(register_base(store, &base)?))
+    }
+}
+
+impl FieldTypeFamily {
+    /// The task of [`ModelFamily::prepare`]; without a parent it transfers from the active
+    /// field model when `from_active`, else (and when there is none) from the base model.
+    fn prepare_from(
+        store: &Store,
+        items: &[i64],
+        labels: &[String],
+        parent: Option<&ModelInfo>,
+        from_active: bool,
+    ) -> anyhow::Result<Box<dyn TrainTask>> {
+        let examples: Vec<Featurized> = items
+            .iter()
+            .map(|&i| field_record(store, i).map(|r| featurize_field(&r)))
+            .collect::<anyhow::Result<_>>()?;
+        let spec = NetSpec::new(field_dense_len(), labels.len());
+        let mut net = BagNet::new(spec, form_device());
+        match parent {
+            Some(p) => {
+                let path = weights_path(store, p)
+                    .ok_or_else(|| anyhow::anyhow!("model {} has no weights", p.id))?;
+                net.vs
+                    .load(&path)
+                    .map_err(|e| anyhow::anyhow!("loading {}: {e}", path.display()))?;
+            }
+            None => {
+                // Start from the active field model (or the base model) even when its labels
+                // differ: its text representation transfers, and so do shared labels.
+                let active = match from_active {
+                    true => store.active_model(sets::FIELD_TYPE)?,
+                    false => None,
+                };
+                let src = match active.filter(|m| m.kind == KIND) {
+                    Some(m) => weights_path(store, &m).and_then(|p| {
+                        NetSpec::from_json(&m.spec)
+                            .ok()
+                            .and_then(|s| BagNet::load(s, &p, form_device()).ok())
+                            .map(|n| (n, m.labels.clone()))
+                    }),
+                    None => BaseModel::cached()
+                        .and_then(|b| b.load().ok().map(|n| (n, b.labels.clone()))),
+                };
+                if let Some((src, src_labels)) = src {
+                    net.transfer_from(&src, &src_labels, labels);
+                }
+            }
+        }
+        Ok(Box::new(BagTask {
+            net,
+            examples,
+            labels: labels.to_vec(),
+        }))
     }
 }
 

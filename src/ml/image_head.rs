@@ -611,6 +611,10 @@ impl ModelFamily for ImageHeadFamily {
         Ok(spec)
     }
 
+    fn neighbour_graph(&self, store: &Store) -> anyhow::Result<Option<Arc<Graph>>> {
+        self.graph(store)
+    }
+
     fn candidate_items(&self, store: &Store) -> anyhow::Result<Vec<i64>> {
         // Images without every backbone's embedding (decode failed) are not candidates.
         let mut embedded: Option<std::collections::HashSet<i64>> = None;

@@ -4,6 +4,7 @@
 
 pub mod backbone;
 pub mod calibration;
+pub mod confident;
 pub mod catalog;
 pub mod device;
 pub mod efficientnet_lite;
@@ -21,4 +22,5 @@ pub mod project;
 pub mod propagation;
 pub mod similarity;
 pub mod split;
+pub mod suspects;
 pub mod train;

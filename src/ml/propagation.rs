@@ -133,6 +133,40 @@ impl Graph {
     }
 }
 
+impl Graph {
+    /// The labels of each item's labelled neighbours, weighted by the edges (the item's own
+    /// label never counts: there are no self-loops): a probability row per item of
+    /// `labels` (item id, class index < `classes`) with at least one labelled neighbour.
+    pub fn neighbour_votes(
+        &self,
+        labels: &HashMap<i64, usize>,
+        classes: usize,
+    ) -> HashMap<i64, Vec<f32>> {
+        let mut out = HashMap::with_capacity(labels.len());
+        for &id in labels.keys() {
+            let Some(&r) = self.row.get(&id) else {
+                continue;
+            };
+            let mut v = vec![0f32; classes];
+            let mut total = 0f32;
+            for j in 0..K {
+                let nb = self.items[self.nbr[r][j] as usize];
+                if let Some(&c) = labels.get(&nb) {
+                    if c < classes {
+                        v[c] += self.w[r][j];
+                        total += self.w[r][j];
+                    }
+                }
+            }
+            if total > 1e-12 {
+                v.iter_mut().for_each(|x| *x /= total);
+                out.insert(id, v);
+            }
+        }
+        out
+    }
+}
+
 /// `(1 - w) * head + w * spread`.
 pub fn blend(head: &[f32], spread: &[f32], w: f64) -> Vec<f32> {
     let w = w as f32;

@@ -63,8 +63,12 @@ pub enum Filter {
     Unlabeled,
     /// Items whose current prediction is this label (unlabeled ones).
     PredictedAs(String),
-    /// Human label differs from the model's prediction (label-error finder).
+    /// Human label differs from the model's prediction.
     Disagreements,
+    /// Labels the newest suspect-label check found probably wrong (out-of-fold confident
+    /// learning, `ml::suspects`), most likely wrong first, until each is reviewed. A lead's
+    /// decision here is final (action `review`).
+    Suspects,
     /// The review queue: items whose annotators disagree or that someone flagged ("not
     /// sure"), not reviewed since. A lead's decision here is final (action `review`).
     Review,
@@ -100,6 +104,9 @@ const DIVERSE_LABELED: usize = 2000;
 pub fn build(store: &Store, spec: &QueueSpec) -> Result<Vec<i64>> {
     let candidates = store.queue_candidates(spec)?;
     let mut ids: Vec<i64> = candidates.iter().map(|c| c.item_id).collect();
+    if spec.filter == Filter::Suspects {
+        return Ok(ids); // the finder's rank, whatever the strategy
+    }
     match spec.strategy {
         Strategy::Random => {
             use rand::seq::SliceRandom;

@@ -83,6 +83,8 @@ pub struct ItemView {
     /// Leads: every annotator's current answer (the review queue shows them). Annotators
     /// never get the others' answers (blind overlap).
     pub answers: Vec<crate::store::quality::Annotation>,
+    /// Leads: what the newest suspect-label check found about its label (while open).
+    pub suspect: Option<crate::store::suspects::SuspectRow>,
 }
 
 /// One cell of the bulk-accept grid.
@@ -901,7 +903,12 @@ impl ReviewSession {
             // The review queue: the lead's label is final. Enter takes the answer most
             // annotators gave (else the suggestion); a digit picks another.
             let label = match cmd {
-                Command::Accept => majority(&view.answers).or(suggestion.map(|s| s.1)),
+                // Suspect labels: Enter takes the finder's suggestion (the digit of the
+                // given label keeps it).
+                Command::Accept => match &view.suspect {
+                    Some(s) if self.spec.filter == Filter::Suspects => Some(s.suggested.clone()),
+                    _ => majority(&view.answers).or(suggestion.map(|s| s.1)),
+                },
                 Command::Pick(n) => self.label_for_digit(n).map(|l| l.name.clone()),
                 Command::Skip => {
                     if self.pos < self.queue.len() {
@@ -1024,9 +1031,10 @@ impl ReviewSession {
         true
     }
 
-    /// Whether the lead is working through the review queue (decisions are final there).
+    /// Whether the lead is working through the review queue or the suspect labels
+    /// (decisions are final there: action `review`).
     pub fn reviewing(&self) -> bool {
-        self.spec.filter == Filter::Review && self.role.is_lead()
+        matches!(self.spec.filter, Filter::Review | Filter::Suspects) && self.role.is_lead()
     }
 
     /// Leads: make the current item a gold check with its current label. Returns false (with

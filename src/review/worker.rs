@@ -535,6 +535,10 @@ impl Worker {
             .item(item_id)?
             .ok_or_else(|| anyhow::anyhow!("no item with id {item_id}"))?;
         let prediction = self.store.prediction(item_id, &self.set, None)?;
+        let suspect = match !mine && self.lead {
+            true => self.store.open_suspect(item_id, &self.set)?,
+            false => None,
+        };
         let (label, answers) = if mine {
             (
                 self.store.my_answer(item_id, &self.set, &self.annotator)?,
@@ -576,6 +580,7 @@ impl Worker {
             image_error,
             page,
             answers,
+            suspect,
         })
     }
 

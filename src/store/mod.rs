@@ -32,6 +32,7 @@ pub mod queue;
 pub mod recovery;
 pub mod review;
 pub mod roles;
+pub mod suspects;
 pub mod team;
 pub mod tls;
 pub mod training;
@@ -65,6 +66,9 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0004_quality",
         include_str!("../../migrations/sqlite/0004_quality.sql"),
+    ),    (
+        "0005_suspects",
+        include_str!("../../migrations/sqlite/0005_suspects.sql"),
     ),
 ];
 
@@ -85,6 +89,9 @@ pub const PG_MIGRATIONS: &[(&str, &str)] = &[
     (
         "0004_quality",
         include_str!("../../migrations/postgres/0004_quality.sql"),
+    ),    (
+        "0005_suspects",
+        include_str!("../../migrations/postgres/0005_suspects.sql"),
     ),
 ];
 

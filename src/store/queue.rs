@@ -82,10 +82,19 @@ impl Store {
             Filter::Disagreements => {
                 "l.item_id IS NOT NULL AND p.label IS NOT NULL AND p.label != l.label"
             }
+            Filter::Suspects => {
+                "l.item_id IS NOT NULL AND EXISTS (SELECT 1 FROM suspects s
+                    WHERE s.item_id = i.id AND s.decision_id = l.decision_id
+                      AND s.run_id = (SELECT MAX(r.id) FROM suspect_runs r WHERE r.label_set_id = ?2))"
+            }
             Filter::Errors => "i.error IS NOT NULL",
             Filter::All => "TRUE",
         };
         let order = match spec.strategy {
+            _ if spec.filter == Filter::Suspects => {
+                "(SELECT s.rank FROM suspects s WHERE s.item_id = i.id
+                    AND s.run_id = (SELECT MAX(r.id) FROM suspect_runs r WHERE r.label_set_id = ?2)), i.id"
+            }
             Strategy::Uncertain => "p.margin IS NULL, p.margin ASC, i.id",
             Strategy::Confident => "p.score IS NULL, p.score DESC, i.id",
             _ => "i.id",

@@ -69,6 +69,16 @@ const TABLES: &[(&str, &str, &str)] = &[
         "item_id, annotator",
     ),
     ("embeddings", "item_id, backbone, dim, vector", "item_id, backbone"),
+    (
+        "suspect_runs",
+        "id, label_set_id, params_json, summary_json, created_at",
+        "id",
+    ),
+    (
+        "suspects",
+        "run_id, item_id, rank, given, suggested, score, suggested_score, decision_id",
+        "run_id, item_id",
+    ),
 ];
 
 /// The destination column names of a table (the source list with NULL placeholders named).
@@ -90,6 +100,7 @@ const IDENTITY_TABLES: &[&str] = &[
     "models",
     "predictions",
     "decisions",
+    "suspect_runs",
 ];
 
 /// What a push or pull copied.

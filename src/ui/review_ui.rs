@@ -93,6 +93,7 @@ fn filter_name(lang: Lang, f: &Filter, labels: &[Label]) -> String {
         Filter::PredictedAs(l) => format!("{} {}", tr(lang, "Predicted as"), shown_name(labels, l)),
         Filter::Disagreements => tr(lang, "Disagreements").to_string(),
         Filter::Review => tr(lang, "Review queue (annotators disagree, flagged)").to_string(),
+        Filter::Suspects => tr(lang, "Suspect labels (probably wrong)").to_string(),
         Filter::Errors => tr(lang, "Errors").to_string(),
         Filter::All => tr(lang, "All").to_string(),
     }
@@ -138,7 +139,7 @@ pub fn review_screen_ui(app: &mut App, ui: &mut egui::Ui) {
                 let mut filter = review.spec().filter.clone();
                 let mut options = vec![Filter::Unlabeled];
                 if review.role.is_lead() {
-                    options.push(Filter::Review);
+                    options.extend([Filter::Review, Filter::Suspects]);
                 }
                 options.extend(
                     review
@@ -365,7 +366,27 @@ fn decide_panel_ui(ui: &mut egui::Ui, lang: Lang, review: &mut ReviewSession) ->
         ui.colored_label(Color32::from_rgb(230, 140, 40), "× 1-9 →");
     }
     let reviewing = review.reviewing();
-    if reviewing {
+    let suspect = current.as_ref().and_then(|v| v.suspect.as_ref());
+    if let (true, Some(s)) = (review.spec().filter == Filter::Suspects, suspect) {
+        ui.separator();
+        ui.heading(tr(lang, "Suspect label"));
+        ui.label(format!(
+            "{} {} ({:.0}%) · {} {} ({:.0}%)",
+            tr(lang, "labelled"),
+            shown_name(&labels, &s.given),
+            s.score * 100.0,
+            tr(lang, "probably"),
+            shown_name(&labels, &s.suggested),
+            s.suggested_score * 100.0,
+        ));
+        ui.label(
+            RichText::new(tr(
+                lang,
+                "Your label is final: Enter takes the suggested label, the digit of the given label keeps it",
+            ))
+            .italics(),
+        );
+    } else if reviewing {
         ui.separator();
         ui.heading(tr(lang, "Answers"));
         ui.label(
