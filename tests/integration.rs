@@ -9,5 +9,6 @@ mod forms;
 mod images;
 mod quality;
 mod store;
+mod suspects;
 mod team;
 mod ui;

@@ -1231,6 +1231,96 @@ fn the_review_queue_resolves_a_disagreement() {
     assert_eq!(d.action, Action::Flag);
 }
 
+/// The suspect-label queue: the newest check's suspects in its rank order, the finder's view
+/// on screen; Enter takes its suggestion, the digit of the given label keeps it, both as the
+/// lead's final `review`, and a reviewed label leaves the queue.
+#[test]
+fn the_suspect_queue_keeps_or_changes_labels_as_reviews() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = project(dir.path(), 6);
+    let mut store = Store::open(&path).unwrap();
+    let items: Vec<i64> = store
+        .items_of_kind(ItemKind::Image)
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    let mut decided = Vec::new();
+    for (k, label) in [(0usize, "cat"), (1, "dog"), (2, "bird")] {
+        decided.push(
+            store
+                .record_decision(&yuxuan::domain::NewDecision {
+                    item_id: items[k],
+                    label_set: "class".into(),
+                    label: Some(label.into()),
+                    annotator: "alice".into(),
+                    action: Action::Correct,
+                    ms_spent: 100,
+                    prediction_id: None,
+                })
+                .unwrap(),
+        );
+    }
+    let row =
+        |k: usize, rank: i64, given: &str, suggested: &str| yuxuan::store::suspects::SuspectRow {
+            item_id: items[k],
+            rank,
+            given: given.into(),
+            suggested: suggested.into(),
+            score: 0.1,
+            suggested_score: 0.8,
+            decision_id: decided[k],
+        };
+    store
+        .save_suspect_run(
+            "class",
+            &serde_json::json!({}),
+            &serde_json::json!({}),
+            &[row(1, 1, "dog", "cat"), row(0, 2, "cat", "bird")],
+        )
+        .unwrap();
+    drop(store);
+    let mut h = harness(app_as("lead", Some(&path)));
+    settle(&mut h);
+    h.get_by_value("Unlabeled").click();
+    h.run_ok();
+    h.get_by_label("Suspect labels (probably wrong)").click();
+    settle(&mut h);
+    assert_eq!(
+        h.state().project.as_ref().unwrap().review.queue(),
+        &[items[1], items[0]],
+        "the finder's rank"
+    );
+    h.get_by_label("Suspect label");
+    h.get_by_label("labelled dog (10%) · probably cat (80%)");
+    // Enter: the suggestion.
+    h.key_press(Key::Enter);
+    settle(&mut h);
+    assert_eq!(current(&h), items[0]);
+    // The digit of the given label (cat = 1) keeps it.
+    h.key_press(Key::Num1);
+    settle(&mut h);
+    let store = Store::open(&path).unwrap();
+    for (k, label) in [(1usize, "cat"), (0, "cat")] {
+        let d = store.decisions_for_item(items[k]).unwrap().pop().unwrap();
+        assert_eq!(d.action, Action::Review, "item {k}");
+        assert_eq!(d.annotator, "lead");
+        assert_eq!(
+            store.current_label(items[k], "class").unwrap().as_deref(),
+            Some(label)
+        );
+    }
+    let spec = yuxuan::queue::QueueSpec {
+        label_set: "class".into(),
+        filter: Filter::Suspects,
+        ..Default::default()
+    };
+    assert!(yuxuan::queue::build(&store, &spec).unwrap().is_empty());
+    let run = store.latest_suspect_run("class").unwrap().unwrap();
+    assert!(store.suspects_of_run(run.id, true).unwrap().is_empty());
+    assert_eq!(store.suspects_of_run(run.id, false).unwrap().len(), 2);
+}
+
 /// An annotator's login (a member the server restricts) gets the review screen only: no
 /// Training, Insights, Export or Bulk accept, and their decisions carry their login name.
 #[test]

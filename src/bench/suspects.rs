@@ -142,7 +142,10 @@ pub fn run_reference(
     anyhow::ensure!(
         o.status.success(),
         "the Python reference failed (make setup installs cleanlab and scikit-learn): {}",
-        String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("")
+        String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .last()
+            .unwrap_or("")
     );
     Ok(serde_json::from_slice(&o.stdout)?)
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use yuxuan::jobs::JobCtx;
-use yuxuan::ml::suspects::{self, SuspectOptions, Summary};
+use yuxuan::ml::suspects::{self, Summary, SuspectOptions};
 use yuxuan::store::suspects::SuspectRow;
 use yuxuan::store::Store;
 
@@ -82,7 +82,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         if a.json {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&serde_json::json!({"yuxuan": e, "reference": reference}))?
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"yuxuan": e, "reference": reference})
+                )?
             );
         } else {
             println!(

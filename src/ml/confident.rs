@@ -223,7 +223,10 @@ mod tests {
     fn thresholds_are_mean_self_confidence() {
         let probs = vec![p(&[0.9, 0.1]), p(&[0.7, 0.3]), p(&[0.2, 0.8])];
         let t = thresholds(&probs, &[0, 0, 1], 2);
-        assert!((t[0] - 0.8).abs() < 1e-6 && (t[1] - 0.8).abs() < 1e-6, "{t:?}");
+        assert!(
+            (t[0] - 0.8).abs() < 1e-6 && (t[1] - 0.8).abs() < 1e-6,
+            "{t:?}"
+        );
     }
 
     #[test]

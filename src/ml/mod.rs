@@ -4,8 +4,8 @@
 
 pub mod backbone;
 pub mod calibration;
-pub mod confident;
 pub mod catalog;
+pub mod confident;
 pub mod device;
 pub mod efficientnet_lite;
 pub mod family;

@@ -63,7 +63,10 @@ mod tests {
         for k in 0..5 {
             let n0 = (0..103).filter(|&i| f[i] == k && labels[i] == 0).count();
             let n1 = (0..103).filter(|&i| f[i] == k && labels[i] == 1).count();
-            assert!((12..=13).contains(&n0) && (8..=9).contains(&n1), "{k}: {n0} {n1}");
+            assert!(
+                (12..=13).contains(&n0) && (8..=9).contains(&n1),
+                "{k}: {n0} {n1}"
+            );
         }
     }
 

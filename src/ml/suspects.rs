@@ -92,7 +92,7 @@ pub struct Summary {
     /// Classes checked.
     pub classes: Vec<String>,
     /// Classes left out (too few labels), with their label counts.
-    pub left_out: Vec<(String, usize)>,
+    pub left_out: LeftOut,
     /// Labels found suspect.
     pub suspects: usize,
     /// Estimated mislabelled items in all (the off-diagonal of the noise matrix).
@@ -200,7 +200,8 @@ pub fn out_of_fold(
     // opinion that a linear model on the same features does not give (measured on emoji and
     // digits with injected noise: BENCHMARKS.md, "Suspect labels").
     if let Some(g) = family.neighbour_graph(store)? {
-        let labels: HashMap<i64, usize> = items.iter().copied().zip(targets.iter().copied()).collect();
+        let labels: HashMap<i64, usize> =
+            items.iter().copied().zip(targets.iter().copied()).collect();
         let votes = g.neighbour_votes(&labels, classes.len());
         for (p, id) in probs.iter_mut().zip(items) {
             if let Some(v) = votes.get(id) {
@@ -211,13 +212,16 @@ pub fn out_of_fold(
     Ok((probs, info.kind.as_str()))
 }
 
+/// Classes left out of a check, with their label counts.
+pub type LeftOut = Vec<(String, usize)>;
+
 /// The classes of `set` with at least [`MIN_PER_CLASS`] of `labelled`, in the set's order,
 /// and those left out with their counts; an error when fewer than 2 classes can be checked.
 fn checked_classes(
     store: &Store,
     set: &str,
     labelled: &[(i64, String)],
-) -> anyhow::Result<(Vec<String>, Vec<(String, usize)>)> {
+) -> anyhow::Result<(Vec<String>, LeftOut)> {
     let names: Vec<String> = store.labels(set)?.into_iter().map(|l| l.name).collect();
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for (_, l) in labelled {
@@ -362,10 +366,8 @@ pub fn find(
         .map(|o| (o.item_id, o.label.clone()))
         .collect();
     let mut f = find_in(store, set, &labelled, opts, ctx)?;
-    let decision_of: HashMap<i64, i64> = origins
-        .iter()
-        .map(|o| (o.item_id, o.decision_id))
-        .collect();
+    let decision_of: HashMap<i64, i64> =
+        origins.iter().map(|o| (o.item_id, o.decision_id)).collect();
     add_duplicate_conflicts(store, set, &mut f, ctx)?;
     for s in &mut f.suspects {
         s.decision_id = decision_of.get(&s.item_id).copied().unwrap_or(0);
@@ -427,8 +429,7 @@ fn add_duplicate_conflicts(
     f: &mut Finding,
     ctx: &JobCtx,
 ) -> anyhow::Result<()> {
-    if store.project()?.kind != crate::domain::TaskKind::Image
-        || set != crate::domain::sets::CLASS
+    if store.project()?.kind != crate::domain::TaskKind::Image || set != crate::domain::sets::CLASS
     {
         return Ok(());
     }
@@ -444,8 +445,7 @@ fn add_duplicate_conflicts(
         &ctx.step("near duplicates"),
     )?;
     let labels: HashMap<i64, String> = store.current_labels(set)?.into_iter().collect();
-    let mut listed: std::collections::HashSet<i64> =
-        f.suspects.iter().map(|s| s.item_id).collect();
+    let mut listed: std::collections::HashSet<i64> = f.suspects.iter().map(|s| s.item_id).collect();
     for g in report.groups.iter().filter(|g| g.conflicting(&labels)) {
         let mut count: Vec<(String, usize)> = Vec::new();
         for l in g.items.iter().filter_map(|i| labels.get(i)) {
@@ -454,7 +454,7 @@ fn add_duplicate_conflicts(
                 None => count.push((l.clone(), 1)),
             }
         }
-        count.sort_by(|a, b| b.1.cmp(&a.1));
+        count.sort_by_key(|c| std::cmp::Reverse(c.1));
         let top = count[0].1;
         let tie = count.iter().filter(|c| c.1 == top).count() > 1;
         let labelled = count.iter().map(|c| c.1).sum::<usize>();
@@ -544,6 +544,9 @@ pub fn inject_noise(
     out
 }
 
+/// An evaluation, the noisy labels it checked (item, label) and the classes checked.
+pub type Evaluated = (Evaluation, Vec<(i64, String)>, Vec<String>);
+
 /// Treat the project's current labels of `set` as the truth, flip `share` of them (in
 /// memory: nothing is written), run the finder on the noisy labels and count the flips among
 /// its first k (k = the number of flips). The confusable class of each class comes from a
@@ -555,7 +558,7 @@ pub fn evaluate(
     share: f64,
     opts: &SuspectOptions,
     ctx: &JobCtx,
-) -> anyhow::Result<(Evaluation, Vec<(i64, String)>, Vec<String>)> {
+) -> anyhow::Result<Evaluated> {
     let t0 = Instant::now();
     let truth_labels = store.current_labels(set)?;
     let (classes, _) = checked_classes(store, set, &truth_labels)?;

@@ -46,6 +46,17 @@ pub struct Insights {
     /// Agreement between annotators and their gold accuracy (items answered by two or more,
     /// gold checks).
     pub agreement: super::agreement::AgreementReport,
+    /// The newest suspect-label check, if any ran.
+    pub suspects: Option<SuspectsView>,
+}
+
+/// What the newest suspect-label check found (`ml::suspects`), as Insights shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SuspectsView {
+    pub summary: crate::ml::suspects::Summary,
+    /// Suspects not reviewed, corrected or undone since.
+    pub open: usize,
+    pub checked_at: String,
 }
 
 /// Compute the insights of `set`.
@@ -141,6 +152,14 @@ pub fn compute(store: &Store, set: &str) -> Result<Insights> {
         })?
         .len();
     let agreement = super::agreement::of_project(store, set)?;
+    let suspects = match store.latest_suspect_run(set)? {
+        Some(run) => Some(SuspectsView {
+            summary: serde_json::from_value(run.summary).unwrap_or_default(),
+            open: store.suspects_of_run(run.id, true)?.len(),
+            checked_at: run.created_at,
+        }),
+        None => None,
+    };
     Ok(Insights {
         label_set: set.to_string(),
         distribution,
@@ -149,6 +168,7 @@ pub fn compute(store: &Store, set: &str) -> Result<Insights> {
         errors,
         disagreements,
         agreement,
+        suspects,
     })
 }
 

@@ -66,7 +66,8 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0004_quality",
         include_str!("../../migrations/sqlite/0004_quality.sql"),
-    ),    (
+    ),
+    (
         "0005_suspects",
         include_str!("../../migrations/sqlite/0005_suspects.sql"),
     ),
@@ -89,7 +90,8 @@ pub const PG_MIGRATIONS: &[(&str, &str)] = &[
     (
         "0004_quality",
         include_str!("../../migrations/postgres/0004_quality.sql"),
-    ),    (
+    ),
+    (
         "0005_suspects",
         include_str!("../../migrations/postgres/0005_suspects.sql"),
     ),

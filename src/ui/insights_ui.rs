@@ -120,6 +120,13 @@ pub struct InsightsState {
 }
 
 impl InsightsState {
+    /// Compute again on the next frame (a background job changed the project).
+    pub fn invalidate(&mut self) {
+        if self.rx.is_none() {
+            self.data = None;
+        }
+    }
+
     fn start(&mut self, path: std::path::PathBuf, set: String, ctx: egui::Context) {
         let (tx, rx) = mpsc::channel();
         self.rx = Some(rx);
@@ -136,10 +143,13 @@ impl InsightsState {
 pub fn insights_ui(app: &mut App, ui: &mut egui::Ui) {
     let lang = app.prefs.lang;
     let ctx = ui.ctx().clone();
+    let checking = app.running_jobs().iter().any(|j| j == SUSPECT_JOB);
+    let (mut check, mut go_review) = (false, false);
     let Some(p) = app.project.as_mut() else {
         return;
     };
     let is_images = p.review.kind == crate::domain::TaskKind::Image;
+    let is_lead = p.review.role.is_lead();
     let (path, set) = (p.review.path().to_path_buf(), p.review.label_set.clone());
     let st = &mut p.insights;
     if let Some(rx) = &st.rx {
@@ -273,6 +283,12 @@ pub fn insights_ui(app: &mut App, ui: &mut egui::Ui) {
                 }
             });
             agreement_ui(ui, lang, &d.agreement);
+            if is_lead {
+                ui.separator();
+                let (c, r) = suspects_ui(ui, lang, d, checking);
+                check |= c;
+                go_review |= r;
+            }
             ui.separator();
             ui.label(format!(
                 "{}: {}",
@@ -301,6 +317,116 @@ pub fn insights_ui(app: &mut App, ui: &mut egui::Ui) {
             }
         });
     });
+    if go_review {
+        p.review.set_filter(crate::queue::Filter::Suspects);
+        app.screen = super::Screen::Review;
+    }
+    if check {
+        let (path, set) = (path.clone(), set.clone());
+        app.spawn_job(SUSPECT_JOB, &ctx, None, move |jctx| {
+            let mut store = crate::store::Store::open(&path)?;
+            let f = crate::ml::suspects::find(&mut store, &set, &Default::default(), jctx)?;
+            Ok(format!(
+                "{} labels checked, {} suspect",
+                f.summary.checked, f.summary.suspects
+            ))
+        });
+    }
+}
+
+/// Name of the suspect-label check's background job.
+pub const SUSPECT_JOB: &str = "suspect labels";
+
+/// The newest suspect-label check: when, how many, the estimated noise per class pair and
+/// each annotator's share of suspect labels (with their gold accuracy). Returns (check again,
+/// review them).
+fn suspects_ui(ui: &mut egui::Ui, lang: Lang, d: &Insights, checking: bool) -> (bool, bool) {
+    let (mut check, mut review) = (false, false);
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(tr(lang, "Suspect labels")).strong());
+        let b = ui
+            .add_enabled(!checking, egui::Button::new(tr(lang, "Check labels")))
+            .on_hover_text(tr(
+                lang,
+                "Predict every label with models that never saw it and rank the ones that are probably wrong",
+            ));
+        check = b.clicked();
+        if checking {
+            ui.spinner();
+        }
+    });
+    let Some(s) = &d.suspects else {
+        ui.label(tr(lang, "Not checked yet"));
+        return (check, review);
+    };
+    let sum = &s.summary;
+    ui.label(format!(
+        "{} {} · {} {} · {} {} · {} {:.0} · {}",
+        sum.checked,
+        tr(lang, "labels checked"),
+        sum.suspects,
+        tr(lang, "suspect"),
+        s.open,
+        tr(lang, "open"),
+        tr(lang, "estimated mislabelled"),
+        sum.estimated_wrong,
+        s.checked_at
+            .get(..16)
+            .unwrap_or(&s.checked_at)
+            .replace('T', " "),
+    ));
+    if s.open > 0 && ui.button(tr(lang, "Review them")).clicked() {
+        review = true;
+    }
+    if !sum.left_out.is_empty() {
+        let l: Vec<String> = sum
+            .left_out
+            .iter()
+            .map(|(n, c)| format!("{n} ({c})"))
+            .collect();
+        ui.label(format!(
+            "{}: {}",
+            tr(lang, "Not checked (too few labels)"),
+            l.join(", ")
+        ));
+    }
+    if !sum.noise.is_empty() {
+        ui.label(RichText::new(tr(lang, "Estimated noise")).strong());
+        egui::Grid::new("noise").striped(true).show(ui, |ui| {
+            for n in sum.noise.iter().take(10) {
+                ui.label(format!("{} {:.0}", tr(lang, "about"), n.items));
+                ui.label(format!("{} {}", tr(lang, "labelled"), n.given));
+                ui.label(format!("{} {}", tr(lang, "are probably"), n.truth));
+                ui.end_row();
+            }
+        });
+    }
+    if !sum.annotators.is_empty() {
+        ui.label(RichText::new(tr(lang, "Annotator quality")).strong());
+        egui::Grid::new("annotator-quality")
+            .striped(true)
+            .show(ui, |ui| {
+                for h in ["", "labels checked", "suspect", "share", "gold accuracy"] {
+                    ui.label(RichText::new(tr(lang, h)).strong());
+                }
+                ui.end_row();
+                for a in &sum.annotators {
+                    ui.label(&a.annotator);
+                    ui.label(a.labels.to_string());
+                    ui.label(a.suspect.to_string());
+                    ui.label(format!("{:.1} %", a.share * 100.0));
+                    let gold = d.agreement.gold.iter().find(|g| g.annotator == a.annotator);
+                    ui.label(
+                        match gold.and_then(|g| g.accuracy.map(|x| (x, g.checked))) {
+                            Some((acc, n)) => format!("{:.0} % / {n}", acc * 100.0),
+                            None => "–".into(),
+                        },
+                    );
+                    ui.end_row();
+                }
+            });
+    }
+    (check, review)
 }
 
 /// Agreement between annotators: the overall numbers, a kappa matrix of the pairs, alpha per

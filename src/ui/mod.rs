@@ -494,6 +494,7 @@ impl App {
                         self.open_project(&p, ctx);
                     } else if let Some(p) = &mut self.project {
                         p.review.refresh();
+                        p.insights.invalidate();
                     }
                 }
                 Err(e) if crate::jobs::is_cancelled_error(&e) => {
