@@ -1157,27 +1157,8 @@ fn a_near_duplicate_threshold_too_low_to_mean_anything_is_refused_clearly() {
 fn the_head_on_both_backbones_is_calibrated_and_deterministic() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cal.yuxuan");
-    let cats = [
-        "Smileys & Emotion",
-        "Animals & Nature",
-        "Food & Drink",
-        "Flags",
-    ];
-    let pics = common::emoji(&cats, 30);
-    assert_eq!(pics.len(), 120);
+    let pics = common::cli_emoji_project(&path, 30, "both");
     let p = path.to_str().unwrap();
-    common::ok(&common::run(&[
-        "new",
-        p,
-        "--kind",
-        "image",
-        "--backbone",
-        "both",
-    ]));
-    let files: Vec<String> = pics.iter().map(|(f, _)| f.display().to_string()).collect();
-    let mut args = vec!["import", p];
-    args.extend(files.iter().map(String::as_str));
-    common::ok(&common::run(&args));
     let mut store = Store::open(&path).unwrap();
     assert_eq!(
         yuxuan::ml::backbone::BackboneChoice::of_project(&store).unwrap(),
@@ -1213,7 +1194,7 @@ fn the_head_on_both_backbones_is_calibrated_and_deterministic() {
         })
         .collect();
     store
-        .add_labels(sets::CLASS, &cats.map(NewLabel::named))
+        .add_labels(sets::CLASS, &common::EMOJI_CATS.map(NewLabel::named))
         .unwrap();
     store.record_decisions(&decisions).unwrap();
     let cfg = TrainConfig {

@@ -11,32 +11,13 @@ use yuxuan::store::Store;
 
 use crate::common;
 
-const CATS: [&str; 4] = [
-    "Smileys & Emotion",
-    "Animals & Nature",
-    "Food & Drink",
-    "Flags",
-];
+const CATS: [&str; 4] = common::EMOJI_CATS;
 
 /// A project of 30 real emoji per category, embedded with MobileNetV2, every item labelled:
 /// by "ann-a" (even positions) and "ann-b" (odd), ann-b's labels of `flipped` items moved to
 /// the next category. Returns the store and the flipped item ids.
 fn labelled_emoji(path: &Path, flipped: usize) -> (Store, Vec<i64>) {
-    let pics = common::emoji(&CATS, 30);
-    assert_eq!(pics.len(), 120);
-    let p = path.to_str().unwrap();
-    common::ok(&common::run(&[
-        "new",
-        p,
-        "--kind",
-        "image",
-        "--backbone",
-        "mobilenet-v2",
-    ]));
-    let files: Vec<String> = pics.iter().map(|(f, _)| f.display().to_string()).collect();
-    let mut args = vec!["import", p];
-    args.extend(files.iter().map(String::as_str));
-    common::ok(&common::run(&args));
+    let pics = common::cli_emoji_project(path, 30, "mobilenet-v2");
     let mut store = Store::open(path).unwrap();
     let labels: Vec<NewLabel> = CATS.iter().map(|c| NewLabel::named(*c)).collect();
     store.add_labels(sets::CLASS, &labels).unwrap();
@@ -286,4 +267,78 @@ fn flipped_field_types_of_real_pages_rank_high() {
         flipped.len(),
         top.len()
     );
+}
+
+/// A recorded check on both backends: the queue filter lists its open suspects in rank order,
+/// a lead's review (or a correction) takes one out, `open_suspect` says what the check found.
+#[test]
+fn a_recorded_check_drives_the_queue_on_both_backends() {
+    common::on_both_backends("suspect-queue", |loc| {
+        let mut store = common::image_project_at(loc, &["a", "b"], 4);
+        let items: Vec<i64> = store
+            .items_of_kind(yuxuan::domain::ItemKind::Image)
+            .unwrap()
+            .iter()
+            .map(|i| i.id)
+            .collect();
+        let decide = |store: &mut Store, item: i64, label: &str, action: Action| {
+            store
+                .record_decision(&NewDecision {
+                    item_id: item,
+                    label_set: sets::CLASS.into(),
+                    label: Some(label.into()),
+                    annotator: "ann".into(),
+                    action,
+                    ms_spent: 0,
+                    prediction_id: None,
+                })
+                .unwrap()
+        };
+        let d: Vec<i64> = items
+            .iter()
+            .map(|&i| decide(&mut store, i, "a", Action::Correct))
+            .collect();
+        let row = |k: usize, rank: i64| yuxuan::store::suspects::SuspectRow {
+            item_id: items[k],
+            rank,
+            given: "a".into(),
+            suggested: "b".into(),
+            score: 0.2,
+            suggested_score: 0.7,
+            decision_id: d[k],
+        };
+        let run = store
+            .save_suspect_run(
+                sets::CLASS,
+                &serde_json::json!({"folds": 5}),
+                &serde_json::json!({"checked": 4}),
+                &[row(2, 1), row(0, 2), row(3, 3)],
+            )
+            .unwrap();
+        let spec = QueueSpec {
+            label_set: sets::CLASS.into(),
+            filter: Filter::Suspects,
+            ..Default::default()
+        };
+        assert_eq!(
+            yuxuan::queue::build(&store, &spec).unwrap(),
+            vec![items[2], items[0], items[3]]
+        );
+        assert_eq!(
+            store
+                .open_suspect(items[0], sets::CLASS)
+                .unwrap()
+                .map(|s| s.rank),
+            Some(2)
+        );
+        decide(&mut store, items[2], "a", Action::Review);
+        decide(&mut store, items[3], "b", Action::Correct);
+        assert_eq!(yuxuan::queue::build(&store, &spec).unwrap(), vec![items[0]]);
+        assert!(store.open_suspect(items[2], sets::CLASS).unwrap().is_none());
+        let latest = store.latest_suspect_run(sets::CLASS).unwrap().unwrap();
+        assert_eq!(latest.id, run);
+        assert_eq!(latest.summary["checked"], 4);
+        assert_eq!(store.suspects_of_run(run, true).unwrap().len(), 1);
+        assert_eq!(store.suspects_of_run(run, false).unwrap().len(), 3);
+    });
 }

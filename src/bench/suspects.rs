@@ -76,7 +76,12 @@ pub fn run_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
                 ));
                 best = Some(best.map_or(p, |b: f64| b.max(p)));
             }
-            if let Some((feat, v)) = runs.iter().next() {
+            // The reference: the textbook user's features (MobileNetV2 as it comes).
+            if let Some((feat, v)) = runs
+                .iter()
+                .find(|(f, _)| f.ends_with("(raw)"))
+                .or_else(|| runs.iter().next())
+            {
                 let p = v["precision_at_k"].as_f64().unwrap_or(0.0);
                 ours = ours.reference(format!("cleanlab + scikit-learn LR on {feat}"), p, "");
             }

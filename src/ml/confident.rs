@@ -219,6 +219,21 @@ mod tests {
         v.to_vec()
     }
 
+    /// Four items labelled 0 (the 4th looks like a clear 1), four labelled 1.
+    fn four_and_four() -> (Vec<Vec<f32>>, [usize; 8]) {
+        let probs = vec![
+            p(&[0.9, 0.1]),
+            p(&[0.8, 0.2]),
+            p(&[0.85, 0.15]),
+            p(&[0.05, 0.95]),
+            p(&[0.1, 0.9]),
+            p(&[0.2, 0.8]),
+            p(&[0.15, 0.85]),
+            p(&[0.3, 0.7]),
+        ];
+        (probs, [0, 0, 0, 0, 1, 1, 1, 1])
+    }
+
     #[test]
     fn thresholds_are_mean_self_confidence() {
         let probs = vec![p(&[0.9, 0.1]), p(&[0.7, 0.3]), p(&[0.2, 0.8])];
@@ -232,17 +247,7 @@ mod tests {
     #[test]
     fn a_confidently_other_item_is_the_issue_and_ranks_first() {
         // Four items labelled 0 (one of them looks like a clear 1), four labelled 1.
-        let probs = vec![
-            p(&[0.9, 0.1]),
-            p(&[0.8, 0.2]),
-            p(&[0.85, 0.15]),
-            p(&[0.05, 0.95]), // labelled 0, confidently 1
-            p(&[0.1, 0.9]),
-            p(&[0.2, 0.8]),
-            p(&[0.15, 0.85]),
-            p(&[0.3, 0.7]),
-        ];
-        let given = [0, 0, 0, 0, 1, 1, 1, 1];
+        let (probs, given) = four_and_four();
         let f = find(
             &probs,
             &given,
@@ -300,17 +305,7 @@ mod tests {
     #[test]
     fn lowest_quality_flags_as_many_as_the_noise_matrix_estimates() {
         // As above: the joint estimates one mislabelled item; the lowest margin is item 3.
-        let probs = vec![
-            p(&[0.9, 0.1]),
-            p(&[0.8, 0.2]),
-            p(&[0.85, 0.15]),
-            p(&[0.05, 0.95]),
-            p(&[0.1, 0.9]),
-            p(&[0.2, 0.8]),
-            p(&[0.15, 0.85]),
-            p(&[0.3, 0.7]),
-        ];
-        let given = [0, 0, 0, 0, 1, 1, 1, 1];
+        let (probs, given) = four_and_four();
         let f = find(
             &probs,
             &given,

@@ -149,6 +149,29 @@ pub fn emoji(categories: &[&str], per: usize) -> Vec<(PathBuf, String)> {
     out
 }
 
+/// Four emoji categories the image tests use (30+ images each in the installed set).
+pub const EMOJI_CATS: [&str; 4] = [
+    "Smileys & Emotion",
+    "Animals & Nature",
+    "Food & Drink",
+    "Flags",
+];
+
+/// A new image project at `path` made as a user does (`yuxuan new --backbone`, then `yuxuan
+/// import` of `per` real emoji of each of [`EMOJI_CATS`]); returns the images with their
+/// category.
+pub fn cli_emoji_project(path: &Path, per: usize, backbone: &str) -> Vec<(PathBuf, String)> {
+    let pics = emoji(&EMOJI_CATS, per);
+    assert_eq!(pics.len(), per * EMOJI_CATS.len());
+    let p = path.to_str().unwrap();
+    ok(&run(&["new", p, "--kind", "image", "--backbone", backbone]));
+    let files: Vec<String> = pics.iter().map(|(f, _)| f.display().to_string()).collect();
+    let mut args = vec!["import", p];
+    args.extend(files.iter().map(String::as_str));
+    ok(&run(&args));
+    pics
+}
+
 /// Run the binary with `input` on its stdin.
 pub fn run_with_stdin(args: &[&str], input: &str) -> Output {
     use std::io::Write;
