@@ -36,6 +36,10 @@ pub const KIND: &str = super::family::ModelKind::ImageHead.as_str();
 /// Inverse regularisation strength (scikit-learn's `C`): the loss is the mean cross-entropy
 /// plus `||W||² / (2 C n)`.
 pub const C: f64 = 1.0;
+/// `C` of the out-of-fold heads that check labels (`ml::suspects`): stronger regularisation
+/// learns less of the wrong labels it is trained on (measured: BENCHMARKS.md, "Suspect
+/// labels").
+pub const CHECK_C: f64 = 0.1;
 /// Each backbone's features are scaled to this L2 norm before they are put side by side.
 pub const FEATURE_NORM: f64 = 10.0;
 /// L-BFGS iterations at most (scikit-learn's default is 100; a cold start on 5k items needs
@@ -321,6 +325,8 @@ pub struct HeadTask {
     /// Spreading from the training split's labels, per graph row (for the hold-out's
     /// evaluation).
     spread_eval: RefCell<Option<Vec<Vec<f32>>>>,
+    /// Inverse regularisation strength of the solve.
+    c: f64,
 }
 
 impl HeadTask {
@@ -428,7 +434,7 @@ impl TrainTask for HeadTask {
             )
             .to_device(dev);
             let k = self.lin.ws.size()[0];
-            let lambda = 1.0 / (C * train_idx.len().max(1) as f64);
+            let lambda = 1.0 / (self.c * train_idx.len().max(1) as f64);
             let init = {
                 let _g = tch::no_grad_guard();
                 let b = self.lin.bs.as_ref().expect("head has a bias");
@@ -453,6 +459,53 @@ impl TrainTask for HeadTask {
             }
             Ok(stats)
         })())
+    }
+}
+
+impl ImageHeadFamily {
+    /// A head task on `items`, warm from `parent` when it is a head on the same features,
+    /// solved with inverse regularisation `c`.
+    fn task(
+        &self,
+        store: &Store,
+        items: &[i64],
+        labels: &[String],
+        parent: Option<&ModelInfo>,
+        c: f64,
+    ) -> anyhow::Result<Box<dyn TrainTask>> {
+        let device = super::device::best_device();
+        let x = feature_matrix(store, &self.backbone, items, Features::L2Scaled, device)?;
+        let dim = x.size()[1];
+        let mut vs = nn::VarStore::new(device);
+        let lin = head(&vs, dim, labels.len());
+        // Zero start, or the active model's solution when it is a head on the same features.
+        tch::no_grad(|| {
+            let mut ws = lin.ws.shallow_clone();
+            let _ = ws.zero_();
+            if let Some(b) = &lin.bs {
+                let _ = b.shallow_clone().zero_();
+            }
+        });
+        if let Some(p) = parent.filter(|p| {
+            features_of(p) == Features::L2Scaled
+                && p.spec.get("backbone").and_then(|b| b.as_str()) == Some(&self.backbone)
+        }) {
+            if let Some(w) = family::weights_path(store, p) {
+                vs.load(&w)
+                    .map_err(|e| anyhow::anyhow!("loading parent model {}: {e}", w.display()))?;
+            }
+        }
+        let graph = self.graph(store)?;
+        Ok(Box::new(HeadTask {
+            vs,
+            lin,
+            x,
+            items: items.to_vec(),
+            graph,
+            weight: Cell::new(0.0),
+            spread_eval: RefCell::new(None),
+            c,
+        }))
     }
 }
 
@@ -508,38 +561,16 @@ impl ModelFamily for ImageHeadFamily {
         labels: &[String],
         parent: Option<&ModelInfo>,
     ) -> anyhow::Result<Box<dyn TrainTask>> {
-        let device = super::device::best_device();
-        let x = feature_matrix(store, &self.backbone, items, Features::L2Scaled, device)?;
-        let dim = x.size()[1];
-        let mut vs = nn::VarStore::new(device);
-        let lin = head(&vs, dim, labels.len());
-        // Zero start, or the active model's solution when it is a head on the same features.
-        tch::no_grad(|| {
-            let mut ws = lin.ws.shallow_clone();
-            let _ = ws.zero_();
-            if let Some(b) = &lin.bs {
-                let _ = b.shallow_clone().zero_();
-            }
-        });
-        if let Some(p) = parent.filter(|p| {
-            features_of(p) == Features::L2Scaled
-                && p.spec.get("backbone").and_then(|b| b.as_str()) == Some(&self.backbone)
-        }) {
-            if let Some(w) = family::weights_path(store, p) {
-                vs.load(&w)
-                    .map_err(|e| anyhow::anyhow!("loading parent model {}: {e}", w.display()))?;
-            }
-        }
-        let graph = self.graph(store)?;
-        Ok(Box::new(HeadTask {
-            vs,
-            lin,
-            x,
-            items: items.to_vec(),
-            graph,
-            weight: Cell::new(0.0),
-            spread_eval: RefCell::new(None),
-        }))
+        self.task(store, items, labels, parent, C)
+    }
+
+    fn prepare_unseen(
+        &self,
+        store: &Store,
+        items: &[i64],
+        labels: &[String],
+    ) -> anyhow::Result<Box<dyn TrainTask>> {
+        self.task(store, items, labels, None, CHECK_C)
     }
 
     fn predict(
