@@ -209,7 +209,7 @@ pub fn run_training(
         tch::manual_seed(cfg.seed as i64);
         let task = family.prepare(store, &items, &used, parent)?;
         let mut last_log = std::time::Instant::now();
-        let mut on_epoch = |s: &train::EpochStat, total: usize| {
+        let on_epoch = |s: &train::EpochStat, total: usize| {
             if s.epoch == 1 || last_log.elapsed().as_millis() > 200 || s.epoch == total {
                 last_log = std::time::Instant::now();
                 let _ = store.training_progress(
@@ -219,10 +219,7 @@ pub fn run_training(
                 );
             }
         };
-        let epochs = match task.solve(&targets, &train_idx, cfg, ctx, &mut on_epoch) {
-            Some(r) => r?,
-            None => train::fit(task.as_ref(), &targets, &train_idx, cfg, ctx, on_epoch)?,
-        };
+        let epochs = train::solve_or_fit(task.as_ref(), &targets, &train_idx, cfg, ctx, on_epoch)?;
         ctx.check()?;
         // Evaluate the new model and the active one on the same hold-out.
         let eval_idx: Vec<usize> = if hold_idx.is_empty() {

@@ -172,14 +172,7 @@ pub fn out_of_fold(
                 }
                 .for_family(family.default_batch_size(train_idx.len()));
                 let step = ctx.step("fold");
-                match task.solve(targets, &train_idx, &cfg, &step, &mut |_, _| {}) {
-                    Some(r) => {
-                        r?;
-                    }
-                    None => {
-                        train::fit(task.as_ref(), targets, &train_idx, &cfg, &step, |_, _| {})?;
-                    }
-                }
+                train::solve_or_fit(task.as_ref(), targets, &train_idx, &cfg, &step, |_, _| {})?;
                 let p = train::predict_proba(task.as_ref(), &hold, 256)?;
                 for (&i, row) in hold.iter().zip(p) {
                     for (acc, v) in probs[i].iter_mut().zip(row) {
@@ -368,7 +361,11 @@ pub fn find(
     let mut f = find_in(store, set, &labelled, opts, ctx)?;
     let decision_of: HashMap<i64, i64> =
         origins.iter().map(|o| (o.item_id, o.decision_id)).collect();
-    add_duplicate_conflicts(store, set, &mut f, ctx)?;
+    let label_of: HashMap<i64, String> = origins
+        .iter()
+        .map(|o| (o.item_id, o.label.clone()))
+        .collect();
+    add_duplicate_conflicts(store, set, &label_of, &mut f, ctx)?;
     for s in &mut f.suspects {
         s.decision_id = decision_of.get(&s.item_id).copied().unwrap_or(0);
     }
@@ -376,13 +373,9 @@ pub fn find(
     // items have several), else the author of the deciding decision (e.g. a review).
     let checked: std::collections::HashSet<i64> = f.ranking.iter().copied().collect();
     let suspect: std::collections::HashSet<i64> = f.suspects.iter().map(|s| s.item_id).collect();
-    let label_of: HashMap<i64, &str> = origins
-        .iter()
-        .map(|o| (o.item_id, o.label.as_str()))
-        .collect();
     let mut by_item: HashMap<i64, Vec<String>> = HashMap::new();
     for a in store.annotations(set)? {
-        if a.label.as_deref() == label_of.get(&a.item_id).copied() {
+        if a.label.as_ref() == label_of.get(&a.item_id) {
             by_item.entry(a.item_id).or_default().push(a.annotator);
         }
     }
@@ -426,6 +419,7 @@ pub fn find(
 fn add_duplicate_conflicts(
     store: &Store,
     set: &str,
+    labels: &HashMap<i64, String>,
     f: &mut Finding,
     ctx: &JobCtx,
 ) -> anyhow::Result<()> {
@@ -444,9 +438,8 @@ fn add_duplicate_conflicts(
         super::similarity::DEFAULT_THRESHOLD,
         &ctx.step("near duplicates"),
     )?;
-    let labels: HashMap<i64, String> = store.current_labels(set)?.into_iter().collect();
     let mut listed: std::collections::HashSet<i64> = f.suspects.iter().map(|s| s.item_id).collect();
-    for g in report.groups.iter().filter(|g| g.conflicting(&labels)) {
+    for g in report.groups.iter().filter(|g| g.conflicting(labels)) {
         let mut count: Vec<(String, usize)> = Vec::new();
         for l in g.items.iter().filter_map(|i| labels.get(i)) {
             match count.iter_mut().find(|(n, _)| n == l) {

@@ -161,6 +161,22 @@ pub fn fit(
     Ok(stats)
 }
 
+/// Train `task` on `train_idx`: its own solver when it has one ([`TrainTask::solve`]), else
+/// the shared epoch loop ([`fit`]). `on_step` sees each iteration's or epoch's stats.
+pub fn solve_or_fit(
+    task: &dyn TrainTask,
+    targets: &[usize],
+    train_idx: &[usize],
+    cfg: &TrainConfig,
+    ctx: &JobCtx,
+    mut on_step: impl FnMut(&EpochStat, usize),
+) -> anyhow::Result<Vec<EpochStat>> {
+    match task.solve(targets, train_idx, cfg, ctx, &mut on_step) {
+        Some(r) => r,
+        None => fit(task, targets, train_idx, cfg, ctx, on_step),
+    }
+}
+
 /// Softmax probabilities `[n, classes]` for the examples `idx`, in batches, without gradients.
 pub fn predict_proba(
     task: &dyn TrainTask,
