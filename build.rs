@@ -1,18 +1,20 @@
-//! Build script: make the binary find LibTorch without LD_LIBRARY_PATH, and keep CUDA linked.
+//! Build script: make the binary find LibTorch without LD_LIBRARY_PATH, keep CUDA linked, and
+//! compile `native/jit_opt.cpp` (TorchScript optimised for inference, which tch does not expose).
 //!
 //! torch-sys (links = "tch") exports the libtorch lib dir as DEP_TCH_LIBTORCH_LIB. We embed it
 //! as an rpath, and when `libtorch_cuda.so` exists there we link it with `--no-as-needed`:
 //! with the default `--as-needed`, nothing references a symbol of libtorch_cuda directly, the
-//! linker drops it, and `tch::Cuda::is_available()` is false even on a GPU machine.
+//! linker drops it, and `tch::Cuda::is_available()` is false even on a GPU machine. The shim is
+//! compiled against the headers next to that lib dir, with the flags torch-sys uses for its own.
 use std::path::Path;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=migrations");
-    let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
-        println!("cargo:warning=DEP_TCH_LIBTORCH_LIB not set: no rpath to libtorch embedded");
-        return;
-    };
+    println!("cargo:rerun-if-changed=native/jit_opt.cpp");
+    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+    let lib = std::env::var("DEP_TCH_LIBTORCH_LIB")
+        .expect("torch-sys did not say where libtorch is (DEP_TCH_LIBTORCH_LIB)");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
     println!("cargo:rustc-env=YUXUAN_LIBTORCH_LIB={lib}");
     for cuda_lib in ["torch_cuda", "c10_cuda"] {
@@ -20,4 +22,22 @@ fn main() {
             println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-l{cuda_lib},--as-needed");
         }
     }
+    let include = Path::new(&lib)
+        .parent()
+        .expect("libtorch's lib dir has a parent")
+        .join("include");
+    // PyPI's torch (what setup installs) uses the C++11 ABI since 2.7; torch-sys reads the
+    // same variable.
+    let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
+    cc::Build::new()
+        .cpp(true)
+        .pic(true)
+        .warnings(false)
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .flag("-std=c++17")
+        .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .file("native/jit_opt.cpp")
+        .compile("yxjit");
 }

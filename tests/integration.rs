@@ -2,6 +2,7 @@
 
 mod common;
 
+mod backbones;
 mod bench;
 mod exchange;
 mod faults;

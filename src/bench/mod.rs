@@ -217,8 +217,13 @@ pub const ROWS: &[RowSpec] = &[
     },
     RowSpec {
         id: "prelabel",
-        title: "pre-label pipeline vs bare forward loop",
-        run: prelabel_row,
+        title: "pre-label pipeline (emoji PNGs) vs its bare forward loop and the best Python torchvision number, per backbone",
+        run: prelabel::run_row,
+    },
+    RowSpec {
+        id: "prelabel-photos",
+        title: "pre-label pipeline on 12-megapixel camera JPEGs (DCT-scaled decode) vs bare forward",
+        run: prelabel::run_photos_row,
     },
     RowSpec {
         id: "head-finetune",
@@ -261,36 +266,6 @@ pub const ROWS: &[RowSpec] = &[
         run: ui_frame_row,
     },
 ];
-
-/// Row `prelabel`: images/s of the full pipeline (decode on workers overlapped with MobileNetV2
-/// inference) and of a bare forward loop on the same model and batches (`bench::prelabel`).
-fn prelabel_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
-    let r = prelabel::run(&prelabel::PrelabelBenchOptions {
-        images: vec![],
-        n: cfg.prelabel_images,
-        batch: 32,
-        device: match cfg.device.as_str() {
-            "cpu" => Some(tch::Device::Cpu),
-            "cuda" => Some(tch::Device::Cuda(0)),
-            _ => None,
-        },
-    })?;
-    Ok(Measured {
-        metrics: vec![
-            Metric::new("pipeline throughput", r.pipeline_ips, "img/s").reference(
-                "bare forward loop",
-                r.bare_ips,
-                "img/s",
-            ),
-            Metric::new("pipeline / bare", r.ratio, "").target(Target::at_least(0.90)),
-        ],
-        notes: vec![format!(
-            "{} emoji PNGs from the installed data, batch {}, {}x{} input, device {}, {} torch threads",
-            r.images, r.batch, r.size, r.size, r.device, r.threads
-        )],
-    }
-    .into())
-}
 
 /// Row `export`: CSV and JSONL exports of a synthetic project (`bench::export`), next to the
 /// time this disk takes to write and fsync the same number of bytes.

@@ -61,6 +61,10 @@ pub enum BackboneError {
         missing: usize,
         first: String,
     },
+    #[error(transparent)]
+    Frozen(Box<super::frozen::FrozenError>),
+    #[error("{net}: forward pass failed: {message}")]
+    Forward { net: &'static str, message: String },
 }
 
 #[allow(clippy::identity_op)]
@@ -240,20 +244,32 @@ pub enum BackboneNet {
 }
 
 /// A loaded backbone: `[N, 3, S, S]` normalised input -> `[N, dim]` features.
-pub trait Embedder {
-    fn embed(&self, xs: &Tensor) -> Tensor;
+pub trait Embedder: Send {
+    fn features(&self, xs: &Tensor) -> Result<Tensor, BackboneError>;
 }
 
 impl Embedder for Backbone {
-    fn embed(&self, xs: &Tensor) -> Tensor {
-        Backbone::embed(self, xs)
+    fn features(&self, xs: &Tensor) -> Result<Tensor, BackboneError> {
+        Ok(Backbone::embed(self, xs))
     }
 }
 
 impl Embedder for super::efficientnet_lite::EfficientNetLite {
-    fn embed(&self, xs: &Tensor) -> Tensor {
-        super::efficientnet_lite::EfficientNetLite::embed(self, xs)
+    fn features(&self, xs: &Tensor) -> Result<Tensor, BackboneError> {
+        Ok(super::efficientnet_lite::EfficientNetLite::embed(self, xs))
     }
+}
+
+/// How a backbone runs its forward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// The exported TorchScript optimised by libtorch on the CPU ([`super::frozen`]), the
+    /// tch-native module on CUDA: the fastest on each device.
+    Fastest,
+    /// The tch-native module (what fine-tuning trains; the reference of the export).
+    Native,
+    /// The exported TorchScript; an error when it is not installed.
+    TorchScript,
 }
 
 impl BackboneNet {
@@ -276,14 +292,46 @@ impl BackboneNet {
             BackboneNet::EfficientnetLite0 => super::efficientnet_lite::input_spec(),
         }
     }
-    /// The installed weights on `device`.
+    /// The installed weights on `device`, in the fastest runtime there.
     pub fn load(self, device: Device) -> Result<Box<dyn Embedder>, BackboneError> {
-        Ok(match self {
-            BackboneNet::MobilenetV2 => Box::new(Backbone::load(device)?),
-            BackboneNet::EfficientnetLite0 => {
-                Box::new(super::efficientnet_lite::EfficientNetLite::load(device)?)
-            }
-        })
+        self.load_with(device, Runtime::Fastest)
+    }
+    /// The installed weights on `device` in `runtime`. [`Runtime::Fastest`] on the CPU falls
+    /// back to the native module (with a warning on stderr) when the export is missing, e.g.
+    /// a cache set up before it existed.
+    pub fn load_with(
+        self,
+        device: Device,
+        runtime: Runtime,
+    ) -> Result<Box<dyn Embedder>, BackboneError> {
+        let native = || -> Result<Box<dyn Embedder>, BackboneError> {
+            Ok(match self {
+                BackboneNet::MobilenetV2 => Box::new(Backbone::load(device)?),
+                BackboneNet::EfficientnetLite0 => {
+                    Box::new(super::efficientnet_lite::EfficientNetLite::load(device)?)
+                }
+            })
+        };
+        match runtime {
+            Runtime::Native => native(),
+            Runtime::TorchScript => Ok(Box::new(super::frozen::FrozenBackbone::load(self)?)),
+            Runtime::Fastest if device != Device::Cpu => native(),
+            Runtime::Fastest => match super::frozen::FrozenBackbone::load(self) {
+                Ok(m) => Ok(Box::new(m)),
+                Err(e @ super::frozen::FrozenError::Missing { .. }) => {
+                    eprintln!("warning: {e}; using the slower native module");
+                    native()
+                }
+                Err(e) => Err(e.into()),
+            },
+        }
+    }
+    /// The network's name for messages ("MobileNetV2").
+    pub const fn display_name(self) -> &'static str {
+        match self {
+            BackboneNet::MobilenetV2 => NET,
+            BackboneNet::EfficientnetLite0 => super::efficientnet_lite::NET,
+        }
     }
     /// The net whose embeddings are stored under `id`.
     pub fn from_id(id: &str) -> Option<BackboneNet> {
@@ -385,31 +433,75 @@ impl Default for InputSpec {
     }
 }
 
-/// A decoded image as the model's input: alpha composited on white, resized to
-/// `size x size`, CHW, normalized. Returns `3 * size * size` floats.
+/// A decoded image as the model's input: resized to `size x size` (SIMD convolution with a
+/// bilinear kernel whose support grows with the scale, as `image`'s Triangle filter; alpha
+/// premultiplied), alpha composited on white, CHW, normalized. Returns `3 * size * size` floats.
 pub fn preprocess(img: &image::DynamicImage, spec: &InputSpec) -> Vec<f32> {
+    use fast_image_resize as fr;
+    use image::DynamicImage as D;
     let s = spec.size;
-    let rgba = img
-        .resize_exact(s, s, image::imageops::FilterType::Triangle)
-        .to_rgba8();
+    let converted;
+    let src: &D = match img {
+        D::ImageLuma8(_) | D::ImageRgb8(_) | D::ImageRgba8(_) => img,
+        i if i.color().has_alpha() => {
+            converted = D::ImageRgba8(i.to_rgba8());
+            &converted
+        }
+        i => {
+            converted = D::ImageRgb8(i.to_rgb8());
+            &converted
+        }
+    };
+    let mut dst = D::new(s, s, src.color());
+    thread_local! {
+        static RESIZER: std::cell::RefCell<fr::Resizer> = std::cell::RefCell::new(fr::Resizer::new());
+    }
+    let opts =
+        fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
+    RESIZER.with(|r| {
+        r.borrow_mut()
+            .resize(src, &mut dst, &opts)
+            .expect("u8 images of one pixel type, non-empty destination")
+    });
     let plane = (s * s) as usize;
     let mut out = vec![0f32; 3 * plane];
-    for (i, px) in rgba.pixels().enumerate() {
-        let a = px[3] as f32 / 255.0;
-        for c in 0..3 {
-            let v = (px[c] as f32 / 255.0) * a + (1.0 - a);
-            out[c * plane + i] = (v - spec.mean[c]) / spec.std[c];
+    let norm = |c: usize, v: f32| (v - spec.mean[c]) / spec.std[c];
+    match &dst {
+        D::ImageLuma8(g) => {
+            for (i, px) in g.pixels().enumerate() {
+                let v = px[0] as f32 / 255.0;
+                for c in 0..3 {
+                    out[c * plane + i] = norm(c, v);
+                }
+            }
         }
+        D::ImageRgb8(rgb) => {
+            for (i, px) in rgb.pixels().enumerate() {
+                for c in 0..3 {
+                    out[c * plane + i] = norm(c, px[c] as f32 / 255.0);
+                }
+            }
+        }
+        D::ImageRgba8(rgba) => {
+            for (i, px) in rgba.pixels().enumerate() {
+                let a = px[3] as f32 / 255.0;
+                for c in 0..3 {
+                    out[c * plane + i] = norm(c, (px[c] as f32 / 255.0) * a + (1.0 - a));
+                }
+            }
+        }
+        _ => unreachable!("converted to an 8-bit type above"),
     }
     out
 }
 
-/// Decode a file (EXIF orientation applied) into the model's input.
+/// Decode a file for the model (EXIF orientation applied; JPEGs decoded at 1/2, 1/4 or 1/8
+/// scale in the DCT domain when both sides stay at least the input size) into its input.
 pub fn load_input(
     path: &Path,
     spec: &InputSpec,
 ) -> Result<Vec<f32>, crate::ingest::images::ImageFileError> {
-    let img = crate::ingest::images::decode_file(path, 0)?;
+    let img = crate::ingest::images::decode_file_for_size(path, spec.size, 0)?;
     Ok(preprocess(&img, spec))
 }
 

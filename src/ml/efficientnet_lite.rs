@@ -41,7 +41,7 @@ pub const N_CLASSES: i64 = 1000;
 /// Number of MBConv blocks (`_blocks.0` .. `_blocks.15`).
 pub const N_BLOCKS: usize = 16;
 
-const NET: &str = "EfficientNet-Lite0";
+pub(crate) const NET: &str = "EfficientNet-Lite0";
 const STEM: i64 = 32;
 
 /// Stages as in the TF Lite builder: (kernel, stride, expand ratio, in, out, repeats).

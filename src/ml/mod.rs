@@ -13,6 +13,7 @@ pub mod field_features;
 pub mod field_industry;
 pub mod field_model;
 pub mod field_net;
+pub mod frozen;
 pub mod image_finetune;
 pub mod image_head;
 pub mod image_pipeline;

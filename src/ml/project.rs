@@ -139,7 +139,7 @@ pub fn embed_missing_with(
     ctx.set_done(0);
     let mut n = 0;
     let errors = run_pipelined(&todo, &net.input_spec(), DEFAULT_BATCH, ctx, |ids, xs| {
-        let emb = model.embed(xs).to_device(tch::Device::Cpu);
+        let emb = model.features(xs)?.to_device(tch::Device::Cpu);
         let rows: Vec<Vec<f32>> = Vec::<Vec<f32>>::try_from(&emb)?;
         store.put_embeddings(net.id(), &ids.iter().copied().zip(rows).collect::<Vec<_>>())?;
         n += ids.len();

@@ -1,0 +1,54 @@
+// TorchScript modules optimised for inference at load time: the C++ side of
+// `torch.jit.optimize_for_inference`, which tch does not expose. An optimised module holds
+// oneDNN-prepacked weights that cannot be serialised, so the frozen module is what lives on disk
+// (exported by scripts/export_backbones.py) and the optimisation runs here, once per load.
+#include <torch/script.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string>
+
+namespace {
+char* dup(const std::string& s) {
+  char* out = static_cast<char*>(std::malloc(s.size() + 1));
+  if (out != nullptr) std::memcpy(out, s.c_str(), s.size() + 1);
+  return out;
+}
+}  // namespace
+
+extern "C" {
+
+// Loads `path` on the CPU, freezes it when it is not frozen yet and optimises it for
+// inference. Returns an owned module, or null with `*err` set (free it with yx_jit_free_str).
+void* yx_jit_load_optimized(const char* path, char** err) {
+  try {
+    torch::jit::Module m = torch::jit::load(std::string(path), c10::Device(c10::kCPU));
+    m.eval();
+    torch::jit::Module opt = torch::jit::optimize_for_inference(m);
+    return new torch::jit::Module(opt);
+  } catch (const std::exception& e) {
+    *err = dup(e.what());
+    return nullptr;
+  }
+}
+
+// forward(x) of a module from yx_jit_load_optimized, without autograd. Returns an owned
+// tensor (what tch calls a C_tensor), or null with `*err` set.
+at::Tensor* yx_jit_forward(void* module, const at::Tensor* x, char** err) {
+  try {
+    torch::NoGradGuard no_grad;
+    auto* m = static_cast<torch::jit::Module*>(module);
+    std::vector<c10::IValue> inputs{*x};
+    at::Tensor out = m->forward(inputs).toTensor();
+    return new at::Tensor(std::move(out));
+  } catch (const std::exception& e) {
+    *err = dup(e.what());
+    return nullptr;
+  }
+}
+
+void yx_jit_free(void* module) { delete static_cast<torch::jit::Module*>(module); }
+
+void yx_jit_free_str(char* s) { std::free(s); }
+}

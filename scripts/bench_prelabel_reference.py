@@ -1,0 +1,93 @@
+"""The prelabel bench's Python reference: what a PyTorch user gets on the same machine, the same
+images, weights, batch and thread count, in the same run as `yuxuan bench prelabel`.
+
+usage: bench_prelabel_reference.py WEIGHTS_DIR NET BATCH THREADS IMAGE...
+  NET  mobilenet-v2 | efficientnet-lite0
+Prints one JSON object, images/s per variant:
+  eager, channels_last, jit_freeze (torch.jit.freeze(torch.jit.trace(m))),
+  optimize_for_inference (torch.jit.optimize_for_inference(torch.jit.trace(m))) — bare forward
+  loops on the decoded batches — and pipeline: PIL decode + torchvision transforms in a
+  DataLoader (THREADS workers) feeding the best of those modules.
+"""
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torchvision.transforms as T
+from PIL import Image
+
+weights, net, batch, threads = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+paths = sys.argv[5:]
+torch.set_num_threads(threads)
+
+# The same model definitions as the export (one place).
+spec = importlib.util.spec_from_file_location("export_backbones", Path(__file__).with_name("export_backbones.py"))
+src = Path(spec.origin).read_text().split("def export(")[0]
+ns = {"__name__": "export_backbones_ref"}
+sys_argv = sys.argv
+sys.argv = [sys.argv[0], str(weights)]
+exec(compile(src, spec.origin, "exec"), ns)
+sys.argv = sys_argv
+torch.set_num_threads(threads)
+Model = ns["MobileNetFeatures"] if net == "mobilenet-v2" else ns["LiteFeatures"]
+mean, std = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]) if net == "mobilenet-v2" else ([0.498, 0.498, 0.498], [0.502, 0.502, 0.502])
+
+
+def load(p):
+    im = Image.open(p)
+    im = im.convert("RGBA")
+    bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+    return Image.alpha_composite(bg, im).convert("RGB")
+
+
+tf = T.Compose([T.Resize((224, 224)), T.ToTensor(), T.Normalize(mean, std)])
+
+
+class Files(torch.utils.data.Dataset):
+    def __len__(self):
+        return len(paths)
+
+    def __getitem__(self, i):
+        return tf(load(paths[i]))
+
+
+xs = [torch.stack([tf(load(p)) for p in paths[i:i + batch]]) for i in range(0, len(paths), batch)]
+
+
+def bare(f, inputs):
+    with torch.no_grad():
+        f(inputs[0])
+        f(inputs[0])
+        t = time.perf_counter()
+        n = 0
+        for x in inputs:
+            f(x)
+            n += x.shape[0]
+        return n / (time.perf_counter() - t)
+
+
+out = {}
+m = Model().eval()
+out["eager"] = bare(m, xs)
+mcl = Model().eval().to(memory_format=torch.channels_last)
+out["channels_last"] = bare(mcl, [x.contiguous(memory_format=torch.channels_last) for x in xs])
+with torch.no_grad():
+    frozen = torch.jit.freeze(torch.jit.trace(Model().eval(), xs[0][:1]))
+    opt = torch.jit.optimize_for_inference(torch.jit.trace(Model().eval(), xs[0][:1]))
+out["jit_freeze"] = bare(frozen, xs)
+out["optimize_for_inference"] = bare(opt, xs)
+best = max(["jit_freeze", "optimize_for_inference"], key=lambda k: out[k])
+best_m = frozen if best == "jit_freeze" else opt
+loader = torch.utils.data.DataLoader(Files(), batch_size=batch, num_workers=threads)
+with torch.no_grad():
+    t = time.perf_counter()
+    n = 0
+    for x in loader:
+        best_m(x)
+        n += x.shape[0]
+    out["pipeline"] = n / (time.perf_counter() - t)
+out["pipeline_module"] = best
+print(json.dumps(out))

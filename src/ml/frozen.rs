@@ -1,0 +1,196 @@
+//! Frozen backbones as optimised TorchScript (issue 15): `scripts/export_backbones.py` traces
+//! and freezes each backbone at setup (batch-norm folded into the convolutions, weights as
+//! constants) and records its sha256; here it is loaded, checked and passed through libtorch's
+//! `optimize_for_inference` (oneDNN convolutions with prepacked weights, fused activations) —
+//! what a Python user gets from `torch.jit.optimize_for_inference(torch.jit.freeze(...))`.
+//! tch does not expose that pass, so `native/jit_opt.cpp` calls it (built by `build.rs`).
+//!
+//! CPU only: the optimised graph is oneDNN's. The tch-native modules stay for CUDA and for the
+//! fine-tune mode. Embeddings agree with the native modules (cosine ≥ 0.9999, checked at export
+//! and by a test), so cached embeddings keep their keys.
+
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::path::{Path, PathBuf};
+
+use tch::Tensor;
+
+use super::backbone::{BackboneError, BackboneNet, Embedder};
+
+extern "C" {
+    fn yx_jit_load_optimized(path: *const c_char, err: *mut *mut c_char) -> *mut c_void;
+    fn yx_jit_forward(
+        module: *mut c_void,
+        x: *const torch_sys::C_tensor,
+        err: *mut *mut c_char,
+    ) -> *mut torch_sys::C_tensor;
+    fn yx_jit_free(module: *mut c_void);
+    fn yx_jit_free_str(s: *mut c_char);
+}
+
+/// Why an exported backbone cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum FrozenError {
+    #[error("{net}: no exported TorchScript at {path}; {hint}", hint = crate::assets::SETUP_HINT)]
+    Missing { net: &'static str, path: PathBuf },
+    #[error("{net}: {path} does not match its recorded sha256 (damaged or replaced); {hint}", hint = crate::assets::SETUP_HINT)]
+    Checksum { net: &'static str, path: PathBuf },
+    #[error("{net}: cannot read {path}: {source}")]
+    Io {
+        net: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{net}: libtorch could not load and optimise {path}: {message}")]
+    Torch {
+        net: &'static str,
+        path: PathBuf,
+        message: String,
+    },
+}
+
+impl From<FrozenError> for BackboneError {
+    fn from(e: FrozenError) -> Self {
+        BackboneError::Frozen(Box::new(e))
+    }
+}
+
+/// Where setup puts a net's exported module (`<weights>/<id>.cpu.pt`).
+pub fn path_of(net: BackboneNet) -> PathBuf {
+    crate::assets::mobilenet_weights().with_file_name(format!("{}.cpu.pt", file_stem(net)))
+}
+
+fn file_stem(net: BackboneNet) -> &'static str {
+    match net {
+        BackboneNet::MobilenetV2 => "mobilenet_v2",
+        BackboneNet::EfficientnetLite0 => "efficientnet_lite0",
+    }
+}
+
+fn take_err(err: *mut c_char) -> String {
+    if err.is_null() {
+        return "unknown error".into();
+    }
+    // SAFETY: the shim returns a NUL-terminated malloc'd string that we own.
+    let s = unsafe { CStr::from_ptr(err) }
+        .to_string_lossy()
+        .into_owned();
+    unsafe { yx_jit_free_str(err) };
+    s
+}
+
+/// A TorchScript module optimised for CPU inference by libtorch.
+pub struct OptimizedModule {
+    ptr: *mut c_void,
+}
+
+// SAFETY: a torch::jit::Module is a reference-counted handle; forward on one thread at a time
+// (the module is not Sync) is what libtorch supports.
+unsafe impl Send for OptimizedModule {}
+
+impl std::fmt::Debug for OptimizedModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OptimizedModule")
+    }
+}
+
+impl OptimizedModule {
+    /// Load `path`, freeze it if needed and optimise it for inference (about a second).
+    pub fn load(path: &Path) -> Result<OptimizedModule, String> {
+        let c = CString::new(path.as_os_str().as_encoded_bytes())
+            .map_err(|_| format!("{} contains a NUL byte", path.display()))?;
+        let mut err: *mut c_char = std::ptr::null_mut();
+        // SAFETY: valid C string, out-pointer for the error.
+        let ptr = unsafe { yx_jit_load_optimized(c.as_ptr(), &mut err) };
+        if ptr.is_null() {
+            return Err(take_err(err));
+        }
+        Ok(OptimizedModule { ptr })
+    }
+
+    /// `forward(x)` without autograd.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor, String> {
+        let mut err: *mut c_char = std::ptr::null_mut();
+        // SAFETY: self.ptr is a live module; x.as_ptr() a live tensor for the call.
+        let out = unsafe { yx_jit_forward(self.ptr, x.as_ptr(), &mut err) };
+        if out.is_null() {
+            return Err(take_err(err));
+        }
+        // SAFETY: the shim returns a new owned at::Tensor*.
+        Ok(unsafe { Tensor::from_ptr(out) })
+    }
+}
+
+impl Drop for OptimizedModule {
+    fn drop(&mut self) {
+        // SAFETY: owned pointer from yx_jit_load_optimized, freed once.
+        unsafe { yx_jit_free(self.ptr) }
+    }
+}
+
+/// An exported backbone: normalised `[N, 3, S, S]` → pooled features, on the CPU.
+#[derive(Debug)]
+pub struct FrozenBackbone {
+    net: BackboneNet,
+    module: OptimizedModule,
+}
+
+impl FrozenBackbone {
+    /// The installed export of `net`, checked against its recorded sha256.
+    pub fn load(net: BackboneNet) -> Result<FrozenBackbone, FrozenError> {
+        Self::load_from(net, &path_of(net))
+    }
+
+    pub fn load_from(net: BackboneNet, path: &Path) -> Result<FrozenBackbone, FrozenError> {
+        let name = net.display_name();
+        if !path.is_file() {
+            return Err(FrozenError::Missing {
+                net: name,
+                path: path.to_path_buf(),
+            });
+        }
+        let io = |source| FrozenError::Io {
+            net: name,
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut sidecar = path.as_os_str().to_owned();
+        sidecar.push(".sha256");
+        let recorded = std::fs::read_to_string(PathBuf::from(sidecar)).map_err(io)?;
+        let bytes = std::fs::read(path).map_err(io)?;
+        use sha2::Digest;
+        let actual = hex(&sha2::Sha256::digest(&bytes));
+        if recorded.split_whitespace().next() != Some(actual.as_str()) {
+            return Err(FrozenError::Checksum {
+                net: name,
+                path: path.to_path_buf(),
+            });
+        }
+        let module = OptimizedModule::load(path).map_err(|message| FrozenError::Torch {
+            net: name,
+            path: path.to_path_buf(),
+            message,
+        })?;
+        Ok(FrozenBackbone { net, module })
+    }
+
+    pub fn net(&self) -> BackboneNet {
+        self.net
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Embedder for FrozenBackbone {
+    fn features(&self, xs: &Tensor) -> Result<Tensor, BackboneError> {
+        let x = xs.to_device(tch::Device::Cpu).contiguous();
+        self.module
+            .forward(&x)
+            .map_err(|message| BackboneError::Forward {
+                net: self.net.display_name(),
+                message,
+            })
+    }
+}
