@@ -19,27 +19,30 @@ char* dup(const std::string& s) {
 
 extern "C" {
 
-// Loads `path` on the CPU, freezes it when it is not frozen yet and optimises it for
-// inference. Returns an owned module, or null with `*err` set (free it with yx_jit_free_str).
-void* yx_jit_load_optimized(const char* path, char** err) {
+// Loads `path` on the CPU in eval mode and, when `optimize` is set, optimises it for inference
+// (freezing it first when it is not frozen yet). Returns an owned module, or null with `*err`
+// set (free it with yx_jit_free_str).
+void* yx_jit_load(const char* path, bool optimize, char** err) {
   try {
     torch::jit::Module m = torch::jit::load(std::string(path), c10::Device(c10::kCPU));
     m.eval();
-    torch::jit::Module opt = torch::jit::optimize_for_inference(m);
-    return new torch::jit::Module(opt);
+    if (optimize) m = torch::jit::optimize_for_inference(m);
+    return new torch::jit::Module(m);
   } catch (const std::exception& e) {
     *err = dup(e.what());
     return nullptr;
   }
 }
 
-// forward(x) of a module from yx_jit_load_optimized, without autograd. Returns an owned
-// tensor (what tch calls a C_tensor), or null with `*err` set.
-at::Tensor* yx_jit_forward(void* module, const at::Tensor* x, char** err) {
+// forward(x) of a module from yx_jit_load, without autograd; the input in channels-last
+// memory format when `channels_last` is set. Returns an owned tensor (what tch calls a
+// C_tensor), or null with `*err` set.
+at::Tensor* yx_jit_forward(void* module, const at::Tensor* x, bool channels_last, char** err) {
   try {
     torch::NoGradGuard no_grad;
     auto* m = static_cast<torch::jit::Module*>(module);
-    std::vector<c10::IValue> inputs{*x};
+    std::vector<c10::IValue> inputs{
+        channels_last ? x->contiguous(at::MemoryFormat::ChannelsLast) : x->contiguous()};
     at::Tensor out = m->forward(inputs).toTensor();
     return new at::Tensor(std::move(out));
   } catch (const std::exception& e) {

@@ -1,30 +1,32 @@
-"""Export yuxuan's frozen image backbones as optimised TorchScript for CPU inference.
+"""Export yuxuan's frozen image backbones as TorchScript for CPU inference.
 
 usage: export_backbones.py WEIGHTS_DIR
 
 For each backbone (MobileNetV2 from torchvision, EfficientNet-Lite0 from efficientnet-lite-pytorch,
 both loaded strictly from the same safetensors files yuxuan loads), the module that maps a
 normalised [N, 3, 224, 224] batch to its pooled features is traced and frozen
-(`torch.jit.freeze`: batch-norm folded into the convolutions, weights as constants), then saved
-as `<id>.cpu.pt` with a `<id>.cpu.pt.sha256` beside it. The oneDNN pass
-(`torch.jit.optimize_for_inference`) prepacks weights that cannot be serialised, so yuxuan runs
-it when it loads the file (native/jit_opt.cpp). yuxuan runs these with tch::CModule for
-embedding on the CPU; the tch-native modules stay for fine-tuning and CUDA.
-
-Before it is moved into place, the file, loaded and optimised as yuxuan does, is checked against the eager model on real-looking inputs:
-every row's cosine similarity must be >= 0.9999. Written under a temporary name and moved into
-place, so an interrupted export leaves nothing half-written.
+(`torch.jit.freeze`: batch-norm folded into the convolutions, weights as constants) in two
+variants, the two fastest ways PyTorch offers on a CPU:
+  <id>.cpu.pt  NCHW; yuxuan passes it through `optimize_for_inference` when it loads it (oneDNN
+               with prepacked weights, which cannot be serialised: native/jit_opt.cpp);
+  <id>.cl.pt   weights and input in channels-last memory format.
+Each file, loaded as yuxuan runs it, must agree with the eager model (every row's cosine
+similarity >= 0.9999). Both are timed here with libtorch's default thread count, interleaved,
+best of 3, and `<id>.torchscript.json` records the sha256 of each file and which variant is
+faster on this machine (depthwise-heavy nets often prefer channels-last). Files are written under
+a temporary name and moved into place, so an interrupted export leaves nothing half-written.
 """
 import hashlib
+import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import torch
 import torchvision
 from safetensors.torch import load_file
 
-torch.set_num_threads(min(os.cpu_count() or 1, 4))
 torch.manual_seed(0)
 weights = Path(sys.argv[1])
 
@@ -56,28 +58,66 @@ class LiteFeatures(torch.nn.Module):
         return self.m._avg_pooling(self.m.extract_features(x)).flatten(1)
 
 
-def export(name, module):
-    module.eval()
-    x = torch.randn(8, 3, 224, 224)
-    out = weights / f"{name}.cpu.pt"
-    tmp = out.with_suffix(".pt.tmp")
+def images_per_s(f, xs):
     with torch.no_grad():
-        ref = module(x)
-        frozen = torch.jit.freeze(torch.jit.trace(module, x[:1]))
-        torch.jit.save(frozen, str(tmp))
-        # What yuxuan does with the file (native/jit_opt.cpp): load, optimise for inference.
-        opt = torch.jit.optimize_for_inference(torch.jit.load(str(tmp)))
-        for _ in range(2):  # the profiling executor specialises on the first runs
-            got = opt(x)
-    cos = torch.nn.functional.cosine_similarity(ref, got, dim=1).min().item()
-    if cos < 0.9999:
-        tmp.unlink()
-        sys.exit(f"{name}: the optimised TorchScript disagrees with the eager model (min cosine {cos:.6f})")
-    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+        f(xs[0])
+        t = time.perf_counter()
+        for x in xs:
+            f(x)
+        return sum(x.shape[0] for x in xs) / (time.perf_counter() - t)
+
+
+def export(name, make):
+    """Two frozen variants, each checked as yuxuan will run it; the faster one here is chosen."""
+    x = torch.randn(8, 3, 224, 224)
+    variants = {}
+    with torch.no_grad():
+        ref = make().eval()(x)
+        # optimize_for_inference (oneDNN, prepacked weights) runs at load: the file is frozen NCHW.
+        frozen = torch.jit.freeze(torch.jit.trace(make().eval(), x[:1]))
+        # channels_last: frozen with its weights in channels-last order, fed channels-last input.
+        m_cl = make().eval().to(memory_format=torch.channels_last)
+        x_cl = x.contiguous(memory_format=torch.channels_last)
+        frozen_cl = torch.jit.freeze(torch.jit.trace(m_cl, x_cl[:1]))
+    for variant, module, suffix in [("optimize_for_inference", frozen, "cpu.pt"), ("channels_last", frozen_cl, "cl.pt")]:
+        out = weights / f"{name}.{suffix}"
+        tmp = out.with_name(out.name + ".tmp")
+        torch.jit.save(module, str(tmp))
+        loaded = torch.jit.load(str(tmp))
+        run = torch.jit.optimize_for_inference(loaded) if variant == "optimize_for_inference" else loaded
+        inp = x if variant == "optimize_for_inference" else x_cl
+        with torch.no_grad():
+            for _ in range(2):  # the profiling executor specialises on the first runs
+                got = run(inp)
+        cos = torch.nn.functional.cosine_similarity(ref, got, dim=1).min().item()
+        if cos < 0.9999:
+            tmp.unlink()
+            sys.exit(f"{name} ({variant}): the TorchScript disagrees with the eager model (min cosine {cos:.6f})")
+        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+        os.replace(tmp, out)
+        variants[variant] = {"file": out.name, "sha256": digest, "min_cosine": cos, "run": run,
+                             "input": inp}
+    # Time both on this machine (batches of 32, interleaved, best of 3) and keep the faster.
+    xs = [torch.randn(32, 3, 224, 224) for _ in range(2)]
+    speed = {k: 0.0 for k in variants}
+    for _ in range(3):
+        for k, v in variants.items():
+            b = xs if k == "optimize_for_inference" else [t.contiguous(memory_format=torch.channels_last) for t in xs]
+            speed[k] = max(speed[k], images_per_s(v["run"], b))
+    best = max(speed, key=speed.get)
+    manifest = {
+        "format": "yuxuan-torchscript/1",
+        "torch": torch.__version__,
+        "variant": best,
+        "images_per_s": {k: round(v, 2) for k, v in speed.items()},
+        "files": {k: {"file": v["file"], "sha256": v["sha256"], "min_cosine": v["min_cosine"]} for k, v in variants.items()},
+    }
+    out = weights / f"{name}.torchscript.json"
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
     os.replace(tmp, out)
-    (weights / f"{name}.cpu.pt.sha256").write_text(digest + "\n")
-    print(f"{out}: min cosine vs eager {cos:.6f}, sha256 {digest[:12]}")
+    print(f"{name}: {', '.join(f'{k} {v:.1f} img/s' for k, v in speed.items())} -> {best}")
 
 
-export("mobilenet_v2", MobileNetFeatures())
-export("efficientnet_lite0", LiteFeatures())
+export("mobilenet_v2", MobileNetFeatures)
+export("efficientnet_lite0", LiteFeatures)

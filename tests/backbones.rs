@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use tch::Tensor;
 use yuxuan::ingest::images::{decode_file, decode_file_for_size, jpeg_scale_divisor};
-use yuxuan::ml::backbone::{self, BackboneNet, InputSpec, Runtime};
-use yuxuan::ml::frozen::{self, FrozenBackbone, FrozenError};
+use yuxuan::ml::backbone::{self, BackboneNet, Embedder, InputSpec, Runtime};
+use yuxuan::ml::frozen::{self, FrozenBackbone, FrozenError, Variant};
 
 use crate::common;
 
@@ -46,40 +46,52 @@ fn the_torchscript_backbones_embed_as_the_native_modules_do() {
     for net in [BackboneNet::MobilenetV2, BackboneNet::EfficientnetLite0] {
         let xs = batch(&paths, &net.input_spec());
         let native = net.load_with(tch::Device::Cpu, Runtime::Native).unwrap();
-        let ts = net
-            .load_with(tch::Device::Cpu, Runtime::TorchScript)
-            .unwrap();
         let a = native.features(&xs).unwrap();
-        let b = ts.features(&xs).unwrap();
-        assert_eq!(a.size(), b.size(), "{net:?}");
         assert_eq!(a.size(), vec![paths.len() as i64, net.dim()]);
-        let cos = min_cosine(&a, &b);
-        assert!(cos >= 0.999, "{net:?}: min cosine {cos}");
-        // A batch of another size runs through the same optimised module.
-        let one = ts.features(&xs.narrow(0, 0, 3)).unwrap();
-        assert!(min_cosine(&one, &b.narrow(0, 0, 3)) > 0.9999, "{net:?}");
+        for variant in [Variant::OptimizeForInference, Variant::ChannelsLast] {
+            let ts =
+                FrozenBackbone::load_from(net, &frozen::manifest_path(net), Some(variant)).unwrap();
+            let b = ts.features(&xs).unwrap();
+            assert_eq!(a.size(), b.size(), "{net:?} {variant:?}");
+            let cos = min_cosine(&a, &b);
+            assert!(cos >= 0.999, "{net:?} {variant:?}: min cosine {cos}");
+            // A batch of another size runs through the same module.
+            let three = ts.features(&xs.narrow(0, 0, 3)).unwrap();
+            assert!(
+                min_cosine(&three, &b.narrow(0, 0, 3)) > 0.9999,
+                "{net:?} {variant:?}"
+            );
+        }
+        // What the product loads on the CPU is one of them.
+        let fastest = net.load_with(tch::Device::Cpu, Runtime::Fastest).unwrap();
+        assert!(min_cosine(&a, &fastest.features(&xs).unwrap()) >= 0.999);
     }
 }
 
 #[test]
 fn a_damaged_or_missing_export_is_refused_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();
-    let src = frozen::path_of(BackboneNet::MobilenetV2);
-    let copy = dir.path().join("m.cpu.pt");
-    let mut bytes = std::fs::read(&src).unwrap();
-    std::fs::copy(
-        format!("{}.sha256", src.display()),
-        format!("{}.sha256", copy.display()),
-    )
-    .unwrap();
+    let net = BackboneNet::MobilenetV2;
+    let manifest = frozen::manifest_path(net);
+    let copy = dir.path().join(manifest.file_name().unwrap());
+    std::fs::copy(&manifest, &copy).unwrap();
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    let file = m["files"]["optimize_for_inference"]["file"]
+        .as_str()
+        .unwrap();
+    let mut bytes = std::fs::read(manifest.with_file_name(file)).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
-    std::fs::write(&copy, &bytes).unwrap();
-    let err = FrozenBackbone::load_from(BackboneNet::MobilenetV2, &copy).unwrap_err();
+    std::fs::write(dir.path().join(file), &bytes).unwrap();
+    let err =
+        FrozenBackbone::load_from(net, &copy, Some(Variant::OptimizeForInference)).unwrap_err();
     assert!(matches!(err, FrozenError::Checksum { .. }), "{err}");
     assert!(err.to_string().contains("make setup"), "{err}");
-    let err = FrozenBackbone::load_from(BackboneNet::MobilenetV2, &dir.path().join("none.pt"))
-        .unwrap_err();
+    // The other variant's file is not there at all.
+    let err = FrozenBackbone::load_from(net, &copy, Some(Variant::ChannelsLast)).unwrap_err();
+    assert!(matches!(err, FrozenError::Missing { .. }), "{err}");
+    let err = FrozenBackbone::load_from(net, &dir.path().join("none.json"), None).unwrap_err();
     assert!(matches!(err, FrozenError::Missing { .. }), "{err}");
 }
 

@@ -1,9 +1,11 @@
-//! Frozen backbones as optimised TorchScript (issue 15): `scripts/export_backbones.py` traces
-//! and freezes each backbone at setup (batch-norm folded into the convolutions, weights as
-//! constants) and records its sha256; here it is loaded, checked and passed through libtorch's
+//! Frozen backbones as TorchScript (issue 15): `scripts/export_backbones.py` traces and freezes
+//! each backbone at setup (batch-norm folded into the convolutions, weights as constants) in the
+//! two fastest forms PyTorch offers on a CPU, times both on the machine and records the faster
+//! one with every file's sha256 in `<id>.torchscript.json`. Here the chosen file is loaded,
+//! checked and, for [`Variant::OptimizeForInference`], passed through libtorch's
 //! `optimize_for_inference` (oneDNN convolutions with prepacked weights, fused activations) —
-//! what a Python user gets from `torch.jit.optimize_for_inference(torch.jit.freeze(...))`.
-//! tch does not expose that pass, so `native/jit_opt.cpp` calls it (built by `build.rs`).
+//! what a Python user gets from `torch.jit.optimize_for_inference(torch.jit.freeze(...))`. tch
+//! does not expose that pass, so `native/jit_opt.cpp` calls it (built by `build.rs`).
 //!
 //! CPU only: the optimised graph is oneDNN's. The tch-native modules stay for CUDA and for the
 //! fine-tune mode. Embeddings agree with the native modules (cosine ≥ 0.9999, checked at export
@@ -17,10 +19,11 @@ use tch::Tensor;
 use super::backbone::{BackboneError, BackboneNet, Embedder};
 
 extern "C" {
-    fn yx_jit_load_optimized(path: *const c_char, err: *mut *mut c_char) -> *mut c_void;
+    fn yx_jit_load(path: *const c_char, optimize: bool, err: *mut *mut c_char) -> *mut c_void;
     fn yx_jit_forward(
         module: *mut c_void,
         x: *const torch_sys::C_tensor,
+        channels_last: bool,
         err: *mut *mut c_char,
     ) -> *mut torch_sys::C_tensor;
     fn yx_jit_free(module: *mut c_void);
@@ -55,9 +58,42 @@ impl From<FrozenError> for BackboneError {
     }
 }
 
-/// Where setup puts a net's exported module (`<weights>/<id>.cpu.pt`).
-pub fn path_of(net: BackboneNet) -> PathBuf {
-    crate::assets::mobilenet_weights().with_file_name(format!("{}.cpu.pt", file_stem(net)))
+/// The two exported forms of a backbone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Variant {
+    /// NCHW, optimised for inference by libtorch at load (oneDNN, prepacked weights).
+    OptimizeForInference,
+    /// Weights and input in channels-last memory format.
+    ChannelsLast,
+}
+
+impl Variant {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Variant::OptimizeForInference => "optimize_for_inference",
+            Variant::ChannelsLast => "channels_last",
+        }
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ManifestFile {
+    file: String,
+    sha256: String,
+}
+
+/// `<id>.torchscript.json`, written by the export.
+#[derive(Debug, serde::Deserialize)]
+struct Manifest {
+    variant: Variant,
+    files: std::collections::HashMap<String, ManifestFile>,
+}
+
+/// Where setup puts a net's export manifest (`<weights>/<id>.torchscript.json`).
+pub fn manifest_path(net: BackboneNet) -> PathBuf {
+    crate::assets::mobilenet_weights()
+        .with_file_name(format!("{}.torchscript.json", file_stem(net)))
 }
 
 fn file_stem(net: BackboneNet) -> &'static str {
@@ -79,7 +115,7 @@ fn take_err(err: *mut c_char) -> String {
     s
 }
 
-/// A TorchScript module optimised for CPU inference by libtorch.
+/// A TorchScript module loaded by libtorch for CPU inference (optimised or as saved).
 pub struct OptimizedModule {
     ptr: *mut c_void,
 }
@@ -95,24 +131,25 @@ impl std::fmt::Debug for OptimizedModule {
 }
 
 impl OptimizedModule {
-    /// Load `path`, freeze it if needed and optimise it for inference (about a second).
-    pub fn load(path: &Path) -> Result<OptimizedModule, String> {
+    /// Load `path` in eval mode; with `optimize`, freeze it if needed and optimise it for
+    /// inference (about a second).
+    pub fn load(path: &Path, optimize: bool) -> Result<OptimizedModule, String> {
         let c = CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|_| format!("{} contains a NUL byte", path.display()))?;
         let mut err: *mut c_char = std::ptr::null_mut();
         // SAFETY: valid C string, out-pointer for the error.
-        let ptr = unsafe { yx_jit_load_optimized(c.as_ptr(), &mut err) };
+        let ptr = unsafe { yx_jit_load(c.as_ptr(), optimize, &mut err) };
         if ptr.is_null() {
             return Err(take_err(err));
         }
         Ok(OptimizedModule { ptr })
     }
 
-    /// `forward(x)` without autograd.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor, String> {
+    /// `forward(x)` without autograd, `x` first made contiguous in the given memory format.
+    pub fn forward(&self, x: &Tensor, channels_last: bool) -> Result<Tensor, String> {
         let mut err: *mut c_char = std::ptr::null_mut();
         // SAFETY: self.ptr is a live module; x.as_ptr() a live tensor for the call.
-        let out = unsafe { yx_jit_forward(self.ptr, x.as_ptr(), &mut err) };
+        let out = unsafe { yx_jit_forward(self.ptr, x.as_ptr(), channels_last, &mut err) };
         if out.is_null() {
             return Err(take_err(err));
         }
@@ -132,50 +169,77 @@ impl Drop for OptimizedModule {
 #[derive(Debug)]
 pub struct FrozenBackbone {
     net: BackboneNet,
+    variant: Variant,
     module: OptimizedModule,
 }
 
 impl FrozenBackbone {
-    /// The installed export of `net`, checked against its recorded sha256.
+    /// The installed export of `net` in the variant setup found faster on this machine,
+    /// checked against its recorded sha256.
     pub fn load(net: BackboneNet) -> Result<FrozenBackbone, FrozenError> {
-        Self::load_from(net, &path_of(net))
+        Self::load_from(net, &manifest_path(net), None)
     }
 
-    pub fn load_from(net: BackboneNet, path: &Path) -> Result<FrozenBackbone, FrozenError> {
+    /// The export described by `manifest`, in `variant` (None: the manifest's choice).
+    pub fn load_from(
+        net: BackboneNet,
+        manifest: &Path,
+        variant: Option<Variant>,
+    ) -> Result<FrozenBackbone, FrozenError> {
         let name = net.display_name();
-        if !path.is_file() {
+        if !manifest.is_file() {
             return Err(FrozenError::Missing {
                 net: name,
-                path: path.to_path_buf(),
+                path: manifest.to_path_buf(),
             });
         }
-        let io = |source| FrozenError::Io {
+        let io = |path: &Path, source| FrozenError::Io {
             net: name,
             path: path.to_path_buf(),
             source,
         };
-        let mut sidecar = path.as_os_str().to_owned();
-        sidecar.push(".sha256");
-        let recorded = std::fs::read_to_string(PathBuf::from(sidecar)).map_err(io)?;
-        let bytes = std::fs::read(path).map_err(io)?;
-        use sha2::Digest;
-        let actual = hex(&sha2::Sha256::digest(&bytes));
-        if recorded.split_whitespace().next() != Some(actual.as_str()) {
-            return Err(FrozenError::Checksum {
-                net: name,
-                path: path.to_path_buf(),
-            });
-        }
-        let module = OptimizedModule::load(path).map_err(|message| FrozenError::Torch {
+        let text = std::fs::read_to_string(manifest).map_err(|e| io(manifest, e))?;
+        let m: Manifest = serde_json::from_str(&text).map_err(|e| FrozenError::Torch {
             net: name,
-            path: path.to_path_buf(),
-            message,
+            path: manifest.to_path_buf(),
+            message: format!("unreadable export manifest: {e}"),
         })?;
-        Ok(FrozenBackbone { net, module })
+        let variant = variant.unwrap_or(m.variant);
+        let entry = m
+            .files
+            .get(variant.as_str())
+            .ok_or_else(|| FrozenError::Missing {
+                net: name,
+                path: manifest.to_path_buf(),
+            })?;
+        let path = manifest.with_file_name(&entry.file);
+        if !path.is_file() {
+            return Err(FrozenError::Missing { net: name, path });
+        }
+        let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
+        use sha2::Digest;
+        if hex(&sha2::Sha256::digest(&bytes)) != entry.sha256 {
+            return Err(FrozenError::Checksum { net: name, path });
+        }
+        let module = OptimizedModule::load(&path, variant == Variant::OptimizeForInference)
+            .map_err(|message| FrozenError::Torch {
+                net: name,
+                path: path.clone(),
+                message,
+            })?;
+        Ok(FrozenBackbone {
+            net,
+            variant,
+            module,
+        })
     }
 
     pub fn net(&self) -> BackboneNet {
         self.net
+    }
+
+    pub fn variant(&self) -> Variant {
+        self.variant
     }
 }
 
@@ -185,9 +249,9 @@ fn hex(b: &[u8]) -> String {
 
 impl Embedder for FrozenBackbone {
     fn features(&self, xs: &Tensor) -> Result<Tensor, BackboneError> {
-        let x = xs.to_device(tch::Device::Cpu).contiguous();
+        let x = xs.to_device(tch::Device::Cpu);
         self.module
-            .forward(&x)
+            .forward(&x, self.variant == Variant::ChannelsLast)
             .map_err(|message| BackboneError::Forward {
                 net: self.net.display_name(),
                 message,
