@@ -2,9 +2,9 @@
 //! compile `native/jit_opt.cpp` (TorchScript optimised for inference, which tch does not expose).
 //!
 //! torch-sys (links = "tch") exports the libtorch lib dir as DEP_TCH_LIBTORCH_LIB. We embed it
-//! as an rpath, and when `libtorch_cuda.so` exists there we link it with `--no-as-needed`:
-//! with the default `--as-needed`, nothing references a symbol of libtorch_cuda directly, the
-//! linker drops it, and `tch::Cuda::is_available()` is false even on a GPU machine. The shim is
+//! as an rpath. `libtorch_cuda.so` is deliberately not linked (with the default `--as-needed`
+//! the linker drops it anyway): `ml::device::load_cuda` dlopens it when a model first asks for
+//! a device, so commands that never touch a model start without the CUDA libraries. The shim is
 //! compiled against the headers next to that lib dir, with the flags torch-sys uses for its own.
 use std::path::Path;
 
@@ -17,11 +17,6 @@ fn main() {
         .expect("torch-sys did not say where libtorch is (DEP_TCH_LIBTORCH_LIB)");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
     println!("cargo:rustc-env=YUXUAN_LIBTORCH_LIB={lib}");
-    for cuda_lib in ["torch_cuda", "c10_cuda"] {
-        if Path::new(&lib).join(format!("lib{cuda_lib}.so")).exists() {
-            println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-l{cuda_lib},--as-needed");
-        }
-    }
     let include = Path::new(&lib)
         .parent()
         .expect("libtorch's lib dir has a parent")

@@ -162,6 +162,7 @@ pub fn device_of(name: &str) -> anyhow::Result<Device> {
     match name {
         "cpu" => Ok(Device::Cpu),
         "cuda" => {
+            crate::ml::device::load_cuda();
             anyhow::ensure!(
                 tch::Cuda::is_available(),
                 "--device cuda: LibTorch sees no CUDA device"

@@ -448,7 +448,10 @@ impl Machine {
             os,
             scratch_fs: fs_type(scratch),
             sqlite: crate::store::Store::sqlite_version().to_string(),
-            cuda_devices: tch::Cuda::device_count(),
+            cuda_devices: {
+                crate::ml::device::load_cuda();
+                tch::Cuda::device_count()
+            },
             build: if cfg!(debug_assertions) {
                 "debug".into()
             } else {

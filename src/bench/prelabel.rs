@@ -330,12 +330,8 @@ pub fn run(opts: &PrelabelBenchOptions) -> anyhow::Result<PrelabelBench> {
     })
 }
 
-fn device_of(cfg: &super::BenchConfig) -> Option<tch::Device> {
-    match cfg.device.as_str() {
-        "cpu" => Some(tch::Device::Cpu),
-        "cuda" => Some(tch::Device::Cuda(0)),
-        _ => None,
-    }
+fn device_of(cfg: &super::BenchConfig) -> anyhow::Result<Option<tch::Device>> {
+    super::head::device_of(&cfg.device).map(Some)
 }
 
 /// The `prelabel` row of `yuxuan bench`: per backbone, the pipeline's images/s on emoji PNGs
@@ -348,7 +344,7 @@ pub fn run_row(cfg: &super::BenchConfig) -> anyhow::Result<super::RowOutcome> {
         let r = run(&PrelabelBenchOptions {
             n: cfg.prelabel_images,
             net,
-            device: device_of(cfg),
+            device: device_of(cfg)?,
             ..Default::default()
         })?;
         let name = r.net;
@@ -408,7 +404,7 @@ pub fn run_photos_row(cfg: &super::BenchConfig) -> anyhow::Result<super::RowOutc
     let r = run(&PrelabelBenchOptions {
         images: photos.clone(),
         n: photos.len(),
-        device: device_of(cfg),
+        device: device_of(cfg)?,
         python: false,
         ..Default::default()
     })?;

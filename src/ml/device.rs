@@ -8,8 +8,60 @@ use tch::Device;
 pub fn best_device() -> Device {
     match std::env::var("YUXUAN_DEVICE").as_deref() {
         Ok("cpu") => Device::Cpu,
-        _ => Device::cuda_if_available(),
+        _ => {
+            load_cuda();
+            Device::cuda_if_available()
+        }
     }
+}
+
+/// Load LibTorch's CUDA half (`libtorch_cuda.so` and, through it, the CUDA libraries) if this
+/// LibTorch has one; once per process, before anything asks for a GPU. It is not linked at
+/// build time: mapping it costs every process ~300 MB of RSS and most of a second at start-up,
+/// which commands that never touch a model (`stats`, `export`, the review screen) should not pay.
+/// Loading it registers the CUDA backend with libtorch, as linking it would have.
+pub fn load_cuda() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Some(dir) = loaded_libtorch_dir() else {
+            return;
+        };
+        for lib in ["libc10_cuda.so", "libtorch_cuda.so"] {
+            let path = dir.join(lib);
+            if !path.is_file() {
+                continue;
+            }
+            let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+                continue;
+            };
+            // SAFETY: a NUL-terminated path; the handle is kept for the process's lifetime.
+            let handle = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+            if handle.is_null() {
+                // SAFETY: dlerror returns a thread-local C string or null.
+                let why = unsafe {
+                    let e = libc::dlerror();
+                    if e.is_null() {
+                        "unknown error".to_string()
+                    } else {
+                        std::ffi::CStr::from_ptr(e).to_string_lossy().into_owned()
+                    }
+                };
+                eprintln!(
+                    "warning: cannot load {}: {why}; running on the CPU",
+                    path.display()
+                );
+                return;
+            }
+        }
+    });
+}
+
+/// `device` after [`load_cuda`] when it is a CUDA device.
+pub fn prepare(device: Device) -> Device {
+    if device != Device::Cpu {
+        load_cuda();
+    }
+    device
 }
 
 /// What `yuxuan doctor` prints about LibTorch.
@@ -60,6 +112,7 @@ fn libtorch_version(lib_dir: &std::path::Path) -> Option<String> {
 /// Query LibTorch (CUDA, cuDNN, threads). Touching CUDA initialises it, so this takes a moment
 /// on a GPU machine.
 pub fn torch_info() -> TorchInfo {
+    load_cuda();
     let lib_dir = loaded_libtorch_dir();
     let cuda_available = tch::Cuda::is_available();
     let count = tch::Cuda::device_count();
