@@ -14,6 +14,7 @@ pub mod images;
 pub mod prelabel;
 pub mod quality;
 pub mod queue;
+pub mod scale;
 pub mod store;
 pub mod suspects;
 pub mod synth;
@@ -37,11 +38,18 @@ pub struct BenchConfig {
     pub train_items: usize,
     /// Images run through the pre-label pipeline row (emoji PNGs of the installed data).
     pub prelabel_images: usize,
+    /// Images of the images-scale row.
+    #[serde(default = "default_scale_images")]
+    pub scale_images: usize,
     /// Frames drawn by the UI frame-time row.
     pub frames: usize,
     /// Requested tch device for the ML rows: `cpu`, `cuda` or `auto`.
     pub device: String,
     pub seed: u64,
+}
+
+fn default_scale_images() -> usize {
+    100_000
 }
 
 impl Default for BenchConfig {
@@ -52,6 +60,7 @@ impl Default for BenchConfig {
             items: 100_000,
             train_items: 10_000,
             prelabel_images: 128,
+            scale_images: default_scale_images(),
             frames: 200,
             device: "auto".into(),
             seed: 42,
@@ -224,6 +233,11 @@ pub const ROWS: &[RowSpec] = &[
         id: "prelabel-photos",
         title: "pre-label pipeline on 12-megapixel camera JPEGs (DCT-scaled decode) vs bare forward",
         run: prelabel::run_photos_row,
+    },
+    RowSpec {
+        id: "images-scale",
+        title: "a folder of 100k images: import + embed + train + pre-label, per-stage time and peak RSS, resume after kill -9",
+        run: scale::run_row,
     },
     RowSpec {
         id: "head-finetune",

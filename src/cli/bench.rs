@@ -34,6 +34,9 @@ pub struct Args {
     /// Images through the pre-label pipeline row.
     #[arg(long, default_value_t = 128)]
     prelabel_images: usize,
+    /// Images of the images-scale row (import + embed + train + pre-label, resume after kill -9)
+    #[arg(long, default_value_t = 100_000)]
+    scale_images: usize,
     /// Frames drawn by the UI frame-time row.
     #[arg(long, default_value_t = 200)]
     frames: usize,
@@ -62,6 +65,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         items: a.items,
         train_items: a.train_items,
         prelabel_images: a.prelabel_images,
+        scale_images: a.scale_images,
         frames: a.frames,
         device: a.device.clone(),
         seed: a.seed,
