@@ -395,6 +395,11 @@ pub fn synthetic_fields() -> Vec<(FieldRecord, &'static str)> {
                 let mut f = match t.name {
                     // Chinese H5 pages often ask for the phone in a number input (the numeric
                     // keypad on phones), without maxlength.
+                    // The dialing-code select in front of a phone input (Formasaurus P0).
+                    "phone" if variant == 2 && i % 4 == 3 => FieldRecord {
+                        options: opts(&["+86", "+852", "+886", "+1", "+44"]),
+                        ..rec("select", None)
+                    },
                     "phone" if (i + variant) % 3 == 2 => FieldRecord {
                         pattern: Some("[0-9]*".into()),
                         ..rec("input", Some("number"))
