@@ -17,7 +17,7 @@ export YUXUAN_CACHE="${YUXUAN_CACHE:-$HOME/.cache/yuxuan}"
 # The demo with its first models (trained once, ~1 min on 2 cores; then cached), so the
 # screenshots show suggestions as a new user sees them after `make run`.
 "$BIN" demo >/dev/null
-DEMO="$YUXUAN_CACHE/demo-v2"
+DEMO="$YUXUAN_CACHE/demo-v3"
 
 # Work on a copy (projects and their model files), so the screenshots never add decisions
 # to the cached demo.

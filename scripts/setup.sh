@@ -170,6 +170,16 @@ if [ ! -f "$DATA/emoji/.yuxuan-ok" ]; then
   touch "$DATA/emoji/.yuxuan-ok"
 fi
 
+if [ ! -f "$DATA/cn-h5/.yuxuan-ok" ]; then
+  # Real Chinese H5 form markup (component demo pages, MIT): the field-typing measurement on
+  # Chinese pages (`yuxuan bench field-types`, tests/fixtures/cn_h5_truth.tsv) reads them here.
+  log "installing the Chinese H5 demo pages (weui, jquery-weui, layui-src) into $DATA/cn-h5"
+  rm -rf "$DATA/cn-h5"; mkdir -p "$DATA/cn-h5/npm"
+  (cd "$DATA/cn-h5/npm" && npm install --silent --no-audit --no-fund --ignore-scripts --prefix . \
+    weui@2.6.26 jquery-weui@1.2.1 layui-src@2.6.8 >/dev/null)
+  touch "$DATA/cn-h5/.yuxuan-ok"
+fi
+
 if [ ! -f "$DATA/photos/.yuxuan-ok" ]; then
   # ~30 real photos and scans (chelsea, coffee, astronaut, a stereo pair, a multipage TIFF, a
   # GIF) shipped inside scikit-image's wheel: a "folder of real photos" for tests and trials.

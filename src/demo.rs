@@ -2,7 +2,10 @@
 //! - `emoji.yuxuan`: a few hundred Noto emoji images (`assets::emoji_dir()`) in their 9
 //!   categories, with a handful of seed labels per category so a first model can train.
 //! - `forms.yuxuan`: a handful of H5 form pages: Chinese pages written here (recruitment, loan,
-//!   insurance, education) and some Formasaurus pages, imported with `ingest::pages`.
+//!   insurance, education) and some Formasaurus pages, imported with `ingest::pages`; plus
+//!   [`LABELLED_VARIANTS`] labelled pages of each of four industries ([`labelled_page`]: their
+//!   industry and field types seeded as decisions), so the presets have confirmed pages and
+//!   `yuxuan presets --evaluate` has pages to leave out.
 //!
 //! Building is idempotent: a project that exists is kept; each is built under a temporary name
 //! and renamed when complete, so an interrupted build leaves nothing half-made.
@@ -34,10 +37,11 @@ pub const CATEGORIES: [(&str, &str); 9] = [
     ("Flags", "旗帜 Flags"),
 ];
 
-/// Where the demo lives: `<cache>/demo-v2` (v2: the form project carries the whole field-type
-/// taxonomy, so every suggestion of the base model can be accepted).
+/// Where the demo lives: `<cache>/demo-v3` (v2: the form project carries the whole field-type
+/// taxonomy, so every suggestion of the base model can be accepted; v3: the split region types
+/// and card types, and labelled pages of four industries for the presets).
 pub fn demo_dir() -> PathBuf {
-    crate::assets::cache_dir().join("demo-v2")
+    crate::assets::cache_dir().join("demo-v3")
 }
 
 pub fn image_project_path(dir: &Path) -> PathBuf {
@@ -245,6 +249,230 @@ pub const CHINESE_PAGES: [(&str, &str); 4] = [
     ),
 ];
 
+/// Labelled demo pages per industry.
+pub const LABELLED_VARIANTS: usize = 4;
+
+/// The industries of the labelled demo pages.
+pub const LABELLED_INDUSTRIES: [&str; 4] = ["recruiting", "insurance", "education", "real_estate"];
+
+/// One row of a labelled page: caption, widget, field type, the variants that have it.
+struct Row {
+    caption: &'static str,
+    widget: &'static str,
+    field_type: &'static str,
+    variants: &'static [usize],
+}
+
+const ALL: &[usize] = &[0, 1, 2, 3];
+
+fn rows_of(industry: &str) -> (&'static [&'static str], Vec<Row>) {
+    let r = |caption, widget, field_type, variants| Row {
+        caption,
+        widget,
+        field_type,
+        variants,
+    };
+    match industry {
+        "recruiting" => (
+            &[
+                "高薪招聘 普工 包吃住",
+                "仓库管理员招聘 简历投递",
+                "求职登记 岗位推荐",
+                "猎头职位 在线应聘",
+            ],
+            vec![
+                r("姓名", "text", "name", ALL),
+                r("手机号码", "tel", "phone", ALL),
+                r("电子邮箱", "email", "email", &[0, 1, 2]),
+                r("应聘职位", "select:普工,仓管,司机,文员", "job_title", ALL),
+                r("期望工作城市", "select:北京,上海,深圳,成都", "city", ALL),
+                r(
+                    "期望薪资",
+                    "select:5千以下,5千-8千,8千以上",
+                    "salary_budget",
+                    &[0, 2, 3],
+                ),
+                r("自我介绍", "textarea", "message", &[1]),
+                r("投递简历", "submit", "submit", ALL),
+            ],
+        ),
+        "insurance" => (
+            &[
+                "百万医疗险 免费领取",
+                "重疾保险 投保",
+                "意外险 保单登记",
+                "少儿保险 理赔咨询",
+            ],
+            vec![
+                r("被保险人姓名", "text", "name", ALL),
+                r("身份证号", "idcard", "id_card", ALL),
+                r("性别", "select:男,女", "gender", &[0, 1, 3]),
+                r("出生日期", "date", "birthday", &[0, 2, 3]),
+                r("手机号", "tel", "phone", ALL),
+                r("电子邮箱", "email", "email", &[1]),
+                r("我已阅读并同意《投保须知》", "checkbox", "agreement", ALL),
+                r("立即投保", "submit", "submit", ALL),
+            ],
+        ),
+        "education" => (
+            &[
+                "少儿英语 免费试听课",
+                "编程课程 0元体验",
+                "考研辅导 课程咨询",
+                "钢琴培训 试听预约",
+            ],
+            vec![
+                r("学员姓名", "text", "name", ALL),
+                r("家长手机号", "tel", "phone", ALL),
+                r("短信验证码", "code", "sms_code", &[0, 1, 3]),
+                r("所在地区", "picker", "region", ALL),
+                r("试听时间", "date", "datetime", ALL),
+                r("备注", "textarea", "message", &[2]),
+                r(
+                    "我已阅读并同意《用户协议》",
+                    "checkbox",
+                    "agreement",
+                    &[0, 2, 3],
+                ),
+                r("预约试听", "submit", "submit", ALL),
+            ],
+        ),
+        _ => (
+            &[
+                "滨江壹号 看房预约",
+                "新房楼盘 购房登记",
+                "二手房 房源咨询",
+                "学区房 置业顾问",
+            ],
+            vec![
+                r("您的称呼", "text", "name", ALL),
+                r("联系电话", "tel", "phone", ALL),
+                r("短信验证码", "code", "sms_code", &[1, 2, 3]),
+                r(
+                    "购房预算",
+                    "select:200万以下,200-400万,400万以上",
+                    "salary_budget",
+                    ALL,
+                ),
+                r("意向区域", "picker", "region", ALL),
+                r("看房时间", "date", "datetime", &[0, 1, 2]),
+                r("留言", "textarea", "message", &[3]),
+                r("预约看房", "submit", "submit", ALL),
+            ],
+        ),
+    }
+}
+
+/// A labelled demo page of `industry` (variant `v`): its HTML and the true type of each field
+/// in page order. Variants differ in which optional fields they ask for and in markup (label
+/// for=, table cells, placeholders only, wrapping labels).
+pub fn labelled_page(industry: &str, v: usize) -> (String, Vec<&'static str>) {
+    let (titles, rows) = rows_of(industry);
+    let title = titles[v % titles.len()];
+    let mut body = String::new();
+    let mut truth = Vec::new();
+    for (i, row) in rows.iter().filter(|r| r.variants.contains(&v)).enumerate() {
+        let c = row.caption;
+        let input = match row.widget {
+            "submit" => {
+                body.push_str(&format!("<button type=\"submit\">{c}</button>"));
+                truth.push(row.field_type);
+                continue;
+            }
+            "checkbox" => {
+                body.push_str(&format!(
+                    "<div><label><input type=\"checkbox\" name=\"agree\">{c}</label></div>"
+                ));
+                truth.push(row.field_type);
+                continue;
+            }
+            "textarea" => format!("<textarea id=\"f{i}\" name=\"f{i}\"></textarea>"),
+            "picker" => format!(
+                "<input id=\"f{i}\" name=\"area\" type=\"text\" readonly placeholder=\"请选择省市区\">"
+            ),
+            "tel" => format!("<input id=\"f{i}\" name=\"mobile\" type=\"tel\" maxlength=\"11\">"),
+            "code" => format!("<input id=\"f{i}\" name=\"code\" type=\"text\" maxlength=\"6\">"),
+            "idcard" => format!("<input id=\"f{i}\" name=\"idno\" type=\"text\" maxlength=\"18\">"),
+            w if w.starts_with("select:") => format!(
+                "<select id=\"f{i}\" name=\"f{i}\"><option value=\"\">请选择</option>{}</select>",
+                w[7..]
+                    .split(',')
+                    .map(|o| format!("<option>{o}</option>"))
+                    .collect::<String>()
+            ),
+            w => format!("<input id=\"f{i}\" name=\"f{i}\" type=\"{w}\">"),
+        };
+        let row_html = match (v + i) % 4 {
+            0 => format!("<div class=\"row\"><label for=\"f{i}\">{c}</label>{input}</div>"),
+            1 => format!("<table><tr><td>{c}：</td><td>{input}</td></tr></table>"),
+            2 if row.widget != "picker" && !row.widget.starts_with("select:") => {
+                format!(
+                    "<div class=\"item\">{}</div>",
+                    input.replacen(
+                        &format!("id=\"f{i}\""),
+                        &format!("id=\"f{i}\" placeholder=\"请输入{c}\""),
+                        1,
+                    )
+                )
+            }
+            _ => format!("<label class=\"cell\"><span>{c}</span>{input}</label>"),
+        };
+        body.push_str(&row_html);
+        truth.push(row.field_type);
+    }
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+         <body><h2>{title}</h2><form>{body}</form></body></html>"
+    );
+    (html, truth)
+}
+
+fn labelled_file(industry: &str, v: usize) -> String {
+    format!("labelled-{industry}-{v}.html")
+}
+
+/// Seed the labelled demo pages' industries and field types (annotator `seed`).
+fn seed_labelled_pages(store: &mut Store) -> anyhow::Result<()> {
+    let mut by_name: BTreeMap<String, i64> = BTreeMap::new();
+    for it in store.items_of_kind(ItemKind::Page)? {
+        if let Some(f) = Path::new(&it.source_path).file_name() {
+            by_name.insert(f.to_string_lossy().to_string(), it.id);
+        }
+    }
+    let mut seeds = Vec::new();
+    let seed = |item_id, set: &str, label: &str| NewDecision {
+        item_id,
+        label_set: set.into(),
+        label: Some(label.into()),
+        annotator: "seed".into(),
+        action: Action::Correct,
+        ms_spent: 0,
+        prediction_id: None,
+    };
+    for industry in LABELLED_INDUSTRIES {
+        for v in 0..LABELLED_VARIANTS {
+            let Some(&page) = by_name.get(&labelled_file(industry, v)) else {
+                continue;
+            };
+            let truth = labelled_page(industry, v).1;
+            let fields = store.children(page)?;
+            anyhow::ensure!(
+                fields.len() == truth.len(),
+                "demo page {}: {} fields extracted, {} labelled",
+                labelled_file(industry, v),
+                fields.len(),
+                truth.len()
+            );
+            seeds.push(seed(page, sets::INDUSTRY, industry));
+            for (f, t) in fields.iter().zip(&truth) {
+                seeds.push(seed(f.id, sets::FIELD_TYPE, t));
+            }
+        }
+    }
+    store.record_decisions(&seeds)?;
+    Ok(())
+}
+
 /// Formasaurus pages copied into the demo (by index in `html/`).
 const FORMASAURUS_PAGES: [usize; 6] = [0, 1, 2, 3, 5, 8];
 
@@ -254,6 +482,14 @@ pub fn build_form_project(path: &Path, dir: &Path, ctx: &JobCtx) -> anyhow::Resu
     std::fs::create_dir_all(&pages)?;
     for (name, html) in CHINESE_PAGES {
         std::fs::write(pages.join(name), html)?;
+    }
+    for industry in LABELLED_INDUSTRIES {
+        for v in 0..LABELLED_VARIANTS {
+            std::fs::write(
+                pages.join(labelled_file(industry, v)),
+                labelled_page(industry, v).0,
+            )?;
+        }
     }
     let fz = crate::assets::formasaurus_dir().join("html");
     for i in FORMASAURUS_PAGES {
@@ -277,6 +513,7 @@ pub fn build_form_project(path: &Path, dir: &Path, ctx: &JobCtx) -> anyhow::Resu
             &Default::default(),
             ctx,
         )?;
+        seed_labelled_pages(&mut store)?;
         Ok(())
     })
 }

@@ -31,6 +31,7 @@ pub const FIELD_TYPES: &[FieldTypeDef] = &[
             "联系人",
             "真实姓名",
             "您的姓名",
+            "昵称",
             "full name",
             "first name",
             "last name",
@@ -250,28 +251,75 @@ pub const FIELD_TYPES: &[FieldTypeDef] = &[
         attr_names: &["address", "addr", "dizhi", "street", "address1"],
     },
     FieldTypeDef {
-        name: "region",
-        zh: "省市区",
-        en: "province/city/district",
+        name: "country",
+        zh: "国家",
+        en: "country",
+        keywords: &[
+            "国家",
+            "国籍",
+            "国家/地区",
+            "country",
+            "nation",
+            "nationality",
+            "country/region",
+        ],
+        attr_names: &["country", "nation", "guojia", "country_code", "nationality"],
+    },
+    FieldTypeDef {
+        name: "state",
+        zh: "省份",
+        en: "province/state",
         keywords: &[
             "省份",
+            "所在省",
+            "省/直辖市",
+            "province",
+            "state",
+            "prefecture",
+            "county/state",
+            "都道府県",
+        ],
+        attr_names: &["province", "state", "sheng", "prov", "region_state"],
+    },
+    FieldTypeDef {
+        name: "city",
+        zh: "城市",
+        en: "city",
+        keywords: &[
             "城市",
             "所在城市",
+            "意向城市",
+            "工作城市",
+            "city",
+            "town",
+            "town/city",
+            "suburb",
+        ],
+        attr_names: &["city", "town", "shi", "city_name", "cityname"],
+    },
+    FieldTypeDef {
+        name: "district",
+        zh: "区县",
+        en: "district",
+        keywords: &["区县", "县区", "区/县", "所在区", "district", "county"],
+        attr_names: &["district", "county", "qu", "area_district", "xian"],
+    },
+    FieldTypeDef {
+        name: "region",
+        zh: "省市区",
+        en: "region picker",
+        keywords: &[
+            "省市区",
             "所在地区",
             "地区",
             "省市",
-            "区县",
-            "province",
-            "city",
-            "district",
+            "所在地",
+            "选择地区",
+            "籍贯",
             "region",
-            "country",
-            "state",
-            "都道府県",
+            "location",
         ],
-        attr_names: &[
-            "province", "city", "district", "area", "region", "country", "state", "sheng", "shi",
-        ],
+        attr_names: &["area", "region", "location", "diqu", "city_picker", "pcd"],
     },
     FieldTypeDef {
         name: "postal_code",
@@ -421,7 +469,6 @@ pub const FIELD_TYPES: &[FieldTypeDef] = &[
             "验证码",
             "看不清",
             "captcha",
-            "security code",
             "verification",
             "画像認証",
         ],
@@ -481,6 +528,85 @@ pub const FIELD_TYPES: &[FieldTypeDef] = &[
             "送信",
         ],
         attr_names: &["submit", "btn", "commit", "send", "btn_submit"],
+    },
+    FieldTypeDef {
+        name: "card_number",
+        zh: "银行卡号",
+        en: "card number",
+        keywords: &[
+            "卡号",
+            "银行卡号",
+            "信用卡号",
+            "card number",
+            "credit card",
+            "card no",
+            "debit card",
+        ],
+        attr_names: &[
+            "cardnumber",
+            "cc_number",
+            "ccnum",
+            "card_no",
+            "card_number",
+            "yinhangka",
+        ],
+    },
+    FieldTypeDef {
+        name: "card_name",
+        zh: "持卡人",
+        en: "cardholder name",
+        keywords: &[
+            "持卡人",
+            "持卡人姓名",
+            "开户名",
+            "cardholder",
+            "card holder",
+            "name on card",
+        ],
+        attr_names: &[
+            "cc_name",
+            "cardholder",
+            "card_holder",
+            "holder_name",
+            "ccname",
+        ],
+    },
+    FieldTypeDef {
+        name: "card_expiry",
+        zh: "卡有效期",
+        en: "card expiry",
+        keywords: &[
+            "有效期",
+            "到期日",
+            "expiry",
+            "expiration",
+            "exp date",
+            "valid thru",
+            "mm/yy",
+        ],
+        attr_names: &[
+            "cc_exp",
+            "expiry",
+            "exp_month",
+            "exp_year",
+            "ccexp",
+            "card_expiry",
+        ],
+    },
+    FieldTypeDef {
+        name: "card_cvc",
+        zh: "安全码",
+        en: "card security code",
+        keywords: &[
+            "安全码",
+            "卡背后三位",
+            "cvv",
+            "cvc",
+            "csc",
+            "cvv2",
+            "card security code",
+        ],
+        attr_names: &["cvv", "cvc", "cc_csc", "cvv2", "card_cvc", "security_code"],
     },
     FieldTypeDef {
         name: "search",
@@ -594,7 +720,7 @@ pub const INDUSTRIES: &[IndustryDef] = &[
             "company",
             "job_title",
             "salary_budget",
-            "region",
+            "city",
             "message",
             "submit",
         ],
@@ -796,11 +922,17 @@ pub fn formasaurus_type(code: &str) -> Option<&'static str> {
         "pi" => "sms_code",
         "tC" | "eC" => "agreement",
         "Bs" => "submit",
-        "n1" | "n2" | "n3" | "nf" | "ns" | "ch" => "name",
+        "n1" | "n2" | "n3" | "nf" | "ns" => "name",
+        "ch" => "card_name",
+        "c#" => "card_number",
+        "cs" => "card_cvc",
+        "cm" | "cy" => "card_expiry",
         "no" => "company",
         "ge" => "gender",
         "bd" | "bm" | "by" | "bD" => "birthday",
-        "Co" | "Ci" | "St" => "region",
+        "Co" => "country",
+        "Ci" => "city",
+        "St" => "state",
         "Ad" | "Sa" | "Sn" | "S#" | "A#" | "A1" | "A2" | "PO" | "cA" => "address",
         "Zi" => "postal_code",
         "ph" | "P0" | "P1" | "P2" | "P3" => "phone",
@@ -808,6 +940,55 @@ pub fn formasaurus_type(code: &str) -> Option<&'static str> {
         "qq" => "search",
         "OD" | "Od" | "Om" | "Oy" => "datetime",
         _ => OTHER,
+    })
+}
+
+/// The group of region types: a combined 省市区 picker is labelled `region` itself; country,
+/// province/state, city and district are its members. Projects created before the split only
+/// have `region`, which stays valid as the group (a model's member scores fold into it there).
+pub const REGION: &str = "region";
+
+/// The group a field type belongs to (`region` for country/state/city/district).
+pub fn group_of(name: &str) -> Option<&'static str> {
+    matches!(name, "country" | "state" | "city" | "district").then_some(REGION)
+}
+
+/// Whether two field types match allowing for the group: equal, or one is the group of the
+/// other (a project's `region` against a model's `city`).
+pub fn same_or_group(a: &str, b: &str) -> bool {
+    a == b || group_of(a) == Some(b) || group_of(b) == Some(a)
+}
+
+/// The field type a WHATWG `autocomplete` attribute names (the last token that is a field
+/// name: `section-x shipping address-level2` -> city). `None` for `on`/`off`, unknown tokens
+/// and fields the taxonomy does not type (url, photo, language...).
+pub fn autocomplete_type(value: &str) -> Option<&'static str> {
+    let lower = value.to_ascii_lowercase();
+    let token = lower.split_ascii_whitespace().last()?;
+    Some(match token {
+        "name" | "given-name" | "additional-name" | "family-name" | "honorific-prefix"
+        | "honorific-suffix" | "nickname" => "name",
+        "username" => "username",
+        "email" => "email",
+        "new-password" | "current-password" => "password",
+        "one-time-code" => "sms_code",
+        "organization" => "company",
+        "organization-title" => "job_title",
+        "street-address" | "address-line1" | "address-line2" | "address-line3" => "address",
+        "address-level1" => "state",
+        "address-level2" => "city",
+        "address-level3" | "address-level4" => "district",
+        "country" | "country-name" => "country",
+        "postal-code" => "postal_code",
+        "cc-name" | "cc-given-name" | "cc-additional-name" | "cc-family-name" => "card_name",
+        "cc-number" => "card_number",
+        "cc-exp" | "cc-exp-month" | "cc-exp-year" => "card_expiry",
+        "cc-csc" => "card_cvc",
+        "bday" | "bday-day" | "bday-month" | "bday-year" => "birthday",
+        "sex" => "gender",
+        "tel" | "tel-country-code" | "tel-national" | "tel-area-code" | "tel-local"
+        | "tel-local-prefix" | "tel-local-suffix" | "tel-extension" | "mobile" => "phone",
+        _ => return None,
     })
 }
 
@@ -905,7 +1086,38 @@ mod tests {
             assert!(field_type(t).is_some(), "{code} -> {t}");
         }
         assert_eq!(formasaurus_type("XX"), None);
+        assert_eq!(formasaurus_type("Ci"), Some("city"));
+        assert_eq!(formasaurus_type("c#"), Some("card_number"));
         assert_eq!(formasaurus_type("ph"), Some("phone"));
+    }
+
+    #[test]
+    fn autocomplete_tokens_and_region_group() {
+        assert_eq!(
+            autocomplete_type("section-a shipping address-level2"),
+            Some("city")
+        );
+        assert_eq!(autocomplete_type("cc-csc"), Some("card_cvc"));
+        assert_eq!(autocomplete_type("new-password"), Some("password"));
+        assert_eq!(autocomplete_type("off"), None);
+        for t in ["country", "state", "city", "district"] {
+            assert_eq!(group_of(t), Some(REGION));
+            assert!(same_or_group(REGION, t) && field_type(t).is_some());
+        }
+        assert!(!same_or_group("city", "state"));
+        for tok in [
+            "given-name",
+            "street-address",
+            "postal-code",
+            "tel",
+            "bday",
+            "sex",
+        ] {
+            assert!(
+                field_type(autocomplete_type(tok).unwrap()).is_some(),
+                "{tok}"
+            );
+        }
     }
 
     #[test]

@@ -420,7 +420,7 @@ fn base_model_accuracy_on_held_out_formasaurus_pages() {
     let base = BaseModel::get_or_build(&JobCtx::new("base")).unwrap();
     let r = &base.report;
     eprintln!(
-        "base field model: holdout acc {:.3} macro-F1 {:.3} (n={}), latin acc {:.3} (n={}), CJK-text acc {:.3} (n={}); trained on {} Formasaurus + {} synthetic fields in {:.1}s",
+        "base field model: holdout acc {:.3} macro-F1 {:.3} (n={}), latin acc {:.3} (n={}), CJK-text acc {:.3} (n={}); page F1 {:.3} (P {:.3} R {:.3}; argmax {:.3}) on {} pages; untyped {:?}; trained on {} Formasaurus + {} synthetic fields in {:.1}s",
         r.holdout.accuracy,
         r.holdout.macro_f1,
         r.holdout.n,
@@ -428,6 +428,12 @@ fn base_model_accuracy_on_held_out_formasaurus_pages() {
         r.holdout_latin.n,
         r.cjk.accuracy,
         r.cjk.n,
+        r.page.f1,
+        r.page.precision,
+        r.page.recall,
+        r.page_argmax.f1,
+        r.n_holdout_pages,
+        r.untyped,
         r.n_train,
         r.n_synthetic,
         r.train_seconds
@@ -445,6 +451,201 @@ fn base_model_accuracy_on_held_out_formasaurus_pages() {
         r.holdout_latin.accuracy
     );
     assert!(r.cjk.accuracy > 0.5, "CJK accuracy {}", r.cjk.accuracy);
+    // The issue's metric (per-page multisets of types) on pages the model never saw, with the
+    // untyped rule calibrated on other pages: at least 0.90, and not below the plain argmax.
+    assert!(r.page.f1 >= 0.90, "page F1 {:?}", r.page);
+    assert!(
+        r.page.f1 >= r.page_argmax.f1,
+        "{:?} vs {:?}",
+        r.page,
+        r.page_argmax
+    );
+    assert!(r.n_validation_pages > 50 && r.n_holdout_pages > 100);
+    // The split region types are predicted on their own (Formasaurus has country/state/city).
+    for t in ["country", "city", "state"] {
+        let pr = r.per_type.iter().find(|x| x.label == t).unwrap();
+        assert!(pr.support > 0 && pr.recall > 0.5, "{pr:?}");
+    }
+}
+
+#[test]
+fn chinese_demo_pages_are_typed_as_hand_checked() {
+    let base = BaseModel::get_or_build(&JobCtx::new("base")).unwrap();
+    let truth = yuxuan::ml::field_model::cn_h5_truth()
+        .unwrap()
+        .expect("the Chinese H5 demo pages (scripts/setup.sh)");
+    assert!(truth.len() >= 30, "{} hand-checked fields", truth.len());
+    let r = yuxuan::ml::field_model::chinese_eval(&base)
+        .unwrap()
+        .unwrap();
+    eprintln!(
+        "Chinese demo pages: page F1 {:.3} (P {:.3} R {:.3}; argmax {:.3}), {} pages, {} fields; {:?}",
+        r.page.f1, r.page.precision, r.page.recall, r.page_argmax.f1, r.pages, r.fields, r.per_type
+    );
+    assert!(r.page.f1 >= CN_PAGE_F1_FLOOR, "{:?}", r.page);
+    // The untyped rule calibrated on Formasaurus helps here too (0.727 -> 0.787 measured).
+    assert!(
+        r.page.f1 >= r.page_argmax.f1,
+        "{:?} vs {:?}",
+        r.page,
+        r.page_argmax
+    );
+}
+
+/// Just under what the base model reaches on the hand-checked Chinese demo fields (0.787,
+/// BENCHMARKS.md); a drop below it is a regression.
+const CN_PAGE_F1_FLOOR: f64 = 0.75;
+
+#[test]
+fn autocomplete_tokens_type_fields_without_texts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("pay.html"),
+        r#"<html><body><form>
+<input name="a1" autocomplete="cc-number">
+<input name="a2" autocomplete="cc-exp">
+<input name="a3" autocomplete="cc-csc">
+<input name="a4" autocomplete="shipping address-level2">
+<input name="a5" autocomplete="section-x postal-code">
+<input name="a6" autocomplete="given-name">
+</form></body></html>"#,
+    )
+    .unwrap();
+    let (_, mut store) = form_project(tmp.path());
+    import_paths(
+        &mut store,
+        &[dir],
+        &PageImportOptions::default(),
+        &JobCtx::new("t"),
+    )
+    .unwrap();
+    let fam = family_for(&store, sets::FIELD_TYPE).unwrap();
+    prelabel(&mut store, fam.as_ref(), None, &JobCtx::new("p")).unwrap();
+    let page = &store.items_of_kind(ItemKind::Page).unwrap()[0];
+    let got: Vec<String> = fields_of(&store, page.id)
+        .into_iter()
+        .map(|(id, _)| {
+            store
+                .prediction(id, sets::FIELD_TYPE, None)
+                .unwrap()
+                .unwrap()
+                .label
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "card_number",
+            "card_expiry",
+            "card_cvc",
+            "city",
+            "postal_code",
+            "name"
+        ]
+    );
+}
+
+#[test]
+fn a_project_made_before_the_region_split_keeps_working() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("addr.html"),
+        r#"<html><head><meta charset="utf-8"></head><body><form>
+<label for="n">姓名</label><input id="n" name="name">
+<label for="c">所在城市</label><select id="c" name="city"><option>北京</option><option>上海</option><option>广州</option></select>
+<label for="s">State</label><input id="s" name="state" autocomplete="address-level1">
+</form></body></html>"#,
+    )
+    .unwrap();
+    // The old taxonomy: `region` and none of its members.
+    let path = tmp.path().join("old.yuxuan");
+    let mut store = Store::create(&path, "old", TaskKind::Form).unwrap();
+    let labels: Vec<NewLabel> = yuxuan::taxonomy::default_field_types()
+        .into_iter()
+        .filter(|l| yuxuan::taxonomy::group_of(&l.name).is_none())
+        .collect();
+    assert!(labels.iter().any(|l| l.name == "region"));
+    store.add_labels(sets::FIELD_TYPE, &labels).unwrap();
+    import_paths(
+        &mut store,
+        &[dir],
+        &PageImportOptions::default(),
+        &JobCtx::new("t"),
+    )
+    .unwrap();
+    // Its active model is the old base model (features v1, whose weights no longer load).
+    let base = BaseModel::get_or_build(&JobCtx::new("base")).unwrap();
+    let models = store.models_dir();
+    std::fs::create_dir_all(&models).unwrap();
+    let file = models.join("field_type-base-r1.safetensors");
+    std::fs::write(&file, b"weights of another layout").unwrap();
+    let old_labels: Vec<String> = labels.iter().map(|l| l.name.clone()).collect();
+    let mut spec =
+        serde_json::json!({ "net": base.spec, "base": "formasaurus+lexicon", "recipe": 1 });
+    spec["net"]["features_version"] = 1.into();
+    let old = store
+        .register_model_file(
+            &file,
+            yuxuan::store::models::NewModel {
+                label_set: sets::FIELD_TYPE.into(),
+                kind: "field-mlp".into(),
+                parent_id: None,
+                training_run_id: None,
+                labels: old_labels,
+                spec,
+                metrics: None,
+                weights_path: None,
+                weights_sha256: None,
+            },
+        )
+        .unwrap();
+    store.activate_model(old.id).unwrap();
+    assert!(yuxuan::ml::field_model::is_stale(&old));
+    let fam = family_for(&store, sets::FIELD_TYPE).unwrap();
+    prelabel(&mut store, fam.as_ref(), None, &JobCtx::new("p")).unwrap();
+    let page = &store.items_of_kind(ItemKind::Page).unwrap()[0];
+    let got: Vec<String> = fields_of(&store, page.id)
+        .into_iter()
+        .map(|(id, _)| {
+            store
+                .prediction(id, sets::FIELD_TYPE, Some(old.id))
+                .unwrap()
+                .unwrap()
+                .label
+        })
+        .collect();
+    // City and state fold into the group the project has.
+    assert_eq!(got, ["name", "region", "region"]);
+}
+
+#[test]
+fn presets_leave_one_page_out_on_the_demo_meets_the_targets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("forms.yuxuan");
+    yuxuan::demo::build_form_project(&path, tmp.path(), &JobCtx::new("demo")).unwrap();
+    let store = Store::open(&path).unwrap();
+    let e = presets::evaluate(&store, presets::DEFAULT_MIN_FREQUENCY).unwrap();
+    eprintln!("{}", e.table());
+    assert_eq!(e.industries.len(), yuxuan::demo::LABELLED_INDUSTRIES.len());
+    for i in &e.industries {
+        assert_eq!(
+            i.by_industry.pages,
+            yuxuan::demo::LABELLED_VARIANTS,
+            "{i:?}"
+        );
+    }
+    assert!(e.meets_targets(), "{}", e.table());
+    // The CLI prints the same table.
+    let out = common::run(&["presets", path.to_str().unwrap(), "--evaluate"]);
+    let text = common::ok(&out);
+    assert!(
+        text.contains("recruiting") && text.contains("targets met"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -790,7 +991,7 @@ fn a_project_with_fewer_field_types_only_gets_suggestions_it_can_accept() {
         let (page, _) = zh_page(industry, 0);
         std::fs::write(dir.join(format!("{industry}.html")), page).unwrap();
     }
-    // The lead kept five of the taxonomy's field types; the base model knows 23.
+    // The lead kept five of the taxonomy's field types; the base model knows them all (31).
     let path = tmp.path().join("few.yuxuan");
     let mut store = Store::create(&path, "few", TaskKind::Form).unwrap();
     let kept = ["name", "phone", "email", "id_card", "other"];

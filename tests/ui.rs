@@ -859,6 +859,31 @@ fn the_presets_screen_proposes_fields_for_an_industry() {
 }
 
 #[test]
+fn the_presets_screen_shows_the_leave_one_page_out_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("forms.yuxuan");
+    yuxuan::demo::build_form_project(&path, dir.path(), &yuxuan::jobs::JobCtx::new("demo"))
+        .unwrap();
+    let mut h = harness(app_on(&path));
+    settle(&mut h);
+    h.get_by_label("Presets").click();
+    h.run_ok();
+    h.get_by_label("Evaluate presets").click();
+    for _ in 0..500 {
+        h.run_ok();
+        if h.query_by_label_contains("Targets").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The demo's four industries meet the targets; each row shows its figures.
+    h.get_by_label("Targets met: recall ≥ 0.8 at precision ≥ 0.7");
+    h.get_by_label("all industries");
+    // precision 0.84 (by industry) in each of the four rows and the overall one.
+    assert!(h.query_all_by_label("0.84").count() >= 5);
+}
+
+#[test]
 fn a_startup_job_runs_behind_a_window_that_is_already_usable() {
     let dir = tempfile::tempdir().unwrap();
     let path = project(dir.path(), 6);

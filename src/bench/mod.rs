@@ -9,6 +9,7 @@
 
 pub mod duplicates;
 pub mod export;
+pub mod forms;
 pub mod head;
 pub mod images;
 pub mod prelabel;
@@ -253,6 +254,11 @@ pub const ROWS: &[RowSpec] = &[
         id: "suspects",
         title: "suspect labels: precision@k on 5 % flipped labels vs cleanlab + scikit-learn (emoji, digits)",
         run: suspects::run_row,
+    },
+    RowSpec {
+        id: "field-types",
+        title: "field typing out of the box: page F1 of the base model on held-out Formasaurus pages and Chinese H5 demo pages",
+        run: forms::run_row,
     },
     RowSpec {
         id: "duplicates",

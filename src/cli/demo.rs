@@ -12,7 +12,7 @@ pub struct Args {
     /// Open the desktop app on the demo afterwards.
     #[arg(long)]
     open: bool,
-    /// Where to build the demo (default: <cache>/demo-v2).
+    /// Where to build the demo (default: <cache>/demo-v3).
     #[arg(long)]
     dir: Option<PathBuf>,
     /// Do not train a first model.

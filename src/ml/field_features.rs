@@ -7,8 +7,9 @@
 use crate::domain::FieldRecord;
 use crate::taxonomy;
 
-/// Bumped whenever the feature layout changes (recorded in model specs).
-pub const FEATURES_VERSION: u32 = 1;
+/// Bumped whenever the feature layout changes (recorded in model specs). v2: the taxonomy's
+/// region split and card types, and the type a WHATWG `autocomplete` token names (one-hot).
+pub const FEATURES_VERSION: u32 = 2;
 /// Rows of the embedding bag.
 pub const BUCKETS: i64 = 1 << 16;
 /// At most this many hashed ids per example.
@@ -118,7 +119,7 @@ const TAGS: &[&str] = &["input", "select", "textarea", "button", "textbox"];
 
 /// Number of dense features of a field.
 pub fn field_dense_len() -> usize {
-    TAGS.len() + INPUT_TYPES.len() + 1 + 10 + 2 * taxonomy::FIELD_TYPES.len()
+    TAGS.len() + INPUT_TYPES.len() + 1 + 10 + 3 * taxonomy::FIELD_TYPES.len()
 }
 
 /// The human-readable texts of a field joined (lower-cased), for lexicon matching.
@@ -188,6 +189,15 @@ pub fn featurize_field(f: &FieldRecord) -> Featurized {
     ]);
     dense.extend(taxonomy::field_lexicon_hits(&human_text(f)));
     dense.extend(taxonomy::field_lexicon_hits(&attr_text(f)));
+    let auto = f
+        .autocomplete
+        .as_deref()
+        .and_then(taxonomy::autocomplete_type);
+    dense.extend(
+        taxonomy::FIELD_TYPES
+            .iter()
+            .map(|t| (auto == Some(t.name)) as u8 as f32),
+    );
     debug_assert_eq!(dense.len(), field_dense_len());
     Featurized { ids, dense }
 }

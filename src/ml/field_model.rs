@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use tch::Device;
 
 use super::family::{models_dir, weights_path, ModelFamily};
+use super::field_eval::{self, Prf, Scored, TypePr, Untyped};
 use super::field_features::{featurize_field, field_dense_len, has_cjk, Featurized};
 use super::field_net::{BagNet, BagTask, NetSpec};
 use super::metrics::Metrics;
@@ -28,7 +29,8 @@ use crate::taxonomy::{self, FIELD_TYPES};
 /// `models.kind` of field-type models.
 pub const KIND: &str = super::family::ModelKind::FieldMlp.as_str();
 /// Bumped when the base model's recipe (data, mapping, synthetic examples, training) changes.
-pub const BASE_RECIPE: u32 = 1;
+/// r2: the region split and card types, the autocomplete evidence, the calibrated untyped rule.
+pub const BASE_RECIPE: u32 = 2;
 
 /// The device the form models run on (small models: CPU is enough and always there).
 pub fn form_device() -> Device {
@@ -104,15 +106,50 @@ impl ModelFamily for FieldTypeFamily {
         items: &[i64],
         ctx: &JobCtx,
     ) -> anyhow::Result<Vec<Vec<f32>>> {
+        let mut records = Vec::with_capacity(items.len());
+        for &i in items {
+            ctx.check()?;
+            records.push(field_record(store, i)?);
+        }
+        let examples: Vec<Featurized> = records.iter().map(featurize_field).collect();
+        let allowed: std::collections::HashSet<String> = store
+            .labels(sets::FIELD_TYPE)?
+            .into_iter()
+            .map(|l| l.name)
+            .collect();
+        if is_stale(model) {
+            // A model of an older feature layout (a project made before the taxonomy split):
+            // today's base model answers, its scores mapped onto that model's labels (the
+            // region members fold into `region`), until the project trains a new model.
+            let base = BaseModel::get_or_build(ctx)?;
+            let probs = base.load()?.predict(&examples)?;
+            let probs: Vec<Vec<f32>> = records
+                .iter()
+                .zip(&probs)
+                .map(|(r, p)| {
+                    let p = field_eval::apply_autocomplete(&base.labels, p, r);
+                    let p = field_eval::apply_untyped(&base.labels, &p, &base.report.untyped);
+                    map_onto(&base.labels, &p, &model.labels)
+                })
+                .collect();
+            return Ok(probs);
+        }
         let path = weights_path(store, model)
             .ok_or_else(|| anyhow::anyhow!("model {} has no weights", model.id))?;
         let net = cached_net(&self.cache, model, path)?;
-        let mut examples = Vec::with_capacity(items.len());
-        for &i in items {
-            ctx.check()?;
-            examples.push(featurize_field(&field_record(store, i)?));
-        }
-        net.predict(&examples)
+        let (probs, untyped) = (net.predict(&examples)?, Untyped::from_spec(&model.spec));
+        Ok(records
+            .iter()
+            .zip(probs)
+            .map(|(r, p)| {
+                let p = field_eval::apply_autocomplete(&model.labels, &p, r);
+                let p = field_eval::fold_groups(&model.labels, &p, &allowed);
+                match &untyped {
+                    Some(u) => field_eval::apply_untyped(&model.labels, &p, u),
+                    None => p,
+                }
+            })
+            .collect())
     }
 
     fn save(&self, task: &dyn TrainTask, path: &Path) -> anyhow::Result<serde_json::Value> {
@@ -160,16 +197,18 @@ impl FieldTypeFamily {
                     true => store.active_model(sets::FIELD_TYPE)?,
                     false => None,
                 };
-                let src = match active.filter(|m| m.kind == KIND) {
-                    Some(m) => weights_path(store, &m).and_then(|p| {
+                let from_active = active.filter(|m| m.kind == KIND).and_then(|m| {
+                    weights_path(store, &m).and_then(|p| {
                         NetSpec::from_json(&m.spec)
                             .ok()
                             .and_then(|s| BagNet::load(s, &p, form_device()).ok())
                             .map(|n| (n, m.labels.clone()))
-                    }),
-                    None => BaseModel::cached()
-                        .and_then(|b| b.load().ok().map(|n| (n, b.labels.clone()))),
-                };
+                    })
+                });
+                // A stale active model (older feature layout) cannot be loaded: the base.
+                let src = from_active.or_else(|| {
+                    BaseModel::cached().and_then(|b| b.load().ok().map(|n| (n, b.labels.clone())))
+                });
                 if let Some((src, src_labels)) = src {
                     net.transfer_from(&src, &src_labels, labels);
                 }
@@ -181,6 +220,34 @@ impl FieldTypeFamily {
             labels: labels.to_vec(),
         }))
     }
+}
+
+/// Whether a model was saved with another feature layout than this build's (its weights
+/// cannot be loaded; see [`FieldTypeFamily::predict`]).
+pub fn is_stale(model: &ModelInfo) -> bool {
+    let v = model.spec.get("net").unwrap_or(&model.spec);
+    v.get("features_version").and_then(|x| x.as_u64())
+        != Some(super::field_features::FEATURES_VERSION as u64)
+}
+
+/// Scores over `from` mapped onto the labels `to`: by name, and a group member that `to`
+/// lacks adds to its group (`city` -> `region`); renormalised over `to`.
+pub fn map_onto(from: &[String], p: &[f32], to: &[String]) -> Vec<f32> {
+    let mut out = vec![0.0f32; to.len()];
+    for (i, l) in from.iter().enumerate() {
+        let j = to
+            .iter()
+            .position(|t| t == l)
+            .or_else(|| taxonomy::group_of(l).and_then(|g| to.iter().position(|t| t == g)));
+        if let (Some(j), Some(v)) = (j, p.get(i)) {
+            out[j] += v;
+        }
+    }
+    let s: f32 = out.iter().sum();
+    if s > 0.0 {
+        out.iter_mut().for_each(|v| *v /= s);
+    }
+    out
 }
 
 /// Save a form model's variables atomically; the spec records the net's shape.
@@ -210,13 +277,18 @@ pub fn register_base(store: &mut Store, base: &BaseModel) -> anyhow::Result<Mode
     let model = store.register_model_file(
         &file,
         NewModel {
-        label_set: sets::FIELD_TYPE.to_string(),
-        kind: KIND.to_string(),
-        parent_id: None,
-        training_run_id: None,
-        labels: base.labels.clone(),
-        spec: serde_json::json!({ "net": base.spec, "base": "formasaurus+lexicon", "recipe": BASE_RECIPE }),
-        metrics: Some(serde_json::to_value(&base.report)?),
+            label_set: sets::FIELD_TYPE.to_string(),
+            kind: KIND.to_string(),
+            parent_id: None,
+            training_run_id: None,
+            labels: base.labels.clone(),
+            spec: serde_json::json!({
+                "net": base.spec,
+                "base": "formasaurus+lexicon",
+                "recipe": BASE_RECIPE,
+                "untyped": base.report.untyped,
+            }),
+            metrics: Some(serde_json::to_value(&base.report)?),
             weights_path: None,
             weights_sha256: None,
         },
@@ -313,6 +385,7 @@ fn rec(tag: &str, input_type: Option<&str>) -> FieldRecord {
 /// the keyword as label, as placeholder ("请输入…"), or as the preceding text, with the
 /// structure such a field usually has (tel + maxlength 11 for phones, a select of provinces...).
 pub fn synthetic_fields() -> Vec<(FieldRecord, &'static str)> {
+    let opts = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<String>>();
     let mut out = Vec::new();
     for t in FIELD_TYPES {
         for (i, kw) in t.keywords.iter().enumerate() {
@@ -320,6 +393,17 @@ pub fn synthetic_fields() -> Vec<(FieldRecord, &'static str)> {
                 .then(|| t.attr_names[i % t.attr_names.len()].to_string());
             for variant in 0..3 {
                 let mut f = match t.name {
+                    // Chinese H5 pages often ask for the phone in a number input (the numeric
+                    // keypad on phones), without maxlength.
+                    // The dialing-code select in front of a phone input (Formasaurus P0).
+                    "phone" if variant == 2 && i % 4 == 3 => FieldRecord {
+                        options: opts(&["+86", "+852", "+886", "+1", "+44"]),
+                        ..rec("select", None)
+                    },
+                    "phone" if (i + variant) % 3 == 2 => FieldRecord {
+                        pattern: Some("[0-9]*".into()),
+                        ..rec("input", Some("number"))
+                    },
                     "phone" => FieldRecord {
                         maxlength: Some(11),
                         ..rec("input", Some(if i % 2 == 0 { "tel" } else { "text" }))
@@ -352,15 +436,39 @@ pub fn synthetic_fields() -> Vec<(FieldRecord, &'static str)> {
                         maxlength: Some(18),
                         ..rec("input", Some("text"))
                     },
-                    "region" => FieldRecord {
-                        options: vec![
-                            "请选择".into(),
-                            "北京".into(),
-                            "上海".into(),
-                            "广东省".into(),
-                            "浙江省".into(),
-                        ],
+                    "state" => FieldRecord {
+                        options: if i % 2 == 0 {
+                            opts(&["请选择", "北京市", "广东省", "浙江省", "四川省"])
+                        } else {
+                            opts(&["Select", "California", "New York", "Texas", "Ontario"])
+                        },
                         ..rec("select", None)
+                    },
+                    "city" if variant == 2 => FieldRecord {
+                        options: opts(&["请选择", "北京", "上海", "广州", "深圳", "杭州"]),
+                        ..rec("select", None)
+                    },
+                    "district" => FieldRecord {
+                        options: opts(&["请选择", "朝阳区", "海淀区", "浦东新区", "天河区"]),
+                        ..rec("select", None)
+                    },
+                    "country" if variant == 2 => FieldRecord {
+                        options: opts(&["中国", "United States", "日本", "Canada", "France"]),
+                        ..rec("select", None)
+                    },
+                    "region" => rec("input", Some("text")),
+                    "card_number" => FieldRecord {
+                        maxlength: Some(19),
+                        ..rec("input", Some(if i % 2 == 0 { "tel" } else { "text" }))
+                    },
+                    "card_cvc" => FieldRecord {
+                        maxlength: Some(if i % 2 == 0 { 3 } else { 4 }),
+                        ..rec("input", Some(if i % 2 == 0 { "password" } else { "text" }))
+                    },
+                    "card_expiry" => FieldRecord {
+                        maxlength: Some(5),
+                        placeholder: (variant != 1).then(|| "MM/YY".to_string()),
+                        ..rec("input", Some("text"))
                     },
                     "message" => rec("textarea", None),
                     "agreement" => rec("input", Some("checkbox")),
@@ -446,6 +554,47 @@ pub fn synthetic_fields() -> Vec<(FieldRecord, &'static str)> {
             taxonomy::OTHER,
         ));
     }
+    // Controls that are none of the types either: buttons that do not submit (the code
+    // request next to an SMS field, reset, close, icon buttons without text) and settings
+    // checkboxes (remember me, switches).
+    for (kw, input_type) in [
+        ("获取验证码", "button"),
+        ("发送验证码", "button"),
+        ("重新发送", "button"),
+        ("重置", "reset"),
+        ("取消", "button"),
+        ("关闭", "button"),
+        ("reset", "reset"),
+        ("cancel", "button"),
+        ("", "button"),
+    ] {
+        out.push((
+            FieldRecord {
+                value: (!kw.is_empty()).then(|| kw.to_string()),
+                id: kw.is_empty().then(|| "btn_icon_clear".to_string()),
+                ..rec("button", Some(input_type))
+            },
+            taxonomy::OTHER,
+        ));
+    }
+    for kw in [
+        "记住密码",
+        "下次自动登录",
+        "记住我",
+        "开关",
+        "夜间模式",
+        "显示密码",
+        "remember me",
+        "keep me signed in",
+    ] {
+        out.push((
+            FieldRecord {
+                label: Some(kw.to_string()),
+                ..rec("input", Some("checkbox"))
+            },
+            taxonomy::OTHER,
+        ));
+    }
     out
 }
 
@@ -460,6 +609,22 @@ pub struct BaseReport {
     pub holdout_latin: Metrics,
     /// Fields whose texts are Chinese/Japanese (all on held-out pages).
     pub cjk: Metrics,
+    /// The untyped rule calibrated on the validation pages (part of the training pages).
+    pub untyped: Untyped,
+    /// Validation pages and fields the rule was calibrated on.
+    pub n_validation_pages: usize,
+    pub n_validation: usize,
+    /// Held-out pages.
+    pub n_holdout_pages: usize,
+    /// Page-level F1 of the held-out pages (per-page multisets of types): plain argmax,
+    /// with the untyped rule, and with the rule counting `region` as matching its members.
+    pub page_argmax: Prf,
+    pub page: Prf,
+    pub page_grouped: Prf,
+    /// The same on held-out pages without CJK text.
+    pub page_latin: Prf,
+    /// Per-type precision/recall of the held-out fields under the rule.
+    pub per_type: Vec<TypePr>,
     pub train_seconds: f64,
 }
 
@@ -581,29 +746,45 @@ pub fn build_base(data_dir: &Path, weights: &Path, ctx: &JobCtx) -> anyhow::Resu
         examples.push(featurize_field(r));
         targets.push(index(l));
     }
-    tch::manual_seed(7);
-    let net = BagNet::new(NetSpec::new(field_dense_len(), labels.len()), form_device());
-    let task = BagTask {
-        net,
-        examples,
-        labels: labels.clone(),
+    // Validation pages (one in five of the training pages, by another byte of the hash) for
+    // the untyped rule: a first model is fitted without them, the rule picked on them, the
+    // final model fitted on every training page.
+    let is_val = |page: &str| blake3::hash(page.as_bytes()).as_bytes()[1] % 5 == 0;
+    let train_pages: Vec<&CorpusField> = corpus
+        .iter()
+        .filter(|f| !is_holdout_page(&f.page, cjk_pages[f.page.as_str()]))
+        .collect();
+    let val: Vec<&CorpusField> = train_pages
+        .iter()
+        .copied()
+        .filter(|f| is_val(&f.page))
+        .collect();
+    let fit_idx: Vec<usize> = (0..targets.len())
+        .filter(|&i| i >= n_train || !is_val(&train_pages[i].page))
+        .collect();
+    ctx.set_message("training the base field model (calibration fold)");
+    let first = fit_base(&examples, &targets, &labels, &fit_idx, ctx)?;
+    let val_scored = Scored {
+        labels: &labels,
+        fields: score(&first, &val)?,
     };
-    let idx: Vec<usize> = (0..targets.len()).collect();
-    let cfg = TrainConfig {
-        epochs: 14,
-        batch_size: 64,
-        learning_rate: 2e-3,
-        weight_decay: 1e-4,
-        holdout: 0.0,
-        seed: 7,
-    };
+    let (untyped, _) = val_scored.calibrate();
+    let n_validation_pages = val
+        .iter()
+        .map(|f| f.page.as_str())
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    drop(first);
     ctx.set_message("training the base field model");
-    train::fit(&task, &targets, &idx, &cfg, ctx, |_, _| {})?;
+    let idx: Vec<usize> = (0..targets.len()).collect();
+    let task = fit_base(&examples, &targets, &labels, &idx, ctx)?;
     let eval = |fields: &[&CorpusField]| -> anyhow::Result<Metrics> {
-        let ex: Vec<Featurized> = fields.iter().map(|f| featurize_field(&f.record)).collect();
-        let probs = task.net.predict(&ex)?;
+        let scored = score(&task, fields)?;
         let truth: Vec<usize> = fields.iter().map(|f| index(f.label)).collect();
-        let pred: Vec<usize> = probs.iter().map(|p| train::argmax(p)).collect();
+        let pred: Vec<usize> = scored
+            .iter()
+            .map(|(_, _, p)| train::argmax(&field_eval::apply_untyped(&labels, p, &untyped)))
+            .collect();
         Ok(Metrics::compute(&labels, &truth, &pred))
     };
     let latin: Vec<&CorpusField> = hold
@@ -612,12 +793,31 @@ pub fn build_base(data_dir: &Path, weights: &Path, ctx: &JobCtx) -> anyhow::Resu
         .filter(|f| !cjk_pages[f.page.as_str()])
         .collect();
     let cjk: Vec<&CorpusField> = hold.iter().copied().filter(|f| f.cjk).collect();
+    let hold_scored = Scored {
+        labels: &labels,
+        fields: score(&task, &hold)?,
+    };
+    let latin_scored = Scored {
+        labels: &labels,
+        fields: score(&task, &latin)?,
+    };
+    let decided = hold_scored.decide(&untyped);
+    let truth: Vec<&str> = hold.iter().map(|f| f.label).collect();
     let report = BaseReport {
         n_train,
         n_synthetic: synth.len(),
         holdout: eval(&hold)?,
         holdout_latin: eval(&latin)?,
         cjk: eval(&cjk)?,
+        untyped,
+        n_validation_pages,
+        n_validation: val.len(),
+        n_holdout_pages: hold_scored.pages(&decided).len(),
+        page_argmax: hold_scored.prf(&Untyped::ARGMAX, false),
+        page: hold_scored.prf(&untyped, false),
+        page_grouped: hold_scored.prf(&untyped, true),
+        page_latin: latin_scored.prf(&untyped, false),
+        per_type: field_eval::per_type(&labels, &truth, &decided),
         train_seconds: t0.elapsed().as_secs_f64(),
     };
     train::save_var_store_atomic(&task.net.vs, weights)?;
@@ -627,4 +827,158 @@ pub fn build_base(data_dir: &Path, weights: &Path, ctx: &JobCtx) -> anyhow::Resu
         spec: task.net.spec,
         report,
     })
+}
+
+/// Fit the base network on the examples `idx` (seeded: the same data give the same model).
+fn fit_base(
+    examples: &[Featurized],
+    targets: &[usize],
+    labels: &[String],
+    idx: &[usize],
+    ctx: &JobCtx,
+) -> anyhow::Result<BagTask> {
+    tch::manual_seed(7);
+    let net = BagNet::new(NetSpec::new(field_dense_len(), labels.len()), form_device());
+    let task = BagTask {
+        net,
+        examples: examples.to_vec(),
+        labels: labels.to_vec(),
+    };
+    let cfg = TrainConfig {
+        epochs: 14,
+        batch_size: 64,
+        learning_rate: 2e-3,
+        weight_decay: 1e-4,
+        holdout: 0.0,
+        seed: 7,
+    };
+    train::fit(&task, targets, idx, &cfg, ctx, |_, _| {})?;
+    Ok(task)
+}
+
+/// Scores of corpus fields (with the `autocomplete` evidence): (page, truth, scores).
+fn score<'a>(
+    task: &BagTask,
+    fields: &[&'a CorpusField],
+) -> anyhow::Result<Vec<(&'a str, &'a str, Vec<f32>)>> {
+    let ex: Vec<Featurized> = fields.iter().map(|f| featurize_field(&f.record)).collect();
+    let probs = task.net.predict(&ex)?;
+    Ok(fields
+        .iter()
+        .zip(probs)
+        .map(|(f, p)| {
+            (
+                f.page.as_str(),
+                f.label,
+                field_eval::apply_autocomplete(&task.labels, &p, &f.record),
+            )
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chinese H5 demo pages
+
+/// Where `scripts/setup.sh` installs the Chinese H5 demo pages (npm `weui`, `jquery-weui`,
+/// `layui-src`, as `node_modules/<package>/...`).
+pub fn cn_h5_dir() -> PathBuf {
+    crate::assets::cache_dir()
+        .join("data-v1")
+        .join("cn-h5")
+        .join("npm")
+        .join("node_modules")
+}
+
+/// The hand-checked field types of the Chinese demo pages: `page<TAB>position<TAB>caption<TAB>type`
+/// (every extracted field of each listed page, `other` included, so untyped fields count).
+pub const CN_H5_TRUTH: &str = include_str!("../../tests/fixtures/cn_h5_truth.tsv");
+
+/// The fields of one installed page (`weui/src/example/form/form.html`), as extracted.
+pub fn cn_h5_fields(page: &str) -> anyhow::Result<Vec<FieldRecord>> {
+    let path = cn_h5_dir().join(page);
+    let bytes = std::fs::read(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let d = html::decode(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(html::extract(&d.html, html::ExtractOptions::default()).fields)
+}
+
+/// The Chinese demo pages' truth joined with their extracted fields: (page, truth, record).
+/// A line whose position no longer has that caption is an error (the extractor changed).
+pub fn cn_h5_truth() -> anyhow::Result<Option<Vec<(String, String, FieldRecord)>>> {
+    if !cn_h5_dir().is_dir() {
+        return Ok(None);
+    }
+    let mut pages: HashMap<String, Vec<FieldRecord>> = HashMap::new();
+    let mut out = Vec::new();
+    for line in CN_H5_TRUTH.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let cols: Vec<&str> = line.split('\t').collect();
+        anyhow::ensure!(
+            cols.len() == 4,
+            "truth line {line:?}: 4 tab-separated columns"
+        );
+        let (page, pos, caption, t) = (cols[0], cols[1].parse::<usize>()?, cols[2], cols[3]);
+        anyhow::ensure!(
+            taxonomy::field_type(t).is_some(),
+            "truth line {line:?}: unknown type {t}"
+        );
+        if !pages.contains_key(page) {
+            pages.insert(page.to_string(), cn_h5_fields(page)?);
+        }
+        let f = pages[page]
+            .get(pos)
+            .ok_or_else(|| anyhow::anyhow!("{page} has no field {pos}"))?;
+        anyhow::ensure!(
+            f.caption() == caption,
+            "{page} field {pos} is {:?}, the truth says {caption:?}",
+            f.caption()
+        );
+        out.push((page.to_string(), t.to_string(), f.clone()));
+    }
+    Ok(Some(out))
+}
+
+/// The base model on the Chinese demo pages.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChineseReport {
+    pub pages: usize,
+    pub fields: usize,
+    pub page_argmax: Prf,
+    pub page: Prf,
+    pub per_type: Vec<TypePr>,
+}
+
+/// Measure `base` on the hand-checked Chinese demo pages (`None`: not installed).
+pub fn chinese_eval(base: &BaseModel) -> anyhow::Result<Option<ChineseReport>> {
+    let Some(truth) = cn_h5_truth()? else {
+        return Ok(None);
+    };
+    let net = base.load()?;
+    let ex: Vec<Featurized> = truth.iter().map(|(_, _, r)| featurize_field(r)).collect();
+    let probs = net.predict(&ex)?;
+    let scored = Scored {
+        labels: &base.labels,
+        fields: truth
+            .iter()
+            .zip(probs)
+            .map(|((page, t, r), p)| {
+                (
+                    page.as_str(),
+                    t.as_str(),
+                    field_eval::apply_autocomplete(&base.labels, &p, r),
+                )
+            })
+            .collect(),
+    };
+    let u = base.report.untyped;
+    let decided = scored.decide(&u);
+    let t: Vec<&str> = truth.iter().map(|(_, t, _)| t.as_str()).collect();
+    Ok(Some(ChineseReport {
+        pages: scored.pages(&decided).len(),
+        fields: truth.len(),
+        page_argmax: scored.prf(&Untyped::ARGMAX, false),
+        page: scored.prf(&u, false),
+        per_type: field_eval::per_type(&base.labels, &t, &decided),
+    }))
 }

@@ -9,6 +9,7 @@ pub mod confident;
 pub mod device;
 pub mod efficientnet_lite;
 pub mod family;
+pub mod field_eval;
 pub mod field_features;
 pub mod field_industry;
 pub mod field_model;

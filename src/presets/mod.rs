@@ -7,7 +7,7 @@
 
 pub mod html;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -109,11 +109,21 @@ fn default_widget(t: &str) -> (&'static str, Option<&'static str>, Vec<String>) 
         "password" | "password_confirm" => ("input", Some("password"), vec![]),
         "gender" => ("input", Some("radio"), opts(&["男", "女"])),
         "birthday" | "datetime" => ("input", Some("date"), vec![]),
-        "region" => (
+        // A combined 省市区 picker: a read-only input the page's picker fills.
+        "region" => ("input", Some("text"), vec![]),
+        "state" => (
+            "select",
+            None,
+            opts(&["北京市", "上海市", "广东省", "浙江省", "其他"]),
+        ),
+        "city" => (
             "select",
             None,
             opts(&["北京", "上海", "广州", "深圳", "其他"]),
         ),
+        "district" | "country" => ("select", None, vec![]),
+        "card_number" => ("input", Some("tel"), vec![]),
+        "card_cvc" => ("input", Some("password"), vec![]),
         "message" => ("textarea", None, vec![]),
         "agreement" => ("input", Some("checkbox"), vec![]),
         "submit" => ("button", Some("submit"), vec![]),
@@ -127,6 +137,16 @@ pub fn preset_for_industry(
     store: &Store,
     industry: &str,
     min_frequency: f64,
+) -> anyhow::Result<Preset> {
+    preset_leaving_out(store, industry, min_frequency, None)
+}
+
+/// [`preset_for_industry`] learned without the page `left_out` (leave-one-page-out).
+pub fn preset_leaving_out(
+    store: &Store,
+    industry: &str,
+    min_frequency: f64,
+    left_out: Option<i64>,
 ) -> anyhow::Result<Preset> {
     anyhow::ensure!(
         store.has_label(sets::INDUSTRY, industry)? || taxonomy::industry(industry).is_some(),
@@ -146,7 +166,7 @@ pub fn preset_for_industry(
     let pages: Vec<i64> = store
         .current_labels(sets::INDUSTRY)?
         .into_iter()
-        .filter(|(_, l)| l == industry)
+        .filter(|(i, l)| l == industry && Some(*i) != left_out)
         .map(|(i, _)| i)
         .collect();
     let mut acc: HashMap<String, Acc> = HashMap::new();
@@ -319,4 +339,186 @@ pub fn preset_for_requirement(
     p.requirement = Some(requirement.to_string());
     p.guess = Some(guess);
     Ok(p)
+}
+
+/// Precision and recall of proposed field types against a page's real ones.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PresetScore {
+    /// Labelled pages measured.
+    pub pages: usize,
+    pub precision: f64,
+    pub recall: f64,
+    /// Proposed, real and matched field types, summed over the pages.
+    pub proposed: usize,
+    pub real: usize,
+    pub matched: usize,
+}
+
+impl PresetScore {
+    fn add(&mut self, proposed: &HashSet<String>, real: &HashSet<String>) {
+        self.pages += 1;
+        self.proposed += proposed.len();
+        self.real += real.len();
+        self.matched += proposed.intersection(real).count();
+        self.precision = ratio(self.matched, self.proposed);
+        self.recall = ratio(self.matched, self.real);
+    }
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// One industry's leave-one-page-out figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndustryScore {
+    pub industry: String,
+    pub display: String,
+    /// The preset of the page's own industry.
+    pub by_industry: PresetScore,
+    /// The preset of the industry its title is classified into (as a requirement).
+    pub by_title: PresetScore,
+    /// Pages whose title was classified into their own industry.
+    pub title_industry_correct: usize,
+}
+
+/// `yuxuan presets --evaluate`: every page with a human industry label and field-type labels
+/// is left out in turn; the preset of its industry learned from the other pages (and the
+/// preset its title gets as a one-line requirement, classified by the bilingual lexicon, which
+/// never saw the page) is compared with the page's real field types (`other` not counted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PresetEvaluation {
+    pub min_frequency: f64,
+    pub industries: Vec<IndustryScore>,
+    pub overall: PresetScore,
+    pub overall_by_title: PresetScore,
+}
+
+/// Target of the issue: recall at least this...
+pub const TARGET_RECALL: f64 = 0.8;
+/// ...at a precision of at least this.
+pub const TARGET_PRECISION: f64 = 0.7;
+
+impl PresetEvaluation {
+    /// Whether every industry meets the targets (by its own industry's preset).
+    pub fn meets_targets(&self) -> bool {
+        !self.industries.is_empty()
+            && self.industries.iter().all(|i| {
+                i.by_industry.recall >= TARGET_RECALL && i.by_industry.precision >= TARGET_PRECISION
+            })
+    }
+
+    /// A plain-text table (CLI).
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "leave-one-page-out presets (min frequency {:.2}); target recall >= {TARGET_RECALL} at precision >= {TARGET_PRECISION}\n",
+            self.min_frequency
+        );
+        out.push_str(
+            "industry\tpages\tprecision\trecall\tby title: precision\trecall\ttitle -> industry\n",
+        );
+        let row = |name: &str, a: &PresetScore, b: &PresetScore, c: Option<usize>| {
+            format!(
+                "{name}\t{}\t{:.3}\t{:.3}\t{:.3}\t{:.3}\t{}\n",
+                a.pages,
+                a.precision,
+                a.recall,
+                b.precision,
+                b.recall,
+                c.map(|c| format!("{c}/{}", a.pages)).unwrap_or_default()
+            )
+        };
+        for i in &self.industries {
+            out.push_str(&row(
+                &i.industry,
+                &i.by_industry,
+                &i.by_title,
+                Some(i.title_industry_correct),
+            ));
+        }
+        out.push_str(&row("all", &self.overall, &self.overall_by_title, None));
+        out
+    }
+}
+
+fn real_types(store: &Store, page: i64) -> anyhow::Result<HashSet<String>> {
+    let mut out = HashSet::new();
+    for f in store.children(page)? {
+        if let Some(l) = store.current_label(f.id, sets::FIELD_TYPE)? {
+            if l != taxonomy::OTHER {
+                out.insert(l);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn proposed_types(p: &Preset) -> HashSet<String> {
+    p.fields.iter().map(|f| f.field_type.clone()).collect()
+}
+
+/// Leave one labelled page out at a time (see [`PresetEvaluation`]).
+pub fn evaluate(store: &Store, min_frequency: f64) -> anyhow::Result<PresetEvaluation> {
+    let display = display_names(store, sets::INDUSTRY);
+    let mut by: std::collections::BTreeMap<String, IndustryScore> = Default::default();
+    let mut overall = PresetScore::default();
+    let mut overall_by_title = PresetScore::default();
+    for (page, industry) in store.current_labels(sets::INDUSTRY)? {
+        let real = real_types(store, page)?;
+        if real.is_empty() {
+            continue;
+        }
+        let own = proposed_types(&preset_leaving_out(
+            store,
+            &industry,
+            min_frequency,
+            Some(page),
+        )?);
+        let item = store.item(page)?;
+        let title = item
+            .as_ref()
+            .and_then(|i| {
+                i.meta
+                    .get("title")
+                    .and_then(|t| t.as_str())
+                    .map(str::to_string)
+            })
+            .filter(|t| !t.trim().is_empty())
+            .or_else(|| item.as_ref().map(|i| i.source_path.clone()))
+            .unwrap_or_default();
+        let guess = crate::ml::field_industry::classify_by_lexicon(&title);
+        let guessed = if guess.industry.is_empty() {
+            taxonomy::OTHER.to_string()
+        } else {
+            guess.industry.clone()
+        };
+        let by_title = proposed_types(&preset_leaving_out(
+            store,
+            &guessed,
+            min_frequency,
+            Some(page),
+        )?);
+        let e = by.entry(industry.clone()).or_insert_with(|| IndustryScore {
+            display: display.get(&industry).cloned().unwrap_or(industry.clone()),
+            industry: industry.clone(),
+            by_industry: Default::default(),
+            by_title: Default::default(),
+            title_industry_correct: 0,
+        });
+        e.by_industry.add(&own, &real);
+        e.by_title.add(&by_title, &real);
+        e.title_industry_correct += (guessed == industry) as usize;
+        overall.add(&own, &real);
+        overall_by_title.add(&by_title, &real);
+    }
+    Ok(PresetEvaluation {
+        min_frequency,
+        industries: by.into_values().collect(),
+        overall,
+        overall_by_title,
+    })
 }

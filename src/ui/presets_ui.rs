@@ -8,13 +8,73 @@ use egui::{Color32, RichText};
 
 use super::i18n::tr;
 use super::App;
-use crate::presets::{self, Preset};
+use crate::presets::{self, Preset, PresetEvaluation, PresetScore};
 
 #[derive(Default)]
 pub struct PresetsState {
     requirement: String,
     result: Option<Result<Preset, String>>,
     rx: Option<mpsc::Receiver<Result<Preset, String>>>,
+    evaluation: Option<Result<PresetEvaluation, String>>,
+    eval_rx: Option<mpsc::Receiver<Result<PresetEvaluation, String>>>,
+}
+
+fn score_cells(ui: &mut egui::Ui, s: &PresetScore, ok: bool) {
+    let color = if ok {
+        Color32::from_rgb(60, 160, 90)
+    } else {
+        Color32::from_rgb(220, 80, 80)
+    };
+    ui.colored_label(color, format!("{:.2}", s.precision));
+    ui.colored_label(color, format!("{:.2}", s.recall));
+}
+
+fn meets(s: &PresetScore) -> bool {
+    s.recall >= presets::TARGET_RECALL && s.precision >= presets::TARGET_PRECISION
+}
+
+/// The leave-one-page-out figures of `presets::evaluate` as a table.
+fn evaluation_ui(ui: &mut egui::Ui, lang: super::i18n::Lang, e: &PresetEvaluation) {
+    ui.label(tr(
+        lang,
+        "Leave one labelled page out at a time: its industry's preset from the other pages against its real field types",
+    ));
+    ui.label(
+        RichText::new(if e.meets_targets() {
+            tr(lang, "Targets met: recall ≥ 0.8 at precision ≥ 0.7")
+        } else {
+            tr(lang, "Targets not met: recall ≥ 0.8 at precision ≥ 0.7")
+        })
+        .strong(),
+    );
+    egui::Grid::new("preset_evaluation")
+        .striped(true)
+        .show(ui, |ui| {
+            for h in [
+                "industry",
+                "pages",
+                "precision",
+                "recall",
+                "by title: precision",
+                "by title: recall",
+            ] {
+                ui.label(RichText::new(tr(lang, h)).strong());
+            }
+            ui.end_row();
+            let all = tr(lang, "all industries");
+            let rows = e
+                .industries
+                .iter()
+                .map(|i| (i.display.as_str(), &i.by_industry, &i.by_title))
+                .chain(std::iter::once((all, &e.overall, &e.overall_by_title)));
+            for (name, own, title) in rows {
+                ui.label(name);
+                ui.label(own.pages.to_string());
+                score_cells(ui, own, meets(own));
+                score_cells(ui, title, meets(title));
+                ui.end_row();
+            }
+        });
 }
 
 pub fn presets_ui(app: &mut App, ui: &mut egui::Ui) {
@@ -32,7 +92,14 @@ pub fn presets_ui(app: &mut App, ui: &mut egui::Ui) {
             st.rx = None;
         }
     }
+    if let Some(rx) = &st.eval_rx {
+        if let Ok(r) = rx.try_recv() {
+            st.evaluation = Some(r);
+            st.eval_rx = None;
+        }
+    }
     let mut ask: Option<(Option<String>, Option<String>)> = None;
+    let mut evaluate = false;
     egui::CentralPanel::default().show(ui, |ui| {
         ui.heading(tr(lang, "Presets"));
         ui.horizontal(|ui| {
@@ -53,6 +120,22 @@ pub fn presets_ui(app: &mut App, ui: &mut egui::Ui) {
                 }
             }
         });
+        ui.horizontal(|ui| {
+            if ui.button(tr(lang, "Evaluate presets")).clicked() && st.eval_rx.is_none() {
+                evaluate = true;
+            }
+            if st.eval_rx.is_some() {
+                ui.spinner();
+            }
+        });
+        match &st.evaluation {
+            Some(Ok(e)) => evaluation_ui(ui, lang, e),
+            Some(Err(e)) => {
+                ui.colored_label(Color32::from_rgb(220, 80, 80), e);
+            }
+            None => {}
+        }
+        ui.separator();
         if st.rx.is_some() {
             ui.spinner();
         }
@@ -96,6 +179,21 @@ pub fn presets_ui(app: &mut App, ui: &mut egui::Ui) {
             None => {}
         }
     });
+    if evaluate {
+        let (tx, rx) = mpsc::channel();
+        st.eval_rx = Some(rx);
+        let path = path.clone();
+        let ctx = ctx.clone();
+        std::thread::spawn(move || {
+            let r = (|| -> anyhow::Result<PresetEvaluation> {
+                let store = crate::store::Store::open(&path)?;
+                presets::evaluate(&store, presets::DEFAULT_MIN_FREQUENCY)
+            })()
+            .map_err(|e| format!("{e:#}"));
+            let _ = tx.send(r);
+            ctx.request_repaint();
+        });
+    }
     if let Some((req, industry)) = ask {
         let (tx, rx) = mpsc::channel();
         st.rx = Some(rx);
