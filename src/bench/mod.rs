@@ -498,7 +498,7 @@ fn fs_type(path: &std::path::Path) -> String {
 }
 
 /// A `/proc` field in kB (e.g. `VmHWM:` of /proc/self/status).
-fn kib_field(text: &str, key: &str) -> Option<u64> {
+pub(crate) fn kib_field(text: &str, key: &str) -> Option<u64> {
     text.lines()
         .find(|l| l.starts_with(key))?
         .split_whitespace()

@@ -45,20 +45,25 @@ fn stage(name: &str, args: &[&str]) -> anyhow::Result<Stage> {
     })
 }
 
-/// Wait for `child` with wait4: (exit status or 128 + signal, ru_maxrss in KiB).
+/// Wait for `child`, reading its peak RSS (VmHWM of /proc/PID/status) every 20 ms until it
+/// exits: (exit status or 128 + signal, peak KiB). `wait4`'s ru_maxrss would count the bench
+/// process's own memory, which a forked child starts with.
 fn wait_rusage(child: &mut std::process::Child) -> anyhow::Result<(i32, i64)> {
-    let mut status = 0;
-    // SAFETY: zeroed rusage is a valid out-value; pid is our child's.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    anyhow::ensure!(r == pid, "wait4: {}", std::io::Error::last_os_error());
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        128 + libc::WTERMSIG(status)
-    };
-    Ok((code, ru.ru_maxrss))
+    use std::os::unix::process::ExitStatusExt;
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0i64;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(&status_file) {
+            if let Some(k) = super::kib_field(&s, "VmHWM:") {
+                peak = peak.max(k as i64);
+            }
+        }
+        if let Some(st) = child.try_wait()? {
+            let code = st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0));
+            return Ok((code, peak));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// `n` distinct 64x64 PNGs made from the installed emoji, with a `labels.csv` of 1 % of them
@@ -224,6 +229,11 @@ pub fn run_row(cfg: &super::BenchConfig) -> anyhow::Result<RowOutcome> {
         .reference("stored before the kill", killed_at as f64, "")
         .target(Target::below(0.5)),
     );
+    for s in &stages {
+        if let Some(line) = s.stdout.lines().rfind(|l| !l.trim().is_empty()) {
+            m.notes.push(format!("{}: {}", s.name, line.trim()));
+        }
+    }
     m.notes.push(format!(
         "{n} distinct 64x64 emoji PNGs ({gen_s:.0} s to make, cached), MobileNetV2, labels of 1 % from a CSV; each stage is its own `yuxuan` process; the killed run had stored {killed_at}, the second computed the other {computed} in {:.0} s",
         resumed.secs
