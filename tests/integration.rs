@@ -3,6 +3,7 @@
 mod common;
 
 mod bench;
+mod crawl;
 mod exchange;
 mod faults;
 mod forms;
