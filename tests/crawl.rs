@@ -92,6 +92,9 @@ fn formasaurus_page(n: usize) -> String {
 /// Start the site on 127.0.0.1:0; every request is answered on its own thread (the slow page
 /// does not hold up the others) and logged.
 pub(crate) fn site(slow: Duration) -> Site {
+    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("binding 127.0.0.1:0"));
+    let port = server.server_addr().to_ip().expect("an IP address").port();
+    let base = format!("http://127.0.0.1:{port}");
     let mut routes: HashMap<String, Route> = HashMap::new();
     let mut pages = BTreeSet::new();
     let mut expected = BTreeMap::new();
@@ -183,6 +186,23 @@ pub(crate) fn site(slow: Duration) -> Site {
     );
     routes.insert("/copy.html".into(), html(copy_of));
     routes.insert(
+        "/sitemap.xml".into(),
+        Route::Typed(
+            "application/xml",
+            Arc::new(
+                format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+                     <urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n\
+                     <url><loc>{base}/p/7.html</loc></url>\n\
+                     <url><loc>{base}/private/secret.html</loc></url>\n\
+                     <url><loc>http://elsewhere.invalid/y.html</loc></url>\n\
+                     </urlset>"
+                )
+                .into_bytes(),
+            ),
+        ),
+    );
+    routes.insert(
         "/robots.txt".into(),
         Route::Text("User-agent: *\nDisallow: /private/\n"),
     );
@@ -203,8 +223,6 @@ pub(crate) fn site(slow: Duration) -> Site {
         expected.insert(p.to_string(), (st, what));
     }
 
-    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("binding 127.0.0.1:0"));
-    let port = server.server_addr().to_ip().expect("an IP address").port();
     let log = Arc::new(Mutex::new(Vec::new()));
     let (srv, lg, routes) = (server.clone(), log.clone(), Arc::new(routes));
     std::thread::spawn(move || {
@@ -243,7 +261,7 @@ pub(crate) fn site(slow: Duration) -> Site {
         }
     });
     Site {
-        base: format!("http://127.0.0.1:{port}"),
+        base,
         log,
         pages,
         expected,
@@ -549,4 +567,42 @@ fn a_crawl_killed_with_sigkill_resumes_without_refetching() {
     assert_eq!(crawls.len(), 1, "the same crawl resumed");
     assert_eq!(crawls[0].status, "done");
     check_outcome(&site, &store, crawls[0].id);
+}
+
+#[test]
+fn a_sitemap_adds_its_pages_to_the_seeds() {
+    let site = site(Duration::from_secs(3));
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = form_project(&dir.path().join("sitemap.yuxuan"));
+    let opts = CrawlOptions {
+        depth: 0,
+        sitemap: true,
+        ..options()
+    };
+    let s = crawl::run(&mut store, &[site.url("/")], &opts, &JobCtx::new("crawl")).unwrap();
+    let frontier: BTreeMap<String, String> = store
+        .crawl_frontier(s.crawl_id)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.url, e.status))
+        .collect();
+    // The seed and the listed page are stored; the disallowed one is recorded, never fetched;
+    // the other site's is out of scope; depth 0 follows no link.
+    assert_eq!(
+        frontier,
+        BTreeMap::from([
+            (site.url("/"), status::PAGE.to_string()),
+            (site.url("/p/7.html"), status::PAGE.to_string()),
+            (site.url("/private/secret.html"), status::ERROR.to_string()),
+        ])
+    );
+    assert_eq!(
+        counts(&site.requests()),
+        BTreeMap::from([
+            ("/".to_string(), 1),
+            ("/p/7.html".to_string(), 1),
+            ("/robots.txt".to_string(), 1),
+            ("/sitemap.xml".to_string(), 1),
+        ])
+    );
 }

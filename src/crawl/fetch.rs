@@ -139,7 +139,7 @@ impl Client {
                 .map_err(|e| FetchError::BadRedirect(format!("Location {loc:?}: {e}")))?;
             return Ok(Fetched::Redirect { status, location });
         }
-        if status >= 400 || status < 200 {
+        if !(200..400).contains(&status) {
             return Err(FetchError::Status(status));
         }
         let mut body = resp.into_body();
