@@ -1431,7 +1431,7 @@ fn the_crawl_dialog_crawls_in_the_background() {
     let (path, _, _) = form_project(dir.path());
     let mut h = harness(app_on(&path));
     settle(&mut h);
-    h.get_by_label("Crawl pages").click();
+    h.get_by_label("Crawl").click();
     h.run_ok();
     h.state_mut().crawl.depth = 0;
     h.state_mut().crawl.rate = 20.0;

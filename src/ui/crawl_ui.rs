@@ -71,7 +71,7 @@ pub fn crawl_window(app: &mut App, ctx: &egui::Context) {
     let mut open = true;
     let mut start = false;
     let f = &mut app.crawl;
-    egui::Window::new(tr(lang, "Crawl pages"))
+    egui::Window::new(tr(lang, "Crawl"))
         .open(&mut open)
         .collapsible(false)
         .show(ctx, |ui| {

@@ -252,7 +252,7 @@ const ZH: &[(&str, &str)] = &[
     ("suspect labels", "可疑标签检查"),
     ("import", "导入"),
     ("crawl", "抓取"),
-    ("Crawl pages", "抓取页面"),
+    ("Crawl", "抓取网页"),
     ("Seed URLs (one per line)", "起始网址（每行一个）"),
     ("Link depth", "链接深度"),
     ("Max pages", "最多页面数"),

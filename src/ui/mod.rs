@@ -361,7 +361,7 @@ impl App {
                         ui.selectable_value(&mut screen, Screen::Export, tr(lang, "Export"));
                         if p.review.kind == crate::domain::TaskKind::Form {
                             ui.selectable_value(&mut screen, Screen::Presets, tr(lang, "Presets"));
-                            if ui.button(tr(lang, "Crawl pages")).clicked() {
+                            if ui.button(tr(lang, "Crawl")).clicked() {
                                 self.crawl.open = !self.crawl.open;
                             }
                         }
