@@ -4,6 +4,7 @@
 
 pub mod assets;
 pub mod bench;
+pub mod crawl;
 pub mod demo;
 pub mod domain;
 pub mod exchange;

@@ -4,6 +4,7 @@ mod common;
 
 mod backbones;
 mod bench;
+mod crawl;
 mod exchange;
 mod faults;
 mod forms;

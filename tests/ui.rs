@@ -1448,3 +1448,34 @@ fn bulk_accept_opens_on_the_label_with_the_most_confident_suggestions() {
     );
     h.get_by_value("cat");
 }
+
+#[test]
+fn the_crawl_dialog_crawls_in_the_background() {
+    let site = crate::crawl::site(Duration::from_secs(3));
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, _) = form_project(dir.path());
+    let mut h = harness(app_on(&path));
+    settle(&mut h);
+    h.get_by_label("Crawl").click();
+    h.run_ok();
+    h.state_mut().crawl.depth = 0;
+    h.state_mut().crawl.rate = 20.0;
+    let field = h.get_by_role(egui::accesskit::Role::MultilineTextInput);
+    field.focus();
+    field.type_text(&site.url("/"));
+    h.run_ok();
+    h.get_by_label("Start crawl").click();
+    run_until(&mut h, "the crawl job", |app| {
+        app.running_jobs().is_empty() && app.notices().iter().any(|n| n.starts_with("crawl"))
+    });
+    let notice = h.state().notices().join("\n");
+    assert!(notice.contains("crawl 1: 1 pages"), "{notice}");
+    let store = Store::open(&path).unwrap();
+    let urls: Vec<String> = store
+        .items_of_kind(ItemKind::Page)
+        .unwrap()
+        .into_iter()
+        .map(|i| i.source_path)
+        .collect();
+    assert!(urls.contains(&site.url("/")), "{urls:?}");
+}

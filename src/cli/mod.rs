@@ -2,6 +2,7 @@
 //! (one file per subcommand). Errors are printed once, as one line plus the cause chain.
 
 mod bench;
+mod crawl;
 mod debug_pg;
 mod debug_train;
 mod debug_writer;
@@ -54,6 +55,8 @@ enum Command {
     Settings(settings::Args),
     /// Import images or H5 pages (by the project's kind).
     Import(import::Args),
+    /// Crawl H5 pages from seed URLs into a form project (robots.txt honoured, resumable).
+    Crawl(crawl::Args),
     /// Counts, label distribution, items with errors.
     Stats(stats::Args),
     /// Export labels as a dataset (ImageFolder, HF imagefolder, CSV, JSONL, Label Studio, form JSON).
@@ -117,6 +120,7 @@ pub fn main() -> ExitCode {
         Some(Command::Gold(a)) => quality::gold(a),
         Some(Command::Settings(a)) => settings::run(a),
         Some(Command::Import(a)) => import::run(a),
+        Some(Command::Crawl(a)) => crawl::run(a),
         Some(Command::Stats(a)) => stats::run(a),
         Some(Command::Doctor(a)) => doctor::run(a),
         Some(Command::Export(a)) => export::run(a),

@@ -97,9 +97,21 @@ pub struct ExtractOptions {
 /// Decode page bytes: BOM, then a `<meta charset>` / http-equiv declaration in the first 4 KiB,
 /// then valid UTF-8, then chardetng's guess.
 pub fn decode(bytes: &[u8]) -> Result<DecodedPage, PageError> {
+    decode_with_header(bytes, None)
+}
+
+/// [`decode`] for bytes fetched over HTTP: a known `charset` of the `Content-Type` header
+/// comes after the BOM and before the page's own declaration (the HTML standard's order).
+pub fn decode_with_header(
+    bytes: &[u8],
+    header_charset: Option<&str>,
+) -> Result<DecodedPage, PageError> {
+    let header = header_charset.and_then(|c| Encoding::for_label(c.trim().as_bytes()));
     let (enc, source, body): (&'static Encoding, &'static str, &[u8]) =
         if let Some((enc, bom_len)) = Encoding::for_bom(bytes) {
             (enc, "bom", &bytes[bom_len..])
+        } else if let (Some(enc), false) = (header, looks_binary(bytes)) {
+            (enc, "header", bytes)
         } else {
             if looks_binary(bytes) {
                 return Err(PageError::Binary);

@@ -12,6 +12,7 @@ use super::html::{self, ExtractOptions, Extracted};
 use super::ImportSummary;
 use crate::domain::{ItemKind, NewItem};
 use crate::jobs::JobCtx;
+use crate::store::forms::PageParts;
 use crate::store::items::Inserted;
 use crate::store::Store;
 
@@ -65,12 +66,96 @@ pub fn collect_files(paths: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
-/// The outcome of reading one file (no database access; runs on worker threads).
-struct Prepared {
-    path: PathBuf,
-    hash: Option<String>,
-    size: Option<i64>,
-    result: Result<(html::DecodedPage, Extracted), String>,
+/// A page read from its bytes, ready to store: the item (its error set when the bytes are not
+/// a readable page), the decoded `(charset, html)`, its forms `(container, meta)` and fields
+/// `(form index, item)`. The same for imported files and crawled URLs.
+#[derive(Debug, Clone)]
+pub struct PageRecord {
+    pub item: NewItem,
+    pub html: Option<(String, String)>,
+    pub forms: Vec<(String, serde_json::Value)>,
+    pub fields: Vec<(usize, NewItem)>,
+}
+
+impl PageRecord {
+    /// The parts the store inserts; `raw`: the bytes, kept when there is no file (crawls).
+    pub fn parts<'a>(&'a self, raw: Option<&'a [u8]>) -> PageParts<'a> {
+        PageParts {
+            page: &self.item,
+            html: self.html.as_ref().map(|(c, h)| (c.as_str(), h.as_str())),
+            forms: &self.forms,
+            fields: &self.fields,
+            raw,
+        }
+    }
+}
+
+/// Decode and extract a page from its bytes (`size`: the whole file's length, more than
+/// `bytes.len()` when it was read only up to a cap; `header_charset`: the HTTP header's). The
+/// item's source is `source` (a path, or the URL of a crawled page). No database access.
+pub fn page_from_bytes(
+    source: &str,
+    bytes: &[u8],
+    size: u64,
+    header_charset: Option<&str>,
+    opts: ExtractOptions,
+) -> PageRecord {
+    let mut page = NewItem::new(ItemKind::Page, source);
+    page.content_hash = Some(blake3::hash(bytes).to_hex().to_string());
+    page.size_bytes = Some(size as i64);
+    match html::decode_with_header(bytes, header_charset) {
+        Err(e) => {
+            page.error = Some(e.to_string());
+            PageRecord {
+                item: page,
+                html: None,
+                forms: Vec::new(),
+                fields: Vec::new(),
+            }
+        }
+        Ok(d) => {
+            let x: Extracted = html::extract(&d.html, opts);
+            page.meta = serde_json::json!({
+                "title": x.title,
+                "headings": x.headings,
+                "charset": d.charset,
+                "charset_source": d.charset_source,
+                "html_truncated": d.truncated || size > bytes.len() as u64,
+                "decode_errors": d.had_errors,
+                "nesting_truncated": d.nesting_truncated,
+                "n_forms": x.forms.len(),
+                "n_fields": x.fields.len(),
+                "total_fields": x.total_fields,
+                "fields_capped": x.total_fields > x.fields.len(),
+            });
+            let forms = x
+                .forms
+                .iter()
+                .map(|f| {
+                    (
+                        f.container.clone(),
+                        serde_json::to_value(f).unwrap_or_default(),
+                    )
+                })
+                .collect();
+            let fields = x
+                .fields
+                .iter()
+                .map(|f| {
+                    let mut it = NewItem::new(ItemKind::Field, source);
+                    it.position = f.position as i64;
+                    it.meta = serde_json::to_value(f).unwrap_or_default();
+                    (f.form_index, it)
+                })
+                .collect();
+            PageRecord {
+                item: page,
+                html: Some((d.charset, d.html)),
+                forms,
+                fields,
+            }
+        }
+    }
 }
 
 fn read_capped(path: &Path) -> std::io::Result<(Vec<u8>, u64)> {
@@ -81,31 +166,21 @@ fn read_capped(path: &Path) -> std::io::Result<(Vec<u8>, u64)> {
     Ok((buf, len))
 }
 
-fn prepare(path: &Path, opts: ExtractOptions) -> Prepared {
-    let (bytes, len) = match read_capped(path) {
-        Ok(x) => x,
+/// One file read and extracted (no database access; runs on worker threads).
+fn prepare(path: &Path, opts: ExtractOptions) -> PageRecord {
+    let source = path.to_string_lossy();
+    match read_capped(path) {
+        Ok((bytes, len)) => page_from_bytes(&source, &bytes, len, None, opts),
         Err(e) => {
-            return Prepared {
-                path: path.to_path_buf(),
-                hash: None,
-                size: None,
-                result: Err(format!("cannot read: {e}")),
+            let mut page = NewItem::new(ItemKind::Page, source);
+            page.error = Some(format!("cannot read: {e}"));
+            PageRecord {
+                item: page,
+                html: None,
+                forms: Vec::new(),
+                fields: Vec::new(),
             }
         }
-    };
-    let hash = blake3::hash(&bytes).to_hex().to_string();
-    let result = match html::decode(&bytes) {
-        Err(e) => Err(e.to_string()),
-        Ok(d) => {
-            let x = html::extract(&d.html, opts);
-            Ok((d, x))
-        }
-    };
-    Prepared {
-        path: path.to_path_buf(),
-        hash: Some(hash),
-        size: Some(len as i64),
-        result,
     }
 }
 
@@ -128,7 +203,7 @@ pub fn import_paths(
     ctx.set_done(0);
     for chunk in files.chunks(16) {
         ctx.check()?;
-        let prepared: Vec<Prepared> = chunk.par_iter().map(|p| prepare(p, xopts)).collect();
+        let prepared: Vec<PageRecord> = chunk.par_iter().map(|p| prepare(p, xopts)).collect();
         for p in prepared {
             store_page(store, p, &mut summary)?;
             ctx.inc(1);
@@ -137,63 +212,17 @@ pub fn import_paths(
     Ok(summary)
 }
 
-fn store_page(store: &mut Store, p: Prepared, summary: &mut ImportSummary) -> anyhow::Result<()> {
-    let mut page = NewItem::new(ItemKind::Page, p.path.to_string_lossy());
-    page.content_hash = p.hash.clone();
-    page.size_bytes = p.size;
-    match p.result {
-        Err(e) => {
-            page.error = Some(e);
-            match store.insert_page(&page, None, &[], &[])? {
-                Inserted::New(_) => {
-                    summary.added += 1;
-                    summary.errors += 1;
-                }
-                Inserted::Duplicate(_) => summary.duplicates += 1,
+fn store_page(store: &mut Store, p: PageRecord, summary: &mut ImportSummary) -> anyhow::Result<()> {
+    let html = p.html.as_ref().map(|(c, h)| (c.as_str(), h.as_str()));
+    match store.insert_page(&p.item, html, &p.forms, &p.fields)? {
+        Inserted::New(_) => {
+            summary.added += 1;
+            if p.item.error.is_some() {
+                summary.errors += 1;
             }
+            summary.children += p.fields.len();
         }
-        Ok((d, x)) => {
-            page.meta = serde_json::json!({
-                "title": x.title,
-                "headings": x.headings,
-                "charset": d.charset,
-                "charset_source": d.charset_source,
-                "html_truncated": d.truncated || p.size.is_some_and(|s| s as u64 > MAX_FILE_BYTES),
-                "decode_errors": d.had_errors,
-                "nesting_truncated": d.nesting_truncated,
-                "n_forms": x.forms.len(),
-                "n_fields": x.fields.len(),
-                "total_fields": x.total_fields,
-                "fields_capped": x.total_fields > x.fields.len(),
-            });
-            let forms: Vec<(String, serde_json::Value)> = x
-                .forms
-                .iter()
-                .map(|f| {
-                    (
-                        f.container.clone(),
-                        serde_json::to_value(f).unwrap_or_default(),
-                    )
-                })
-                .collect();
-            let fields: Vec<(usize, NewItem)> = x
-                .fields
-                .iter()
-                .map(|f| {
-                    let mut it = NewItem::new(ItemKind::Field, p.path.to_string_lossy());
-                    it.position = f.position as i64;
-                    it.meta = serde_json::to_value(f).unwrap_or_default();
-                    (f.form_index, it)
-                })
-                .collect();
-            match store.insert_page(&page, Some((&d.charset, &d.html)), &forms, &fields)? {
-                Inserted::New(_) => {
-                    summary.added += 1;
-                    summary.children += fields.len();
-                }
-                Inserted::Duplicate(_) => summary.duplicates += 1,
-            }
-        }
+        Inserted::Duplicate(_) => summary.duplicates += 1,
     }
     Ok(())
 }

@@ -1,13 +1,69 @@
 //! Pages, forms and fields of H5 form projects: the page HTML, form grouping, inserting a page
 //! with its forms and fields in one transaction, and the queries presets and models read.
 
-use super::db::Exec;
+use super::db::{Exec, Tx};
 use super::items::{insert_item_tx, Inserted};
 use super::{now, Result, Store};
 
 const PUT_HTML: &str = "INSERT INTO page_html (item_id, charset, html) VALUES (?1, ?2, ?3)
      ON CONFLICT (item_id) DO UPDATE SET charset = excluded.charset, html = excluded.html";
 use crate::domain::NewItem;
+
+/// A page to insert: the item, its decoded HTML `(charset, html)`, its forms `(container,
+/// meta)`, its fields `(form index, item)`, and the fetched bytes when there is no file to
+/// read them from (a crawled page).
+pub struct PageParts<'a> {
+    pub page: &'a NewItem,
+    pub html: Option<(&'a str, &'a str)>,
+    pub forms: &'a [(String, serde_json::Value)],
+    pub fields: &'a [(usize, NewItem)],
+    pub raw: Option<&'a [u8]>,
+}
+
+/// Insert a page with its HTML, forms and fields inside `tx`. `file_base`: the item's bytes
+/// are kept in the database (team projects), a relative source read against it. Bytes given
+/// in `raw` are kept on every backend (there is no file to read them from later).
+pub(crate) fn insert_page_tx(
+    tx: &Tx<'_>,
+    p: &PageParts<'_>,
+    t: &str,
+    file_base: Option<&std::path::Path>,
+) -> Result<Inserted> {
+    let ins = insert_item_tx(tx, p.page, t)?;
+    let Inserted::New(page_id) = ins else {
+        return Ok(ins);
+    };
+    match (p.raw, &p.page.content_hash) {
+        (Some(raw), Some(hash)) => {
+            tx.execute(
+                "INSERT INTO item_files (content_hash, bytes) VALUES (?1, ?2) ON CONFLICT (content_hash) DO NOTHING",
+                &[hash, &raw],
+            )?;
+        }
+        _ => {
+            if let Some(base) = file_base {
+                super::items::store_item_bytes_tx(tx, base, p.page)?;
+            }
+        }
+    }
+    if let Some((charset, html)) = p.html {
+        tx.execute(PUT_HTML, &[&page_id, &charset, &html])?;
+    }
+    let mut form_ids = Vec::with_capacity(p.forms.len());
+    for (pos, (container, meta)) in p.forms.iter().enumerate() {
+        form_ids.push(tx.one(
+            "INSERT INTO forms (page_id, position, container, meta_json) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+            &[&page_id, &(pos as i64), container, &meta.to_string()],
+        )?);
+    }
+    for (form, field) in p.fields {
+        let mut f = field.clone();
+        f.parent_id = Some(page_id);
+        f.form_id = form_ids.get(*form).copied();
+        insert_item_tx(tx, &f, t)?;
+    }
+    Ok(ins)
+}
 
 impl Store {
     /// Store a page's decoded HTML and the charset it was decoded from.
@@ -53,28 +109,14 @@ impl Store {
         let keep = self.keeps_file_bytes()?;
         let base = std::env::current_dir().unwrap_or_default();
         self.write(|tx| {
-            let ins = insert_item_tx(tx, page, &t)?;
-            let Inserted::New(page_id) = ins else { return Ok(ins) };
-            if keep {
-                super::items::store_item_bytes_tx(tx, &base, page)?;
-            }
-            if let Some((charset, html)) = html {
-                tx.execute(PUT_HTML, &[&page_id, &charset, &html])?;
-            }
-            let mut form_ids = Vec::with_capacity(forms.len());
-            for (pos, (container, meta)) in forms.iter().enumerate() {
-                form_ids.push(tx.one(
-                    "INSERT INTO forms (page_id, position, container, meta_json) VALUES (?1, ?2, ?3, ?4) RETURNING id",
-                    &[&page_id, &(pos as i64), container, &meta.to_string()],
-                )?);
-            }
-            for (form, field) in fields {
-                let mut f = field.clone();
-                f.parent_id = Some(page_id);
-                f.form_id = form_ids.get(*form).copied();
-                insert_item_tx(tx, &f, &t)?;
-            }
-            Ok(ins)
+            let parts = PageParts {
+                page,
+                html,
+                forms,
+                fields,
+                raw: None,
+            };
+            insert_page_tx(tx, &parts, &t, keep.then_some(base.as_path()))
         })
     }
 

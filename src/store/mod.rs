@@ -12,6 +12,7 @@
 //!
 //! Submodules own the queries of one concern each.
 
+pub mod crawl;
 pub mod db;
 pub mod decisions;
 pub mod embeddings;
@@ -71,6 +72,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_suspects",
         include_str!("../../migrations/sqlite/0005_suspects.sql"),
     ),
+    (
+        "0006_crawl",
+        include_str!("../../migrations/sqlite/0006_crawl.sql"),
+    ),
 ];
 
 /// Embedded migrations of team projects: the same versions, PostgreSQL's dialect.
@@ -94,6 +99,10 @@ pub const PG_MIGRATIONS: &[(&str, &str)] = &[
     (
         "0005_suspects",
         include_str!("../../migrations/postgres/0005_suspects.sql"),
+    ),
+    (
+        "0006_crawl",
+        include_str!("../../migrations/postgres/0006_crawl.sql"),
     ),
 ];
 

@@ -1,9 +1,10 @@
 //! Push and pull: copy a whole project between backends (a local file into a team project,
 //! a team project into a local snapshot). Everything travels with its ids: items with their
 //! file bytes, labels, the whole decision history, predictions, training runs, models with
-//! their weights, embeddings. The destination is written in one transaction under a staging
-//! name (a `.incoming-PID` file, a `--incoming-PID` schema) and renamed into place at the end,
-//! so an interrupted copy leaves nothing half-made under the project's name.
+//! their weights, embeddings, crawls with their frontiers. The destination is written in one
+//! transaction under a staging name (a `.incoming-PID` file, a `--incoming-PID` schema) and
+//! renamed into place at the end, so an interrupted copy leaves nothing half-made under the
+//! project's name.
 
 use std::path::Path;
 
@@ -79,6 +80,16 @@ const TABLES: &[(&str, &str, &str)] = &[
         "run_id, item_id, rank, given, suggested, score, suggested_score, decision_id",
         "run_id, item_id",
     ),
+    (
+        "crawls",
+        "id, seeds_json, params_json, status, summary_json, started_at, finished_at",
+        "id",
+    ),
+    (
+        "crawl_frontier",
+        "crawl_id, seq, url, depth, status, final_url, http_status, error, item_id, content_hash, links_json, fetched_at",
+        "crawl_id, seq",
+    ),
 ];
 
 /// The destination column names of a table (the source list with NULL placeholders named).
@@ -101,6 +112,7 @@ const IDENTITY_TABLES: &[&str] = &[
     "predictions",
     "decisions",
     "suspect_runs",
+    "crawls",
 ];
 
 /// What a push or pull copied.

@@ -7,6 +7,7 @@
 
 mod bench;
 mod bulk_ui;
+mod crawl_ui;
 mod export_ui;
 pub mod fonts;
 pub mod i18n;
@@ -103,6 +104,8 @@ pub struct App {
     start: start_ui::StartState,
     export_form: export_ui::ExportForm,
     presets: presets_ui::PresetsState,
+    /// The Crawl dialog of form projects.
+    pub crawl: crawl_ui::CrawlForm,
     /// Work to start as a background job on the first frame (e.g. the demo's first model).
     startup_job: Option<StartupJob>,
 }
@@ -142,6 +145,7 @@ impl App {
             start: start_ui::StartState::default(),
             export_form: Default::default(),
             presets: Default::default(),
+            crawl: Default::default(),
             startup_job: None,
         }
     }
@@ -296,6 +300,7 @@ impl App {
             (Screen::Export, true) => export_ui::export_ui(self, ui),
             (Screen::Presets, true) => presets_ui::presets_ui(self, ui),
         }
+        crawl_ui::crawl_window(self, &ctx);
         if self.show_help {
             self.help_ui(&ctx);
         }
@@ -356,6 +361,9 @@ impl App {
                         ui.selectable_value(&mut screen, Screen::Export, tr(lang, "Export"));
                         if p.review.kind == crate::domain::TaskKind::Form {
                             ui.selectable_value(&mut screen, Screen::Presets, tr(lang, "Presets"));
+                            if ui.button(tr(lang, "Crawl")).clicked() {
+                                self.crawl.open = !self.crawl.open;
+                            }
                         }
                     } else if !matches!(screen, Screen::Start | Screen::Review) {
                         screen = Screen::Review;
