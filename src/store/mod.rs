@@ -71,6 +71,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_suspects",
         include_str!("../../migrations/sqlite/0005_suspects.sql"),
     ),
+    (
+        "0006_queue_indexes",
+        include_str!("../../migrations/sqlite/0006_queue_indexes.sql"),
+    ),
 ];
 
 /// Embedded migrations of team projects: the same versions, PostgreSQL's dialect.
@@ -94,6 +98,10 @@ pub const PG_MIGRATIONS: &[(&str, &str)] = &[
     (
         "0005_suspects",
         include_str!("../../migrations/postgres/0005_suspects.sql"),
+    ),
+    (
+        "0006_queue_indexes",
+        include_str!("../../migrations/postgres/0006_queue_indexes.sql"),
     ),
 ];
 
