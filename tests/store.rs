@@ -453,6 +453,11 @@ fn queue_fast_body(loc: &Path) {
     let expected = full(&store, Strategy::Uncertain);
     assert_eq!(expected.len(), 60 - 9 - 4, "{expected:?}");
     check(&store, true);
+    // An item of another kind (not in this set's queue): the items of the kind are listed.
+    store
+        .insert_items(&[NewItem::new(ItemKind::Page, "pages/a.html")])
+        .unwrap();
+    check(&store, true);
 
     // Another filter, or an annotator's queue: the full query.
     let mut s = spec(Strategy::Uncertain);

@@ -152,25 +152,40 @@ impl Store {
         let target: String = self
             .db()
             .one("SELECT target FROM label_sets WHERE id = ?1", &[&set_id])?;
-        let ids: Vec<i64> = self.db().column(
-            "SELECT id FROM items WHERE kind = ?1 ORDER BY id",
+        let (n_kind, n_all, max_id): (i64, i64, i64) = self.db().query_row(
+            "SELECT (SELECT COUNT(*) FROM items WHERE kind = ?1), (SELECT COUNT(*) FROM items),
+                    (SELECT COALESCE(MAX(id), 0) FROM items)",
             &[&target],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
-        let Some(&max_id) = ids.last() else {
+        if n_kind == 0 {
             return Ok(Some(Vec::new()));
-        };
-        if max_id > FAST_MAX_ID || ids[0] < 0 {
+        }
+        if max_id > FAST_MAX_ID {
             return Ok(None);
         }
-        // open[id]: a candidate not yet placed.
-        let mut open = vec![false; max_id as usize + 1];
-        for &id in &ids {
-            open[id as usize] = true;
+        // Per item id: 1 = a candidate not yet placed, 0 = not one (or placed).
+        let mut open = vec![0u8; max_id as usize + 1];
+        // Every item of the project is of the set's kind (an image project): no need to list
+        // them, the active model's predictions name them (checked by the count below).
+        let single_kind = n_kind == n_all && order.is_some();
+        if single_kind {
+            open.fill(1);
+        } else {
+            for id in self.db().column::<i64>(
+                "SELECT id FROM items WHERE kind = ?1 ORDER BY id",
+                &[&target],
+            )? {
+                if let Some(o) = usize::try_from(id).ok().and_then(|i| open.get_mut(i)) {
+                    *o = 1;
+                }
+            }
         }
-        drop(ids);
+        let mut closed = 0i64;
         let mut close = |id: i64| {
             if let Some(o) = usize::try_from(id).ok().and_then(|i| open.get_mut(i)) {
-                *o = false;
+                closed += i64::from(*o);
+                *o = 0;
             }
         };
         for id in self.db().column::<i64>(
@@ -185,10 +200,16 @@ impl Store {
         )? {
             close(id);
         }
-        let count = open.iter().filter(|&&o| o).count();
-        let mut out = Vec::with_capacity(count);
+        let mut out = Vec::new();
         match (order, active) {
             (Some(order), Some(model)) => {
+                // Candidates: the items of the kind, less those in error or labelled.
+                let count = if single_kind {
+                    n_kind - closed
+                } else {
+                    open.iter().map(|&o| i64::from(o)).sum()
+                };
+                out.reserve(count.max(0) as usize);
                 self.db().for_each_row(
                     &format!(
                         "SELECT item_id FROM predictions WHERE label_set_id = ?1 AND model_id = ?2 \
@@ -198,22 +219,22 @@ impl Store {
                     &mut |r| {
                         let id: i64 = r.get(0)?;
                         if let Some(o) = usize::try_from(id).ok().and_then(|i| open.get_mut(i)) {
-                            if *o {
-                                *o = false;
+                            if *o == 1 {
+                                *o = 0;
                                 out.push(id);
                             }
                         }
                         Ok(())
                     },
                 )?;
-                if out.len() != count {
+                if out.len() as i64 != count {
                     return Ok(None); // someone's shown prediction is not the active model's
                 }
             }
             _ => out.extend(
                 open.iter()
                     .enumerate()
-                    .filter(|(_, &o)| o)
+                    .filter(|(_, &o)| o == 1)
                     .map(|(id, _)| id as i64),
             ),
         }
