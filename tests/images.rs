@@ -1192,7 +1192,10 @@ fn the_index_finds_the_near_duplicates_of_real_emoji_that_the_exact_search_finds
             .unwrap()
     };
     let (r_exact, r_index, r_auto) = (by(Search::Exact), by(Search::Index), by(Search::Auto));
-    assert_eq!((r_exact.search, r_index.search), (Search::Exact, Search::Index));
+    assert_eq!(
+        (r_exact.search, r_index.search),
+        (Search::Exact, Search::Index)
+    );
     assert_eq!(r_auto.search, Search::Exact);
     assert_eq!(r_auto.groups, r_exact.groups);
     assert_eq!((r_exact.pairs, r_index.pairs), (exact.len(), index.len()));

@@ -77,10 +77,17 @@ pub fn run_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
                 exact_s,
                 "s",
             ),
-            Metric::new(format!("index recall of the exact pairs ({small})"), rec, "")
-                .target(Target::at_least(RECALL_TARGET)),
             Metric::new(
-                format!("search job, {} ({large} embeddings)", report.search.as_str()),
+                format!("index recall of the exact pairs ({small})"),
+                rec,
+                "",
+            )
+            .target(Target::at_least(RECALL_TARGET)),
+            Metric::new(
+                format!(
+                    "search job, {} ({large} embeddings)",
+                    report.search.as_str()
+                ),
                 large_s,
                 "s",
             )

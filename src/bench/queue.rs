@@ -119,7 +119,12 @@ fn measure(cfg: &BenchConfig, n: usize) -> anyhow::Result<Figures> {
     for s in [Strategy::Confident, Strategy::Random, Strategy::FileOrder] {
         let t = Instant::now();
         let ids = queue::build(&store, &spec(s))?;
-        anyhow::ensure!(ids.len() == queue_len, "{} queue: {}", s.as_str(), ids.len());
+        anyhow::ensure!(
+            ids.len() == queue_len,
+            "{} queue: {}",
+            s.as_str(),
+            ids.len()
+        );
         others.push((s, t.elapsed().as_secs_f64() * 1000.0));
     }
 

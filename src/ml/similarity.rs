@@ -261,7 +261,10 @@ fn pairs_of_rows(
             (x.narrow(0, start, len), start)
         } else {
             let idx: Vec<i64> = block.iter().map(|&i| i as i64).collect();
-            (x.index_select(0, &Tensor::from_slice(&idx).to_device(device)), 0)
+            (
+                x.index_select(0, &Tensor::from_slice(&idx).to_device(device)),
+                0,
+            )
         };
         let sims = q.matmul(&xt.narrow(1, cols_from, n - cols_from));
         let keep = if upper {
@@ -430,7 +433,10 @@ pub fn groups(ids: &[i64], pairs: &[Pair]) -> Vec<DuplicateGroup> {
     // Per root: (max, min) similarity of the pairs that joined it.
     let mut link: Vec<(f32, f32)> = vec![(f32::MIN, f32::MAX); ids.len()];
     for p in pairs {
-        let (ra, rb) = (find(&mut parent, p.a as usize), find(&mut parent, p.b as usize));
+        let (ra, rb) = (
+            find(&mut parent, p.a as usize),
+            find(&mut parent, p.b as usize),
+        );
         let (la, lb) = (link[ra], link[rb]);
         let s = p.similarity;
         if ra != rb {
