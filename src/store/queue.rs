@@ -152,8 +152,10 @@ impl Store {
         let target: String = self
             .db()
             .one("SELECT target FROM label_sets WHERE id = ?1", &[&set_id])?;
-        let (n_kind, n_all, max_id): (i64, i64, i64) = self.db().query_row(
-            "SELECT (SELECT COUNT(*) FROM items WHERE kind = ?1), (SELECT COUNT(*) FROM items),
+        // Two index seeks (`items_kind`) for items of other kinds, one count of the kind's.
+        let (n_kind, other_kinds, max_id): (i64, i64, i64) = self.db().query_row(
+            "SELECT (SELECT COUNT(*) FROM items WHERE kind = ?1),
+                    (SELECT COUNT(*) FROM (SELECT 1 FROM items WHERE kind < ?1 OR kind > ?1 LIMIT 1) o),
                     (SELECT COALESCE(MAX(id), 0) FROM items)",
             &[&target],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -168,7 +170,7 @@ impl Store {
         let mut open = vec![0u8; max_id as usize + 1];
         // Every item of the project is of the set's kind (an image project): no need to list
         // them, the active model's predictions name them (checked by the count below).
-        let single_kind = n_kind == n_all && order.is_some();
+        let single_kind = other_kinds == 0 && order.is_some();
         if single_kind {
             open.fill(1);
         } else {
