@@ -113,10 +113,12 @@ pub fn run_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
                 report.groups.len()
             ),
             format!(
-                "index: HNSW (instant-distance, M 32, ef_construction 64, {} neighbours per item, \
-                 fixed seed) on {} rayon threads; {} torch threads for the exact products; \
+                "index: HNSW (instant-distance, M 32, ef_construction 40, {} neighbours per item, \
+                 fixed seed) of the vectors on their top {} principal axes, candidates checked \
+                 on the full vectors, on {} rayon threads; {} torch threads for the exact products; \
                  `Search::Auto` is exact up to {} items",
                 crate::ml::similarity::INDEX_NEIGHBOURS,
+                crate::ml::similarity::INDEX_DIM,
                 rayon::current_num_threads(),
                 tch::get_num_threads(),
                 crate::ml::similarity::EXACT_MAX_ITEMS
