@@ -113,7 +113,7 @@ pub fn run_row(cfg: &BenchConfig) -> anyhow::Result<RowOutcome> {
                 report.groups.len()
             ),
             format!(
-                "index: HNSW (instant-distance, M 32, ef_construction 40, {} neighbours per item, \
+                "index: HNSW (instant-distance, M 32, ef_construction 32, {} neighbours per item, \
                  fixed seed) of the vectors on their top {} principal axes, candidates checked \
                  on the full vectors, on {} rayon threads; {} torch threads for the exact products; \
                  `Search::Auto` is exact up to {} items",

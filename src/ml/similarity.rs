@@ -42,9 +42,9 @@ pub const MAX_PAIRS: usize = 5_000_000;
 /// "duplicates": below it the exact products take about as long as building the index).
 pub const EXACT_MAX_ITEMS: usize = 5_000;
 /// Neighbours asked of the index per item (HNSW `ef` of the search).
-pub const INDEX_NEIGHBOURS: usize = 32;
+pub const INDEX_NEIGHBOURS: usize = 24;
 /// HNSW `ef` of the construction.
-const INDEX_EF_CONSTRUCTION: usize = 40;
+const INDEX_EF_CONSTRUCTION: usize = 32;
 /// Seed of the index's layer assignment.
 const INDEX_SEED: u64 = 0x5eed_d0b5;
 /// Queries per progress step of the index search.
