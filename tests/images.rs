@@ -1150,6 +1150,73 @@ fn a_near_duplicate_threshold_too_low_to_mean_anything_is_refused_clearly() {
     assert!(err.contains("raise the threshold"), "{err}");
 }
 
+/// Real emoji (150 of each of two categories rich in variants: skin tones, family members,
+/// flags; MobileNetV2 embeddings): the HNSW index finds the near-duplicate pairs the
+/// exact all-pairs search finds at 0.95 (recall >= 0.95), none below the threshold, and the
+/// same groups come out of `near_duplicates_by` either way as far as the pairs agree.
+#[test]
+fn the_index_finds_the_near_duplicates_of_real_emoji_that_the_exact_search_finds() {
+    use yuxuan::ml::similarity::{self, Embeddings, Search, DEFAULT_THRESHOLD};
+    let dir = tempfile::tempdir().unwrap();
+    let files = common::emoji(&["People & Body", "Flags"], 150);
+    assert_eq!(files.len(), 300);
+    // (Byte-identical PNGs are one item: import deduplicates by content hash.)
+    let (mut store, s) = import_labelled_emoji(dir.path(), &files);
+    assert!(s.added > 250, "{s:?}");
+    project::embed_missing(&mut store, &JobCtx::new("embed")).unwrap();
+
+    let e = Embeddings::load(&store, BACKBONE_ID).unwrap();
+    let ctx = JobCtx::new("dups");
+    let exact = similarity::pairs(&e, DEFAULT_THRESHOLD, Search::Exact, &ctx).unwrap();
+    let index = similarity::pairs(&e, DEFAULT_THRESHOLD, Search::Index, &ctx).unwrap();
+    assert!(exact.len() >= 20, "{} exact pairs", exact.len());
+    let recall = similarity::recall(&exact, &index);
+    assert!(
+        recall >= 0.95,
+        "recall {recall:.3}: {} of {} exact pairs",
+        index.len(),
+        exact.len()
+    );
+    // Nothing the exact search would not report (up to float rounding at the threshold).
+    let truth: std::collections::HashSet<(u32, u32)> = exact.iter().map(|p| (p.a, p.b)).collect();
+    for p in &index {
+        assert!(p.similarity >= DEFAULT_THRESHOLD, "{p:?}");
+        assert!(
+            truth.contains(&(p.a, p.b)) || p.similarity < DEFAULT_THRESHOLD + 1e-4,
+            "{p:?} not an exact pair"
+        );
+    }
+    // The report of each search: its own pairs grouped; auto is exact at this size.
+    let by = |search| {
+        similarity::near_duplicates_by(&store, BACKBONE_ID, DEFAULT_THRESHOLD, search, &ctx)
+            .unwrap()
+    };
+    let (r_exact, r_index, r_auto) = (by(Search::Exact), by(Search::Index), by(Search::Auto));
+    assert_eq!(
+        (r_exact.search, r_index.search),
+        (Search::Exact, Search::Index)
+    );
+    assert_eq!(r_auto.search, Search::Exact);
+    assert_eq!(r_auto.groups, r_exact.groups);
+    assert_eq!((r_exact.pairs, r_index.pairs), (exact.len(), index.len()));
+    let members = |r: &similarity::DuplicateReport| -> Vec<Vec<i64>> {
+        r.groups.iter().map(|g| g.items.clone()).collect()
+    };
+    if index.len() == exact.len() {
+        assert_eq!(members(&r_index), members(&r_exact));
+    } else {
+        // Every index group lies inside one exact group.
+        for g in members(&r_index) {
+            assert!(
+                members(&r_exact)
+                    .iter()
+                    .any(|x| g.iter().all(|i| x.contains(i))),
+                "{g:?}"
+            );
+        }
+    }
+}
+
 /// Real emoji, both backbones: the head trains deterministically, records a temperature, ECE
 /// and bulk threshold from its hold-out, pre-labels with calibrated scores, and `yuxuan
 /// models` shows the ECE.

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rusqlite::Connection;
-use yuxuan::domain::{Action, NewDecision, TaskKind};
+use yuxuan::domain::{Action, ItemKind, NewDecision, NewItem, NewLabel, TaskKind};
 use yuxuan::store::{Store, StoreError, SCHEMA_VERSION};
 
 use crate::common;
@@ -330,4 +330,158 @@ fn kill9_body(path: &Path) {
         );
     }
     assert!(store.decision_count().unwrap() as usize >= total_acked.len());
+}
+
+/// The queue of unlabelled items from index scans (`Store::queue_fast`) is the full query's
+/// (`Store::queue_candidates`): the same items in the same order for every strategy, with
+/// items in error, labelled items, an older model's predictions and ties in margin and score;
+/// once an item's shown prediction is not the active model's (only an older model's, or none)
+/// the full query orders the queue. On both backends.
+#[test]
+fn the_queue_from_index_scans_is_the_full_querys() {
+    common::on_both_backends("queue-fast", queue_fast_body);
+}
+
+fn queue_fast_body(loc: &Path) {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    use yuxuan::queue::{self, Filter, QueueSpec, Strategy};
+    use yuxuan::store::models::NewModel;
+    use yuxuan::store::predictions::NewPrediction;
+
+    let mut store = Store::create(loc, "q", TaskKind::Image).unwrap();
+    store
+        .add_labels("class", &["a", "b", "c"].map(NewLabel::named))
+        .unwrap();
+    let items: Vec<NewItem> = (0..60)
+        .map(|i| {
+            let mut it = NewItem::new(ItemKind::Image, format!("img/{i:03}.png"));
+            it.content_hash = Some(format!("h{i}"));
+            if i % 13 == 4 {
+                it.error = Some("cannot decode".into());
+            }
+            it
+        })
+        .collect();
+    let ids: Vec<i64> = store
+        .insert_items(&items)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id())
+        .collect();
+    let model = |store: &mut Store| {
+        store
+            .add_model(&NewModel {
+                label_set: "class".into(),
+                kind: "test".into(),
+                parent_id: None,
+                training_run_id: None,
+                labels: vec!["a".into(), "b".into(), "c".into()],
+                spec: serde_json::json!({}),
+                metrics: None,
+                weights_path: None,
+                weights_sha256: None,
+            })
+            .unwrap()
+            .id
+    };
+    // Scores and margins on a coarse grid: many ties, broken by item id.
+    let preds = |ids: &[i64], salt: i64| -> Vec<NewPrediction> {
+        ids.iter()
+            .map(|&id| {
+                let s = 0.4 + ((id * 7 + salt) % 5) as f64 * 0.1;
+                let second = (1.0 - s) * (((id + salt) % 3) as f64 / 3.0);
+                NewPrediction {
+                    item_id: id,
+                    top: vec![("a".into(), s), ("b".into(), second)],
+                }
+            })
+            .collect()
+    };
+    let old = model(&mut store);
+    store
+        .put_predictions("class", Some(old), &preds(&ids, 1))
+        .unwrap();
+    let active = model(&mut store);
+    store
+        .put_predictions("class", Some(active), &preds(&ids, 0))
+        .unwrap();
+    store.activate_model(active).unwrap();
+    for &id in ids.iter().step_by(7) {
+        store
+            .record_decision(&decision(id, "c", Action::Correct))
+            .unwrap();
+    }
+
+    let spec = |strategy| QueueSpec {
+        label_set: "class".into(),
+        strategy,
+        filter: Filter::Unlabeled,
+        seed: 3,
+        annotator: None,
+    };
+    // The full query's order (before the random strategy's shuffle).
+    let full = |store: &Store, strategy| -> Vec<i64> {
+        store
+            .queue_candidates(&spec(strategy))
+            .unwrap()
+            .iter()
+            .map(|c| c.item_id)
+            .collect()
+    };
+    let check = |store: &Store, fast_expected: bool| {
+        for s in [
+            Strategy::Uncertain,
+            Strategy::Confident,
+            Strategy::FileOrder,
+            Strategy::Random,
+        ] {
+            let expected = full(store, s);
+            let fast = store.queue_fast(&spec(s)).unwrap();
+            let by_index = s == Strategy::FileOrder || s == Strategy::Random;
+            assert_eq!(fast.is_some(), fast_expected || by_index, "{s:?}");
+            if let Some(f) = fast {
+                assert_eq!(f, expected, "{s:?}");
+            }
+            let mut queued = expected.clone();
+            if s == Strategy::Random {
+                queued.shuffle(&mut rand::rngs::StdRng::seed_from_u64(3));
+            }
+            assert_eq!(queue::build(store, &spec(s)).unwrap(), queued, "{s:?}");
+        }
+    };
+    let expected = full(&store, Strategy::Uncertain);
+    assert_eq!(expected.len(), 60 - 9 - 4, "{expected:?}");
+    check(&store, true);
+    // An item of another kind (not in this set's queue): the items of the kind are listed.
+    store
+        .insert_items(&[NewItem::new(ItemKind::Page, "pages/a.html")])
+        .unwrap();
+    check(&store, true);
+
+    // Another filter, or an annotator's queue: the full query.
+    let mut s = spec(Strategy::Uncertain);
+    s.filter = Filter::All;
+    assert_eq!(store.queue_fast(&s).unwrap(), None);
+    let mut s = spec(Strategy::Uncertain);
+    s.annotator = Some("ann".into());
+    assert_eq!(store.queue_fast(&s).unwrap(), None);
+
+    // New items: one with only the older model's prediction, one with none.
+    let more: Vec<i64> = store
+        .insert_items(&[
+            NewItem::new(ItemKind::Image, "img/new-1.png"),
+            NewItem::new(ItemKind::Image, "img/new-2.png"),
+        ])
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id())
+        .collect();
+    store
+        .put_predictions("class", Some(old), &preds(&more[..1], 2))
+        .unwrap();
+    check(&store, false);
+    let q = queue::build(&store, &spec(Strategy::Uncertain)).unwrap();
+    assert_eq!(q.last(), Some(&more[1]), "no prediction: last");
+    assert!(q.contains(&more[0]));
 }

@@ -222,7 +222,7 @@ pub const ROWS: &[RowSpec] = &[
     },
     RowSpec {
         id: "queue",
-        title: "queue open / next item at 100k items, peak RSS",
+        title: "queue open / next item at 100k and 1M items, peak RSS",
         run: queue::run_row,
     },
     RowSpec {

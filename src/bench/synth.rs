@@ -194,6 +194,31 @@ pub fn class_centers(classes: usize, dim: usize, rng: &mut impl Rng) -> Vec<Vec<
         .collect()
 }
 
+/// `n` clustered embeddings of `dim` (item ids `1..=n`) with near duplicates among them:
+/// 50 class centres (as [`class_centers`]), each item its centre plus noise of amplitude 1
+/// (cosine ~0.8 to its class, ~0.6 to others), except one in five, a copy of an earlier item
+/// plus noise of amplitude 0.2-1.2 (cosine ~0.99-0.88 to it: pairs on both sides of 0.95,
+/// groups of a few items). Returns the rows and how many are copies.
+pub fn near_duplicate_embeddings(n: usize, dim: usize, seed: u64) -> (Vec<(i64, Vec<f32>)>, usize) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let centers = class_centers(50, dim, &mut rng);
+    let mut rows: Vec<(i64, Vec<f32>)> = Vec::with_capacity(n);
+    let mut copies = 0;
+    for k in 0..n {
+        let v = if k > 0 && rng.random_bool(0.2) {
+            copies += 1;
+            let of = rng.random_range(0..k);
+            let amp = 0.2 + rng.random::<f32>();
+            noisy(&rows[of].1, amp, &mut rng)
+        } else {
+            let c = rng.random_range(0..centers.len());
+            noisy(&centers[c], 1.0, &mut rng)
+        };
+        rows.push((k as i64 + 1, v));
+    }
+    (rows, copies)
+}
+
 /// `center` plus uniform noise of amplitude `amp`, clamped at 0.
 pub fn noisy(center: &[f32], amp: f32, rng: &mut impl Rng) -> Vec<f32> {
     center

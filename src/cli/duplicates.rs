@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use yuxuan::domain::sets;
 use yuxuan::jobs::JobCtx;
 use yuxuan::ml::backbone::BACKBONE_ID;
-use yuxuan::ml::similarity::{self, DEFAULT_THRESHOLD};
+use yuxuan::ml::similarity::{self, Search, DEFAULT_THRESHOLD, EXACT_MAX_ITEMS};
 use yuxuan::store::Store;
 
 #[derive(Debug, clap::Args)]
@@ -28,9 +28,19 @@ pub struct Args {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// How pairs are found: `exact` (all pairs), `index` (HNSW nearest neighbours; large
+    /// groups computed exactly), `auto` (exact up to the size where the index is faster).
+    #[arg(long, default_value = "auto", value_parser = parse_search)]
+    search: Search,
     /// Embeddings of which backbone.
     #[arg(long, default_value = BACKBONE_ID)]
     backbone: String,
+}
+
+fn parse_search(s: &str) -> Result<Search, String> {
+    Search::parse(s).ok_or_else(|| {
+        format!("`{s}`: one of auto (exact up to {EXACT_MAX_ITEMS} items), exact, index")
+    })
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -66,7 +76,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let ctx = JobCtx::new("duplicates").with_cli_bar();
-    let report = similarity::near_duplicates(&store, &a.backbone, a.threshold, &ctx)?;
+    let report = similarity::near_duplicates_by(&store, &a.backbone, a.threshold, a.search, &ctx)?;
     ctx.finish();
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -74,12 +84,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     let in_groups: usize = report.groups.iter().map(|g| g.items.len()).sum();
     println!(
-        "{} group(s) of near duplicates ({} items, {} pairs with similarity >= {}) among {} images",
+        "{} group(s) of near duplicates ({} items, {} pairs with similarity >= {}) among {} images ({} search)",
         report.groups.len(),
         in_groups,
         report.pairs,
         report.threshold,
-        report.items_searched
+        report.items_searched,
+        report.search.as_str()
     );
     for (k, g) in report.groups.iter().enumerate() {
         println!(

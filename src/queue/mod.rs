@@ -102,17 +102,21 @@ const DIVERSE_LABELED: usize = 2000;
 
 /// Item ids in queue order.
 pub fn build(store: &Store, spec: &QueueSpec) -> Result<Vec<i64>> {
+    // The common queue (unlabelled, an active model's predictions on every item) from index
+    // scans: a million items in well under a second (BENCHMARKS.md, "queue").
+    if let Some(mut ids) = store.queue_fast(spec)? {
+        if spec.strategy == Strategy::Random {
+            shuffle(&mut ids, spec.seed);
+        }
+        return Ok(ids);
+    }
     let candidates = store.queue_candidates(spec)?;
     let mut ids: Vec<i64> = candidates.iter().map(|c| c.item_id).collect();
     if spec.filter == Filter::Suspects {
         return Ok(ids); // the finder's rank, whatever the strategy
     }
     match spec.strategy {
-        Strategy::Random => {
-            use rand::seq::SliceRandom;
-            use rand::SeedableRng;
-            ids.shuffle(&mut rand::rngs::StdRng::seed_from_u64(spec.seed));
-        }
+        Strategy::Random => shuffle(&mut ids, spec.seed),
         // Cold start: nothing predicted yet, so margins and scores say nothing; a diverse
         // sample makes the first labels cover the data (and all classes, sooner).
         Strategy::Uncertain | Strategy::Confident
@@ -124,6 +128,12 @@ pub fn build(store: &Store, spec: &QueueSpec) -> Result<Vec<i64>> {
         _ => {}
     }
     Ok(ids)
+}
+
+fn shuffle(ids: &mut [i64], seed: u64) {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    ids.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
 }
 
 /// `ids` in diverse order (k-center on the embeddings), the spec's labelled items as the

@@ -201,7 +201,8 @@ pub struct DuplicatesView {
 }
 
 /// Run the near-duplicate search (`ml::similarity`) on `set`'s project and join paths and
-/// current labels. Slow on large projects (all pairs): the UI runs it on a thread on request.
+/// current labels (exact pairs on small projects, the HNSW index on large ones): the UI runs it on a
+/// thread on request.
 pub fn near_duplicates(
     store: &Store,
     set: &str,

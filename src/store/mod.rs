@@ -76,6 +76,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0006_crawl",
         include_str!("../../migrations/sqlite/0006_crawl.sql"),
     ),
+    (
+        "0007_queue_indexes",
+        include_str!("../../migrations/sqlite/0007_queue_indexes.sql"),
+    ),
 ];
 
 /// Embedded migrations of team projects: the same versions, PostgreSQL's dialect.
@@ -103,6 +107,10 @@ pub const PG_MIGRATIONS: &[(&str, &str)] = &[
     (
         "0006_crawl",
         include_str!("../../migrations/postgres/0006_crawl.sql"),
+    ),
+    (
+        "0007_queue_indexes",
+        include_str!("../../migrations/postgres/0007_queue_indexes.sql"),
     ),
 ];
 

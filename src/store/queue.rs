@@ -118,6 +118,132 @@ impl Store {
     }
 }
 
+/// Largest item id the index-scan queue handles with a flat table of flags (one byte per id;
+/// sparser ids take the full query).
+const FAST_MAX_ID: i64 = 64 << 20;
+
+impl Store {
+    /// The queue of unlabelled items (the project's view, no annotator) from index scans,
+    /// without a per-item subquery or a sort: the items of the set's kind (`items_kind`), the
+    /// few with an error (`items_errors`), the labelled ones (`item_labels_label`), and for the
+    /// uncertain/confident orders the active model's predictions already in margin/score order
+    /// (`predictions_queue_margin`/`_score`, migration 0007). The same ids in the same order
+    /// as [`Store::queue_candidates`]; `None` where that query is needed: another filter, an
+    /// annotator's queue, no active model, or an item whose shown prediction is not the active
+    /// model's (it has none: then the newest of another model, or nothing, orders it).
+    pub fn queue_fast(&self, spec: &QueueSpec) -> Result<Option<Vec<i64>>> {
+        if spec.filter != Filter::Unlabeled || spec.annotator.is_some() {
+            return Ok(None);
+        }
+        let order = match spec.strategy {
+            Strategy::Uncertain => Some("margin, item_id"),
+            Strategy::Confident => Some("score DESC, item_id"),
+            Strategy::FileOrder | Strategy::Random => None,
+            Strategy::Diverse => return Ok(None),
+        };
+        let active = match order {
+            Some(_) => match self.active_model(&spec.label_set)? {
+                Some(m) => Some(m.id),
+                None => return Ok(None),
+            },
+            None => None,
+        };
+        let set_id = self.label_set_id(&spec.label_set)?;
+        let target: String = self
+            .db()
+            .one("SELECT target FROM label_sets WHERE id = ?1", &[&set_id])?;
+        // Two index seeks (`items_kind`) for items of other kinds, one count of the kind's.
+        let (n_kind, other_kinds, max_id): (i64, i64, i64) = self.db().query_row(
+            "SELECT (SELECT COUNT(*) FROM items WHERE kind = ?1),
+                    (SELECT COUNT(*) FROM (SELECT 1 FROM items WHERE kind < ?1 OR kind > ?1 LIMIT 1) o),
+                    (SELECT COALESCE(MAX(id), 0) FROM items)",
+            &[&target],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        if n_kind == 0 {
+            return Ok(Some(Vec::new()));
+        }
+        if max_id > FAST_MAX_ID {
+            return Ok(None);
+        }
+        // Per item id: 1 = a candidate not yet placed, 0 = not one (or placed).
+        let mut open = vec![0u8; max_id as usize + 1];
+        // Every item of the project is of the set's kind (an image project): no need to list
+        // them, the active model's predictions name them (checked by the count below).
+        let single_kind = other_kinds == 0 && order.is_some();
+        if single_kind {
+            open.fill(1);
+        } else {
+            for id in self.db().column::<i64>(
+                "SELECT id FROM items WHERE kind = ?1 ORDER BY id",
+                &[&target],
+            )? {
+                if let Some(o) = usize::try_from(id).ok().and_then(|i| open.get_mut(i)) {
+                    *o = 1;
+                }
+            }
+        }
+        let mut closed = 0i64;
+        let mut close = |id: i64| {
+            if let Some(o) = usize::try_from(id).ok().and_then(|i| open.get_mut(i)) {
+                closed += i64::from(*o);
+                *o = 0;
+            }
+        };
+        for id in self.db().column::<i64>(
+            "SELECT id FROM items WHERE kind = ?1 AND error IS NOT NULL",
+            &[&target],
+        )? {
+            close(id);
+        }
+        for id in self.db().column::<i64>(
+            "SELECT item_id FROM item_labels WHERE label_set_id = ?1",
+            &[&set_id],
+        )? {
+            close(id);
+        }
+        let mut out = Vec::new();
+        match (order, active) {
+            (Some(order), Some(model)) => {
+                // Candidates: the items of the kind, less those in error or labelled.
+                let count = if single_kind {
+                    n_kind - closed
+                } else {
+                    open.iter().map(|&o| i64::from(o)).sum()
+                };
+                out.reserve(count.max(0) as usize);
+                self.db().for_each_row(
+                    &format!(
+                        "SELECT item_id FROM predictions WHERE label_set_id = ?1 AND model_id = ?2 \
+                         ORDER BY {order}"
+                    ),
+                    &[&set_id, &model],
+                    &mut |r| {
+                        let id: i64 = r.get(0)?;
+                        if let Some(o) = usize::try_from(id).ok().and_then(|i| open.get_mut(i)) {
+                            if *o == 1 {
+                                *o = 0;
+                                out.push(id);
+                            }
+                        }
+                        Ok(())
+                    },
+                )?;
+                if out.len() as i64 != count {
+                    return Ok(None); // someone's shown prediction is not the active model's
+                }
+            }
+            _ => out.extend(
+                open.iter()
+                    .enumerate()
+                    .filter(|(_, &o)| o == 1)
+                    .map(|(id, _)| id as i64),
+            ),
+        }
+        Ok(Some(out))
+    }
+}
+
 impl Store {
     /// Unlabelled items per predicted label, and those at or above `min_score`, by label.
     pub fn confident_counts(&self, set: &str, min_score: f64) -> Result<Vec<ConfidentCount>> {
