@@ -142,21 +142,7 @@ pub struct Prf {
 
 impl Prf {
     pub fn from_counts(tp: usize, predicted: usize, truth: usize) -> Prf {
-        let precision = if predicted > 0 {
-            tp as f64 / predicted as f64
-        } else {
-            0.0
-        };
-        let recall = if truth > 0 {
-            tp as f64 / truth as f64
-        } else {
-            0.0
-        };
-        let f1 = if precision + recall > 0.0 {
-            2.0 * precision * recall / (precision + recall)
-        } else {
-            0.0
-        };
+        let (precision, recall, f1) = super::metrics::precision_recall_f1(tp, predicted, truth);
         Prf {
             precision,
             recall,

@@ -51,21 +51,7 @@ impl Metrics {
             let tp = confusion[i][i] as f64;
             let support: usize = confusion[i].iter().sum();
             let predicted: usize = (0..k).map(|j| confusion[j][i]).sum();
-            let precision = if predicted > 0 {
-                tp / predicted as f64
-            } else {
-                0.0
-            };
-            let recall = if support > 0 {
-                tp / support as f64
-            } else {
-                0.0
-            };
-            let f1 = if precision + recall > 0.0 {
-                2.0 * precision * recall / (precision + recall)
-            } else {
-                0.0
-            };
+            let (precision, recall, f1) = precision_recall_f1(tp as usize, predicted, support);
             if support > 0 || predicted > 0 {
                 f1_sum += f1;
                 present += 1;
@@ -100,6 +86,18 @@ impl Metrics {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).expect("metrics serialize")
     }
+}
+
+/// Precision, recall and F1 from counts (0 where a denominator is 0).
+pub fn precision_recall_f1(tp: usize, predicted: usize, truth: usize) -> (f64, f64, f64) {
+    let ratio = |n: usize, d: usize| if d > 0 { n as f64 / d as f64 } else { 0.0 };
+    let (precision, recall) = (ratio(tp, predicted), ratio(tp, truth));
+    let f1 = if precision + recall > 0.0 {
+        2.0 * precision * recall / (precision + recall)
+    } else {
+        0.0
+    };
+    (precision, recall, f1)
 }
 
 #[cfg(test)]

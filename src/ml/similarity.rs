@@ -207,6 +207,12 @@ unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
 /// Eight independent sums (so the compiler can keep them in one vector register).
 #[inline(always)]
 fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
+    lanes(a, b, |x, y| x * y)
+}
+
+/// The sum of `f(a[i], b[i])` in eight independent lanes.
+#[inline(always)]
+fn lanes(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Copy) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [0f32; 8];
@@ -215,11 +221,11 @@ fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
         .remainder()
         .iter()
         .zip(cb.remainder())
-        .map(|(x, y)| x * y)
+        .map(|(x, y)| f(*x, *y))
         .sum();
     for (x, y) in ca.zip(cb) {
         for k in 0..8 {
-            acc[k] += x[k] * y[k];
+            acc[k] += f(x[k], y[k]);
         }
     }
     acc.iter().sum::<f32>() + tail
@@ -243,23 +249,7 @@ unsafe fn sq_dist_avx2(a: &[f32], b: &[f32]) -> f32 {
 
 #[inline(always)]
 fn sq_dist_lanes(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| (x - y) * (x - y))
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            let d = x[k] - y[k];
-            acc[k] += d * d;
-        }
-    }
-    acc.iter().sum::<f32>() + tail
+    lanes(a, b, |x, y| (x - y) * (x - y))
 }
 
 fn too_many(threshold: f32) -> anyhow::Error {
