@@ -139,10 +139,7 @@ fn camera_jpeg(path: &Path, o: u16) {
         .unwrap()
         .to_rgb8();
     let big = image::imageops::resize(&src, 4000, 3000, image::imageops::FilterType::Triangle);
-    let mut exif = b"MM\0\x2a\0\0\0\x08".to_vec();
-    exif.extend_from_slice(&[0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1]);
-    exif.extend_from_slice(&o.to_be_bytes());
-    exif.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    let exif = common::exif_orientation(o);
     let mut buf = Vec::new();
     let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, 90);
     enc.set_exif_metadata(exif).unwrap();

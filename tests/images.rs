@@ -37,11 +37,7 @@ fn write_png(path: &Path, w: u32, h: u32, rgb: [u8; 3]) {
 fn write_jpeg_with_orientation(path: &Path, w: u32, h: u32, o: u16) {
     use image::ImageEncoder;
     let img = image::RgbImage::from_fn(w, h, |x, _| image::Rgb([(x * 4) as u8, 100, 50]));
-    // Big-endian TIFF: header, one IFD with one entry (0x0112 Orientation, SHORT, 1).
-    let mut exif = b"MM\0\x2a\0\0\0\x08".to_vec();
-    exif.extend_from_slice(&[0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1]);
-    exif.extend_from_slice(&o.to_be_bytes());
-    exif.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    let exif = common::exif_orientation(o);
     let mut buf = Vec::new();
     let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, 90);
     enc.set_exif_metadata(exif).unwrap();

@@ -222,3 +222,13 @@ pub fn synthetic_project(url: &str, labels: &[&str], n: usize, dir: &Path) -> Pa
     std::fs::write(&truth, w).unwrap();
     truth
 }
+
+/// A big-endian EXIF (TIFF) chunk with one entry: Orientation `o` (6 = rotate 90 degrees
+/// clockwise), for `JpegEncoder::set_exif_metadata`.
+pub fn exif_orientation(o: u16) -> Vec<u8> {
+    let mut exif = b"MM\0\x2a\0\0\0\x08".to_vec();
+    exif.extend_from_slice(&[0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1]);
+    exif.extend_from_slice(&o.to_be_bytes());
+    exif.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    exif
+}
