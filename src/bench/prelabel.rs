@@ -273,19 +273,13 @@ pub fn run(opts: &PrelabelBenchOptions) -> anyhow::Result<PrelabelBench> {
         .collect();
     let t0 = Instant::now();
     let mut n_pipe = 0usize;
-    let mut fail = None;
     let errors = run_pipelined(&items, &spec, batch, &JobCtx::new("bench"), |ids, xs| {
-        let out = net.features(xs).map_err(|e| {
-            fail = Some(e.to_string());
-            anyhow::anyhow!("forward failed")
-        })?;
-        let out = out.to_device(tch::Device::Cpu);
+        let out = net.features(xs)?.to_device(tch::Device::Cpu);
         let _rows: Vec<Vec<f32>> = Vec::<Vec<f32>>::try_from(&out)?;
         n_pipe += ids.len();
         Ok(())
     })?;
     let pipe_s = t0.elapsed().as_secs_f64();
-    anyhow::ensure!(fail.is_none(), "{}", fail.unwrap_or_default());
     anyhow::ensure!(
         errors.is_empty(),
         "{} image(s) failed to decode, e.g. {:?}",
