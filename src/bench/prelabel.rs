@@ -7,7 +7,8 @@
 //!   `optimize_for_inference`, and a PIL + DataLoader pipeline),
 //!
 //! for each backbone, on the installed emoji PNGs; and, for camera photos, the same pipeline on
-//! 12-megapixel JPEGs made from the sample photos (decode ms/image at DCT scale and in full).
+//! 12-megapixel JPEGs made from the sample photos (decode ms/image at DCT scale and in full, next
+//! to Pillow's `draft()` and full decode: `scripts/bench_decode_reference.py`).
 //! Not a test: it prints numbers.
 
 use std::path::{Path, PathBuf};
@@ -205,6 +206,34 @@ fn bare_loop(net: &dyn Embedder, inputs: &[Tensor]) -> anyhow::Result<f64> {
         n += x.size()[0] as usize;
     }
     Ok(n as f64 / t.elapsed().as_secs_f64())
+}
+
+/// Pillow's decode + resize + normalise ms/image (`scripts/bench_decode_reference.py`).
+#[derive(Debug, Clone, serde::Deserialize)]
+struct PythonDecode {
+    draft: f64,
+    full: f64,
+}
+
+fn python_decode_reference(images: &[PathBuf]) -> Result<PythonDecode, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join("bench_decode_reference.py");
+    let out = std::process::Command::new(crate::assets::venv_python())
+        .arg(&script)
+        .args(images)
+        .output()
+        .map_err(|e| format!("no venv python ({e}); {}", crate::assets::SETUP_HINT))?;
+    if !out.status.success() {
+        return Err(format!(
+            "the Python decode reference failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("unreadable reference output: {e}"))
 }
 
 fn python_reference(
@@ -422,7 +451,7 @@ pub fn run_row(cfg: &super::BenchConfig) -> anyhow::Result<super::RowOutcome> {
 /// DCT scale and in full.
 pub fn run_photos_row(cfg: &super::BenchConfig) -> anyhow::Result<super::RowOutcome> {
     use super::{Metric, Target};
-    let photos = camera_jpegs(cfg.prelabel_images.min(64))?;
+    let photos = camera_jpegs(cfg.prelabel_images.min(256))?;
     let r = run(&PrelabelBenchOptions {
         images: photos.clone(),
         n: photos.len(),
@@ -432,6 +461,7 @@ pub fn run_photos_row(cfg: &super::BenchConfig) -> anyhow::Result<super::RowOutc
     })?;
     let spec = BackboneNet::MobilenetV2.input_spec();
     let full = full_decode_ms(&photos[..photos.len().min(4)], &spec)?;
+    let pil = python_decode_reference(&photos[..photos.len().min(16)]);
     let mut m = super::Measured::default();
     m.metrics.push(
         Metric::new("12-MP JPEGs: pipeline", r.pipeline_ips, "img/s").reference(
@@ -442,13 +472,44 @@ pub fn run_photos_row(cfg: &super::BenchConfig) -> anyhow::Result<super::RowOutc
     );
     m.metrics
         .push(Metric::new("pipeline / bare", r.ratio, "").target(Target::at_least(0.90)));
-    m.metrics.push(
-        Metric::new("decode + resize, DCT-scaled", r.decode_ms, "ms/image").reference(
-            "full decode + resize",
-            full,
-            "ms/image",
-        ),
-    );
+    match pil {
+        Ok(p) => {
+            m.metrics.push(
+                Metric::new("decode + resize, DCT-scaled", r.decode_ms, "ms/image").reference(
+                    "Pillow draft() + torchvision",
+                    p.draft,
+                    "ms/image",
+                ),
+            );
+            m.metrics.push(
+                Metric::new("decode + resize, full scale", full, "ms/image").reference(
+                    "Pillow + torchvision",
+                    p.full,
+                    "ms/image",
+                ),
+            );
+        }
+        Err(e) => {
+            m.metrics.push(
+                Metric::new("decode + resize, DCT-scaled", r.decode_ms, "ms/image").reference(
+                    "full decode + resize",
+                    full,
+                    "ms/image",
+                ),
+            );
+            m.notes
+                .push(format!("Python decode reference not run: {e}"));
+        }
+    }
+    // What the cores allow: per image, `decode_ms` of one core and `1 / bare` s of all of them.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let bound = cores * 1e3 / (r.decode_ms + cores * 1e3 / r.bare_ips.max(1e-9));
+    m.notes.push(format!(
+        "core-time bound: {cores:.0} cores, {:.1} ms of decode + {:.1} core-ms of forward per image: at most {bound:.0} img/s, {:.2} of the bare forward",
+        r.decode_ms,
+        cores * 1e3 / r.bare_ips.max(1e-9),
+        bound / r.bare_ips.max(1e-9)
+    ));
     m.notes.push(format!(
         "{} JPEGs 4000x3000 (quality 90) made from the sample photos, MobileNetV2, batch {}, {} ({} threads); decode on {} worker threads",
         r.images,

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+pub use super::jpeg::scale_divisor as jpeg_scale_divisor;
 use super::ImportSummary;
 use crate::domain::{sets, Action, ItemKind, NewDecision, NewItem, NewLabel};
 use crate::jobs::JobCtx;
@@ -164,79 +165,16 @@ pub fn decode_file_for_size(
 ) -> Result<image::DynamicImage, ImageFileError> {
     let bytes = std::fs::read(path).map_err(|e| ImageFileError::Unreadable(e.to_string()))?;
     if image::guess_format(&bytes).ok() == Some(image::ImageFormat::Jpeg) {
-        if let Some(img) = decode_jpeg_scaled(&bytes, min_side, max_pixels)? {
+        let limit = if max_pixels == 0 {
+            DEFAULT_MAX_PIXELS
+        } else {
+            max_pixels
+        };
+        if let Some(img) = super::jpeg::decode_scaled(&bytes, min_side, limit)? {
             return Ok(img);
         }
     }
     decode_bytes(&bytes, max_pixels).map(|(img, _)| img)
-}
-
-/// The largest DCT scale divisor (8, 4, 2 or 1) that keeps both sides >= `min_side`.
-pub fn jpeg_scale_divisor(width: u32, height: u32, min_side: u32) -> u32 {
-    [8u32, 4, 2]
-        .into_iter()
-        .find(|d| width.div_ceil(*d) >= min_side && height.div_ceil(*d) >= min_side)
-        .unwrap_or(1)
-}
-
-/// `Ok(None)`: not for the scaled decoder (full scale anyway, or a pixel format it does not
-/// give as 8-bit RGB/grey); the caller decodes it the usual way.
-fn decode_jpeg_scaled(
-    bytes: &[u8],
-    min_side: u32,
-    max_pixels: u64,
-) -> Result<Option<image::DynamicImage>, ImageFileError> {
-    let max_pixels = if max_pixels == 0 {
-        DEFAULT_MAX_PIXELS
-    } else {
-        max_pixels
-    };
-    let mut dec = jpeg_decoder::Decoder::new(std::io::Cursor::new(bytes));
-    if dec.read_info().is_err() {
-        return Ok(None); // the full decoder words the error
-    }
-    let Some(info) = dec.info() else {
-        return Ok(None);
-    };
-    let (w, h) = (info.width as u32, info.height as u32);
-    if w as u64 * h as u64 > max_pixels {
-        return Err(ImageFileError::TooLarge {
-            width: w,
-            height: h,
-            limit: max_pixels,
-        });
-    }
-    let d = jpeg_scale_divisor(w, h, min_side);
-    let fmt = info.pixel_format;
-    if d == 1
-        || !matches!(
-            fmt,
-            jpeg_decoder::PixelFormat::RGB24 | jpeg_decoder::PixelFormat::L8
-        )
-    {
-        return Ok(None);
-    }
-    let (sw, sh) = dec
-        .scale(w.div_ceil(d) as u16, h.div_ceil(d) as u16)
-        .map_err(|e| ImageFileError::Corrupt(e.to_string()))?;
-    let pixels = dec
-        .decode()
-        .map_err(|e| ImageFileError::Corrupt(e.to_string()))?;
-    let (sw, sh) = (sw as u32, sh as u32);
-    let mut img = match fmt {
-        jpeg_decoder::PixelFormat::RGB24 => {
-            image::RgbImage::from_raw(sw, sh, pixels).map(image::DynamicImage::ImageRgb8)
-        }
-        _ => image::GrayImage::from_raw(sw, sh, pixels).map(image::DynamicImage::ImageLuma8),
-    }
-    .ok_or_else(|| ImageFileError::Corrupt("truncated pixel data".into()))?;
-    if let Some(o) = dec
-        .exif_data()
-        .and_then(image::metadata::Orientation::from_exif_chunk)
-    {
-        img.apply_orientation(o);
-    }
-    Ok(Some(img))
 }
 
 /// Hash and fully decode one file.

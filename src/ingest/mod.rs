@@ -4,6 +4,7 @@
 
 pub mod html;
 pub mod images;
+pub mod jpeg;
 pub mod pages;
 
 use serde::Serialize;
