@@ -197,3 +197,40 @@ fn a_camera_jpeg_decodes_at_dct_scale_upright_with_the_same_features() {
     let cos = min_cosine(&a, &b);
     assert!(cos >= 0.99, "cosine full vs DCT-scaled decode {cos}");
 }
+
+/// LibTorch's CUDA half is loaded on demand (dlopen in `ml::device::load_cuda`, not linked):
+/// once loaded, a CUDA tensor works on a machine with a GPU, and on one without it fails for
+/// want of a GPU or driver, never because this LibTorch "has no CUDA support" (which is what
+/// an unregistered CUDA backend says). A CPU-only LibTorch has no `libtorch_cuda.so` to load.
+#[test]
+fn the_cuda_half_of_libtorch_registers_when_loaded_on_demand() {
+    yuxuan::ml::device::load_cuda();
+    let dir = yuxuan::ml::device::loaded_libtorch_dir().expect("libtorch is mapped");
+    let cuda_build = dir.join("libtorch_cuda.so").is_file();
+    match Tensor::f_zeros([2], (tch::Kind::Float, tch::Device::Cuda(0))) {
+        Ok(t) => {
+            assert!(cuda_build);
+            assert_eq!(t.device(), tch::Device::Cuda(0));
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            let first = msg.lines().next().unwrap_or("");
+            if cuda_build {
+                // What the registered backend says on a machine without a GPU (raised inside
+                // libc10_cuda / libtorch_cuda), not the dispatcher's "Could not run ... from
+                // the 'CUDA' backend" of an unregistered one.
+                let no_gpu = [
+                    "NVIDIA driver",
+                    "no CUDA GPUs",
+                    "CUDA-capable device",
+                    "CUDA driver",
+                ];
+                assert!(no_gpu.iter().any(|s| first.contains(s)), "{first}");
+                assert!(
+                    msg.contains("libtorch_cuda") || msg.contains("libc10_cuda"),
+                    "{msg}"
+                );
+            }
+        }
+    }
+}

@@ -50,7 +50,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                     info.cuda_device_names.join(", ")
                 )
             } else {
-                "not available (CPU will be used)".into()
+                format!(
+                    "not available (CPU will be used): {}",
+                    info.cuda_unavailable_because.as_deref().unwrap_or("?")
+                )
             },
         },
         Check {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use tch::Device;
+use tch::{Device, Tensor};
 
 /// CUDA:0 when LibTorch sees a GPU, else CPU. `YUXUAN_DEVICE=cpu` forces the CPU.
 pub fn best_device() -> Device {
@@ -91,6 +91,8 @@ pub struct TorchInfo {
     pub cudnn_available: bool,
     pub cudnn_version: Option<i64>,
     pub threads: i32,
+    /// Why CUDA is not available, in LibTorch's words (None where it is).
+    pub cuda_unavailable_because: Option<String>,
 }
 
 /// The directory of the libtorch actually loaded (from /proc/self/maps), else the one linked at
@@ -139,6 +141,7 @@ pub fn torch_info() -> TorchInfo {
         }
     }
     let cudnn_available = tch::Cuda::cudnn_is_available();
+    let cuda_unavailable_because = (!cuda_available).then(|| cuda_absence(lib_dir.as_deref()));
     TorchInfo {
         version: lib_dir.as_deref().and_then(libtorch_version),
         lib_dir,
@@ -148,6 +151,26 @@ pub fn torch_info() -> TorchInfo {
         cudnn_available,
         cudnn_version: None,
         threads: tch::get_num_threads(),
+        cuda_unavailable_because,
+    }
+}
+
+/// Why no CUDA device can be used: a CPU-only LibTorch, or what the CUDA backend says when
+/// asked for a tensor (no driver, no GPU).
+fn cuda_absence(lib_dir: Option<&std::path::Path>) -> String {
+    if !lib_dir.is_some_and(|d| d.join("libtorch_cuda.so").is_file()) {
+        return "this LibTorch is a CPU-only build".into();
+    }
+    match Tensor::f_zeros([1], (tch::Kind::Float, Device::Cuda(0))) {
+        Ok(_) => "a CUDA tensor could be made, yet no device is counted".into(),
+        Err(e) => {
+            let msg = e.to_string();
+            let first = msg.lines().next().unwrap_or("").trim();
+            first
+                .strip_prefix("Internal torch error: ")
+                .unwrap_or(first)
+                .to_string()
+        }
     }
 }
 
