@@ -1315,3 +1315,90 @@ fn the_head_on_both_backbones_is_calibrated_and_deterministic() {
         "{out}"
     );
 }
+
+/// Real emoji (150 of each of 4 categories, MobileNetV2): the neighbour graph built through the
+/// HNSW index on the features' top principal axes (what projects above 30k images get) keeps
+/// most of the exact graph's neighbours, and label spreading over it from the same seeds gives
+/// most images the label the exact graph gives, and as many the right one.
+#[test]
+fn the_index_neighbour_graph_of_real_emoji_agrees_with_the_exact_one() {
+    use yuxuan::ml::image_head::{feature_matrix, Features};
+    use yuxuan::ml::propagation::{Graph, K};
+    let dir = tempfile::tempdir().unwrap();
+    let files = common::emoji(&common::EMOJI_CATS, 150);
+    let (mut store, _) = import_labelled_emoji(dir.path(), &files);
+    project::embed_missing(&mut store, &JobCtx::new("embed")).unwrap();
+    let labels: HashMap<i64, String> = store
+        .current_labels(sets::CLASS)
+        .unwrap()
+        .into_iter()
+        .collect();
+    let mut items: Vec<i64> = labels.keys().copied().collect();
+    items.sort();
+    assert!(items.len() > 550, "{}", items.len());
+    let features = |ids: &[i64]| {
+        feature_matrix(
+            &store,
+            BACKBONE_ID,
+            ids,
+            Features::L2Scaled,
+            tch::Device::Cpu,
+        )
+    };
+    let exact = Graph::build(items.clone(), &features(&items).unwrap()).unwrap();
+    let index = Graph::build_index(items.clone(), &features, &JobCtx::new("graph")).unwrap();
+    assert_eq!(index.items, exact.items);
+    let shared: usize = (0..items.len())
+        .map(|r| {
+            index.nbr[r]
+                .iter()
+                .filter(|j| exact.nbr[r].contains(j))
+                .count()
+        })
+        .sum();
+    let recall = shared as f64 / (items.len() * K) as f64;
+    assert!(recall >= 0.8, "neighbour recall {recall:.3}");
+    assert!(index.nbr.iter().enumerate().all(|(r, nb)| nb
+        .iter()
+        .all(|&j| (j as usize) < items.len() && j as usize != r)));
+    // Seeds: every 10th image with its category.
+    let names: Vec<String> = {
+        let mut v: Vec<String> = labels.values().cloned().collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let seeds: Vec<(i64, usize)> = items
+        .iter()
+        .step_by(10)
+        .map(|id| (*id, names.iter().position(|n| *n == labels[id]).unwrap()))
+        .collect();
+    let argmax = |p: &Vec<f32>| (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
+    let (se, si) = (
+        exact.spread(&seeds, names.len()),
+        index.spread(&seeds, names.len()),
+    );
+    let same = se
+        .iter()
+        .zip(&si)
+        .filter(|(a, b)| argmax(a) == argmax(b))
+        .count();
+    let agree = same as f64 / items.len() as f64;
+    let right = |s: &[Vec<f32>]| {
+        items
+            .iter()
+            .zip(s)
+            .filter(|(id, p)| names[argmax(p)] == labels[*id])
+            .count() as f64
+            / items.len() as f64
+    };
+    eprintln!(
+        "neighbour recall {recall:.3}, spreading agreement {agree:.3}, accuracy exact {:.3} index {:.3}",
+        right(&se),
+        right(&si)
+    );
+    // (Measured: recall 0.86, agreement 0.88, accuracy 0.51 exact vs 0.60 index: where the
+    // two disagree, both are mostly wrong; 10 % seeds over 4 broad categories.)
+    assert!(agree >= 0.8, "spreading agreement {agree:.3}");
+    assert!(right(&si) >= right(&se) - 0.03);
+}

@@ -162,7 +162,10 @@ pub fn run_row(cfg: &super::BenchConfig) -> anyhow::Result<RowOutcome> {
     )?];
     stages.push(stage("import", &["import", &ps, &ds, "--labels-csv", &cs])?);
     stages.push(stage("embed (prelabel, no model yet)", &["prelabel", &ps])?);
-    stages.push(stage("train (head on cached embeddings)", &["train", &ps])?);
+    stages.push(stage(
+        "train (head on cached embeddings)",
+        &["train", &ps, "--no-prelabel"],
+    )?);
     stages.push(stage(
         "prelabel (suggestions for every item)",
         &["prelabel", &ps],

@@ -88,11 +88,11 @@ impl ImageHeadFamily {
     /// The neighbour graph of the project's candidate images (None: too few or too many).
     fn graph(&self, store: &Store) -> anyhow::Result<Option<Arc<Graph>>> {
         let cands = self.candidate_items(store)?;
-        propagation::cached_graph(&store.location().display(), &self.backbone, &cands, || {
+        propagation::cached_graph(&store.location().display(), &self.backbone, &cands, |ids| {
             feature_matrix(
                 store,
                 &self.backbone,
-                &cands,
+                ids,
                 Features::L2Scaled,
                 super::device::best_device(),
             )

@@ -5,18 +5,28 @@
 //! label. The image head blends it with its own probabilities by a weight chosen on the
 //! hold-out at each training (0 where spreading does not help: the plain head is kept).
 //!
-//! The graph is exact (blocked matrix products, `O(N² d)`): below [`MAX_GRAPH_ITEMS`] images
-//! it takes seconds and is cached per process; above it spreading is skipped.
+//! Up to [`EXACT_GRAPH_ITEMS`] images the graph is exact (blocked matrix products, `O(N² d)`,
+//! seconds); above, each image's neighbours come from the HNSW index of the near-duplicate
+//! search (`similarity::knn_index`) over the features' top principal axes, which are read a
+//! block of images at a time, so a 100k-image project never holds its full feature matrix.
+//! Either graph is cached per process. Above [`MAX_GRAPH_ITEMS`] spreading is skipped.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tch::{Device, Kind, Tensor};
 
+use super::similarity;
+use crate::jobs::JobCtx;
+
 /// Neighbours per image.
 pub const K: usize = 10;
-/// Images above which no graph is built (the exact graph would take minutes).
-pub const MAX_GRAPH_ITEMS: usize = 30_000;
+/// Images up to which the graph is exact.
+pub const EXACT_GRAPH_ITEMS: usize = 30_000;
+/// Images above which no graph is built (the index's build would take minutes).
+pub const MAX_GRAPH_ITEMS: usize = 1_000_000;
+/// Images whose features are read at once when the graph comes from the index.
+const FEATURE_BLOCK: usize = 8192;
 /// Spreading's `alpha` (share kept from the neighbours each step).
 pub const ALPHA: f32 = 0.99;
 /// Spreading steps.
@@ -84,6 +94,70 @@ impl Graph {
                 w.push(ww);
             }
             start += len;
+        }
+        let row = items.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+        Ok(Graph { items, row, nbr, w })
+    }
+
+    /// The graph of `items` through the HNSW index: `features(ids)` gives the features of some
+    /// of them (`[ids.len(), d]`), asked for a sample (the principal axes) and then a block at
+    /// a time; each row's neighbours are its nearest by cosine on the top axes.
+    pub fn build_index(
+        items: Vec<i64>,
+        features: &dyn Fn(&[i64]) -> anyhow::Result<Tensor>,
+        ctx: &JobCtx,
+    ) -> anyhow::Result<Graph> {
+        let _g = tch::no_grad_guard();
+        let n = items.len();
+        anyhow::ensure!(n > K, "a graph needs more than {K} items");
+        let unit = |x: Tensor| {
+            let x = x.to_device(Device::Cpu).to_kind(Kind::Float);
+            let norm = x
+                .norm_scalaropt_dim(2, [1i64].as_slice(), true)
+                .clamp_min(1e-12);
+            x / norm
+        };
+        ctx.set_message(format!("principal axes of {n} images' features"));
+        let sample: Vec<i64> = similarity::axes_sample(n)
+            .into_iter()
+            .map(|r| items[r])
+            .collect();
+        let sample = unit(features(&sample)?);
+        let dim = sample.size()[1] as usize;
+        let basis = (dim > similarity::INDEX_DIM).then(|| similarity::principal_axes(&sample));
+        drop(sample);
+        let width = dim.min(similarity::INDEX_DIM);
+        let mut low = Vec::with_capacity(n * width);
+        ctx.set_total(n.div_ceil(FEATURE_BLOCK) as u64);
+        for block in items.chunks(FEATURE_BLOCK) {
+            ctx.check()?;
+            let x = unit(features(block)?);
+            let y = match &basis {
+                Some(b) => unit(x.matmul(b)),
+                None => x,
+            };
+            low.extend(Vec::<f32>::try_from(y.contiguous().reshape([-1]))?);
+            ctx.inc(1);
+        }
+        let knn = similarity::knn_index(&low, width, K, ctx)?;
+        drop(low);
+        let mut nbr = Vec::with_capacity(n);
+        let mut w = Vec::with_capacity(n);
+        for (r, near) in knn.into_iter().enumerate() {
+            // Rows the index gave fewer than K neighbours: the rest point at the row itself
+            // with no weight.
+            let mut nb = [r as u32; K];
+            let mut ww = [0f32; K];
+            for (j, (c, s)) in near.into_iter().take(K).enumerate() {
+                nb[j] = c;
+                ww[j] = s.max(0.0).powi(GAMMA);
+            }
+            let sum: f32 = ww.iter().sum();
+            if sum > 0.0 {
+                ww.iter_mut().for_each(|v| *v /= sum);
+            }
+            nbr.push(nb);
+            w.push(ww);
         }
         let row = items.iter().enumerate().map(|(i, &id)| (id, i)).collect();
         Ok(Graph { items, row, nbr, w })
@@ -185,13 +259,14 @@ fn cache() -> &'static Mutex<HashMap<CacheKey, Arc<Graph>>> {
 }
 
 /// The graph of `items` of a project (keyed by the project, the feature key and the item
-/// set), built with `features` on a miss and kept for the process (the app trains and
-/// pre-labels in one process; the simulator retrains on the same items every round).
+/// set), built on a miss from `features(ids)` (exact up to [`EXACT_GRAPH_ITEMS`] items, through
+/// the index above) and kept for the process (the app trains and pre-labels in one process;
+/// the simulator retrains on the same items every round).
 pub fn cached_graph(
     project: &str,
     key: &str,
     items: &[i64],
-    features: impl FnOnce() -> anyhow::Result<Tensor>,
+    features: impl Fn(&[i64]) -> anyhow::Result<Tensor>,
 ) -> anyhow::Result<Option<Arc<Graph>>> {
     if items.len() <= K || items.len() > MAX_GRAPH_ITEMS {
         return Ok(None);
@@ -204,7 +279,12 @@ pub fn cached_graph(
     if let Some(g) = cache().lock().expect("graph cache").get(&k) {
         return Ok(Some(g.clone()));
     }
-    let g = Arc::new(Graph::build(items.to_vec(), &features()?)?);
+    let g = if items.len() <= EXACT_GRAPH_ITEMS {
+        Graph::build(items.to_vec(), &features(items)?)?
+    } else {
+        Graph::build_index(items.to_vec(), &features, &JobCtx::new("neighbour graph"))?
+    };
+    let g = Arc::new(g);
     let mut c = cache().lock().expect("graph cache");
     if c.len() > 4 {
         c.clear();

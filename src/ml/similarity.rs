@@ -339,25 +339,42 @@ pub const INDEX_DIM: usize = 64;
 /// Rows sampled (an even stride) to find the principal axes.
 const AXES_SAMPLE: usize = 10_000;
 
+/// The top [`INDEX_DIM`] principal axes (of the uncentred rows, so dot products are kept) of
+/// `sample` (`[s, d]`, CPU, d > INDEX_DIM), as a `[d, INDEX_DIM]` basis.
+pub fn principal_axes(sample: &Tensor) -> Tensor {
+    let _g = tch::no_grad_guard();
+    let d = sample.size()[1];
+    let gram = sample.transpose(0, 1).matmul(sample);
+    // Eigenvalues ascending: the last INDEX_DIM eigenvectors are the top axes.
+    let (_, vecs) = gram.linalg_eigh("L");
+    vecs.narrow(1, d - INDEX_DIM as i64, INDEX_DIM as i64)
+}
+
+/// Row indices of an even-stride sample of at most [`AXES_SAMPLE`] of `n` rows.
+pub fn axes_sample(n: usize) -> Vec<usize> {
+    let s = AXES_SAMPLE.min(n);
+    (0..s).map(|k| k * n / s.max(1)).collect()
+}
+
 /// The rows of `e` on their top [`INDEX_DIM`] principal axes, `(data, width)`; as they are
-/// where `e` is narrower.
+/// where `e` is narrower. Projected a block of rows at a time (no copy of the whole set).
 fn reduced(e: &Embeddings) -> anyhow::Result<(Vec<f32>, usize)> {
     if e.dim <= INDEX_DIM {
         return Ok((e.data.clone(), e.dim));
     }
     let _g = tch::no_grad_guard();
-    let x = e.tensor(Device::Cpu);
-    let n = e.len();
-    let idx: Vec<i64> = (0..AXES_SAMPLE.min(n))
-        .map(|k| (k * n / AXES_SAMPLE.min(n)) as i64)
-        .collect();
-    let s = x.index_select(0, &Tensor::from_slice(&idx));
-    let gram = s.transpose(0, 1).matmul(&s);
-    // Eigenvalues ascending: the last INDEX_DIM eigenvectors are the top axes.
-    let (_, vecs) = gram.linalg_eigh("L");
-    let basis = vecs.narrow(1, e.dim as i64 - INDEX_DIM as i64, INDEX_DIM as i64);
-    let y = x.matmul(&basis).contiguous();
-    Ok((Vec::<f32>::try_from(y.reshape([-1]))?, INDEX_DIM))
+    let rows_of = |idx: &[usize]| -> Tensor {
+        let flat: Vec<f32> = idx.iter().flat_map(|&i| e.row(i).iter().copied()).collect();
+        Tensor::from_slice(&flat).view([idx.len() as i64, e.dim as i64])
+    };
+    let basis = principal_axes(&rows_of(&axes_sample(e.len())));
+    let mut out = Vec::with_capacity(e.len() * INDEX_DIM);
+    let all: Vec<usize> = (0..e.len()).collect();
+    for block in all.chunks(8192) {
+        let y = rows_of(block).matmul(&basis).contiguous();
+        out.extend(Vec::<f32>::try_from(y.reshape([-1]))?);
+    }
+    Ok((out, INDEX_DIM))
 }
 
 /// A reduced row as an HNSW point: squared Euclidean distance (for unit vectors in full width,
@@ -371,22 +388,24 @@ impl instant_distance::Point for Row<'_> {
     }
 }
 
-/// The pairs at or above `threshold` through the HNSW index: each item's
-/// [`INDEX_NEIGHBOURS`] nearest; items whose nearest are all at or above the threshold get
-/// their row computed exactly (`pairs_of_rows`).
-pub fn pairs_index(e: &Embeddings, threshold: f32, ctx: &JobCtx) -> anyhow::Result<Vec<Pair>> {
-    let n = e.len();
-    if n < 2 {
-        return Ok(Vec::new());
-    }
+/// Every row of `low` (`width` values each) asked of an HNSW index over all of them for its
+/// `ef` nearest (by squared distance; the row itself among them): `visit(row, nearest rows)`,
+/// in parallel, a chunk of queries per progress step, cancellable.
+fn search_all<R: Send>(
+    low: &[f32],
+    width: usize,
+    ef: usize,
+    ctx: &JobCtx,
+    visit: impl Fn(usize, &[u32]) -> R + Sync,
+) -> anyhow::Result<Vec<R>> {
+    let n = low.len() / width.max(1);
+    let low_row = |i: usize| &low[i * width..(i + 1) * width];
     ctx.set_message(format!("indexing {n} items"));
     ctx.check()?;
-    let (low, width) = reduced(e)?;
-    let low_row = |i: usize| &low[i * width..(i + 1) * width];
     let points: Vec<Row> = (0..n).map(|i| Row(low_row(i))).collect();
     let (hnsw, pids) = instant_distance::Builder::default()
-        .ef_construction(INDEX_EF_CONSTRUCTION)
-        .ef_search(INDEX_NEIGHBOURS)
+        .ef_construction(INDEX_EF_CONSTRUCTION.max(ef))
+        .ef_search(ef)
         .seed(INDEX_SEED)
         .build_hnsw(points);
     // Index point -> row.
@@ -397,49 +416,68 @@ pub fn pairs_index(e: &Embeddings, threshold: f32, ctx: &JobCtx) -> anyhow::Resu
     ctx.set_message(format!("searching {n} items"));
     ctx.set_total(n.div_ceil(QUERY_CHUNK) as u64);
     ctx.set_done(0);
-    let mut pairs: Vec<Pair> = Vec::new();
-    let mut saturated: Vec<usize> = Vec::new();
+    let mut out = Vec::with_capacity(n);
     let rows: Vec<usize> = (0..n).collect();
     for chunk in rows.chunks(QUERY_CHUNK) {
         ctx.check()?;
-        let found: Vec<(Vec<Pair>, bool)> = chunk
+        let found: Vec<R> = chunk
             .par_iter()
-            .map_init(instant_distance::Search::default, |search, &i| {
-                let mut out = Vec::new();
-                let mut all_above = true;
-                let mut seen = 0;
-                for item in hnsw.search(&Row(low_row(i)), search) {
-                    seen += 1;
-                    let j = row_of[item.pid.into_inner() as usize];
-                    if j as usize == i {
-                        continue;
-                    }
-                    // The exact product, not the index's: the same number as the exact path.
-                    let s = dot(e.row(i), e.row(j as usize));
-                    if s >= threshold {
-                        let i = i as u32;
-                        out.push(Pair {
-                            a: i.min(j),
-                            b: i.max(j),
-                            similarity: s,
-                        });
-                    } else {
-                        all_above = false;
-                    }
-                }
-                (out, all_above && seen >= INDEX_NEIGHBOURS.min(n))
-            })
+            .map_init(
+                || (instant_distance::Search::default(), Vec::with_capacity(ef)),
+                |(search, near), &i| {
+                    near.clear();
+                    near.extend(
+                        hnsw.search(&Row(low_row(i)), search)
+                            .map(|item| row_of[item.pid.into_inner() as usize]),
+                    );
+                    visit(i, near)
+                },
+            )
             .collect();
-        for (i, (p, full)) in chunk.iter().zip(found) {
-            pairs.extend(p);
-            if full {
-                saturated.push(*i);
+        out.extend(found);
+        ctx.inc(1);
+    }
+    Ok(out)
+}
+
+/// The pairs at or above `threshold` through the HNSW index: each item's
+/// [`INDEX_NEIGHBOURS`] nearest; items whose nearest are all at or above the threshold get
+/// their row computed exactly (`pairs_of_rows`).
+pub fn pairs_index(e: &Embeddings, threshold: f32, ctx: &JobCtx) -> anyhow::Result<Vec<Pair>> {
+    let n = e.len();
+    if n < 2 {
+        return Ok(Vec::new());
+    }
+    let (low, width) = reduced(e)?;
+    let found = search_all(&low, width, INDEX_NEIGHBOURS, ctx, |i, near| {
+        let mut out = Vec::new();
+        let mut all_above = true;
+        for &j in near.iter().filter(|&&j| j as usize != i) {
+            // The exact product, not the index's: the same number as the exact path.
+            let s = dot(e.row(i), e.row(j as usize));
+            if s >= threshold {
+                let i = i as u32;
+                out.push(Pair {
+                    a: i.min(j),
+                    b: i.max(j),
+                    similarity: s,
+                });
+            } else {
+                all_above = false;
             }
         }
-        if pairs.len() > 2 * MAX_PAIRS {
-            return Err(too_many(threshold));
+        (out, all_above && near.len() >= INDEX_NEIGHBOURS.min(n))
+    })?;
+    let mut pairs: Vec<Pair> = Vec::new();
+    let mut saturated: Vec<usize> = Vec::new();
+    for (i, (p, full)) in found.into_iter().enumerate() {
+        pairs.extend(p);
+        if full {
+            saturated.push(i);
         }
-        ctx.inc(1);
+    }
+    if pairs.len() > 2 * MAX_PAIRS {
+        return Err(too_many(threshold));
     }
     if !saturated.is_empty() {
         ctx.set_message(format!(
@@ -454,6 +492,34 @@ pub fn pairs_index(e: &Embeddings, threshold: f32, ctx: &JobCtx) -> anyhow::Resu
         return Err(too_many(threshold));
     }
     Ok(pairs)
+}
+
+/// Each row's `k` nearest other rows through the HNSW index over `low` (`width` values a
+/// row, L2-normalised), with their cosine similarity, nearest first (fewer than `k` only where
+/// the index returned fewer).
+pub fn knn_index(
+    low: &[f32],
+    width: usize,
+    k: usize,
+    ctx: &JobCtx,
+) -> anyhow::Result<Vec<Vec<(u32, f32)>>> {
+    let ef = INDEX_NEIGHBOURS.max(2 * k);
+    search_all(low, width, ef, ctx, |i, near| {
+        let row = &low[i * width..(i + 1) * width];
+        let mut v: Vec<(u32, f32)> = near
+            .iter()
+            .filter(|&&j| j as usize != i)
+            .map(|&j| {
+                (
+                    j,
+                    dot(row, &low[j as usize * width..(j as usize + 1) * width]),
+                )
+            })
+            .collect();
+        v.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
+        v.truncate(k);
+        v
+    })
 }
 
 /// The pairs at or above `threshold`, found as `search` says.

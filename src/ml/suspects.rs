@@ -414,8 +414,8 @@ pub fn find(
 /// Image projects: near-duplicate groups whose members carry different labels feed the same
 /// list. Each member whose label is not the group's most common one (every member, on a tie)
 /// becomes a suspect after the confident-learning ones, suggested the group's most common
-/// other label. Left out above [`super::propagation::MAX_GRAPH_ITEMS`] images (the search is
-/// exact, all pairs).
+/// other label. The search is the near-duplicate one (exact for small projects, the HNSW
+/// index above [`super::similarity::EXACT_MAX_ITEMS`]).
 fn add_duplicate_conflicts(
     store: &Store,
     set: &str,
@@ -428,9 +428,6 @@ fn add_duplicate_conflicts(
         return Ok(());
     }
     let backbone = super::backbone::primary_embedding_id(store)?;
-    if store.embedding_count(backbone)? > super::propagation::MAX_GRAPH_ITEMS as i64 {
-        return Ok(());
-    }
     ctx.set_message("near duplicates with conflicting labels");
     let report = super::similarity::near_duplicates(
         store,
