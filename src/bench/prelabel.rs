@@ -216,24 +216,13 @@ struct PythonDecode {
 }
 
 fn python_decode_reference(images: &[PathBuf]) -> Result<PythonDecode, String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scripts")
-        .join("bench_decode_reference.py");
-    let out = std::process::Command::new(crate::assets::venv_python())
-        .arg(&script)
-        .args(images)
-        .output()
-        .map_err(|e| format!("no venv python ({e}); {}", crate::assets::SETUP_HINT))?;
-    if !out.status.success() {
-        return Err(format!(
-            "the Python decode reference failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        ));
-    }
-    serde_json::from_slice(&out.stdout).map_err(|e| format!("unreadable reference output: {e}"))
+    let args: Vec<std::ffi::OsString> = images.iter().map(|p| p.into()).collect();
+    run_script(
+        "bench_decode_reference.py",
+        &[],
+        &args,
+        "the Python decode reference",
+    )
 }
 
 fn python_reference(
@@ -243,9 +232,6 @@ fn python_reference(
     images: &[PathBuf],
     tuned_malloc: bool,
 ) -> Result<PythonReference, String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scripts")
-        .join("bench_prelabel_reference.py");
     let weights = crate::assets::mobilenet_weights()
         .parent()
         .map(Path::to_path_buf)
@@ -254,19 +240,40 @@ fn python_reference(
         BackboneNet::MobilenetV2 => "mobilenet-v2",
         BackboneNet::EfficientnetLite0 => "efficientnet-lite0",
     };
+    let mut args: Vec<std::ffi::OsString> = vec![
+        weights.into(),
+        net_name.into(),
+        batch.to_string().into(),
+        threads.to_string().into(),
+    ];
+    args.extend(images.iter().map(|p| p.into()));
+    run_script(
+        "bench_prelabel_reference.py",
+        &[("YUXUAN_REF_MALLOPT", if tuned_malloc { "1" } else { "0" })],
+        &args,
+        "the Python reference (make setup installs torchvision)",
+    )
+}
+
+/// Run `scripts/<script>` with the venv's Python and read the one JSON object it prints.
+fn run_script<T: serde::de::DeserializeOwned>(
+    script: &str,
+    env: &[(&str, &str)],
+    args: &[std::ffi::OsString],
+    what: &str,
+) -> Result<T, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(script);
     let out = std::process::Command::new(crate::assets::venv_python())
-        .env("YUXUAN_REF_MALLOPT", if tuned_malloc { "1" } else { "0" })
+        .envs(env.iter().copied())
         .arg(&script)
-        .arg(&weights)
-        .arg(net_name)
-        .arg(batch.to_string())
-        .arg(threads.to_string())
-        .args(images)
+        .args(args)
         .output()
         .map_err(|e| format!("no venv python ({e}); {}", crate::assets::SETUP_HINT))?;
     if !out.status.success() {
         return Err(format!(
-            "the Python reference failed (make setup installs torchvision): {}",
+            "{what} failed: {}",
             String::from_utf8_lossy(&out.stderr)
                 .lines()
                 .last()
