@@ -37,21 +37,10 @@ extern "C-unwind" fn count_warning(
     }
 }
 
-extern "C-unwind" fn fatal(cinfo: &mut ffi::jpeg_common_struct) {
-    let code = cinfo.err_ref().msg_code;
-    // Not a panic: the panic hook stays quiet; caught in `decode_scaled`.
-    std::panic::resume_unwind(Box::new(format!("libjpeg error {code}")));
-}
-
-trait ErrRef {
-    fn err_ref(&self) -> &ffi::jpeg_error_mgr;
-}
-
-impl ErrRef for ffi::jpeg_common_struct {
-    fn err_ref(&self) -> &ffi::jpeg_error_mgr {
-        // SAFETY: libjpeg calls error_exit with the struct whose `err` we set (non-null).
-        unsafe { &*self.err }
-    }
+extern "C-unwind" fn fatal(_cinfo: &mut ffi::jpeg_common_struct) {
+    // Not a panic: the panic hook stays quiet; caught in `decode_scaled` (which sends the
+    // file to the full decoder, so the message is not needed).
+    std::panic::resume_unwind(Box::new("libjpeg fatal error"));
 }
 
 fn error_mgr() -> ffi::jpeg_error_mgr {
@@ -119,17 +108,13 @@ fn decode_inner(
         .find_map(|m| m.data.strip_prefix(b"Exif\0\0"))
         .and_then(image::metadata::Orientation::from_exif_chunk);
     d.scale((8 / div) as u8);
+    let mut s = if grey { d.grayscale() } else { d.rgb() }.map_err(corrupt)?;
+    let (sw, sh) = (s.width() as u32, s.height() as u32);
+    let px: Vec<u8> = s.read_scanlines().map_err(corrupt)?;
+    s.finish().map_err(corrupt)?;
     let mut img = if grey {
-        let mut s = d.grayscale().map_err(corrupt)?;
-        let (sw, sh) = (s.width() as u32, s.height() as u32);
-        let px: Vec<u8> = s.read_scanlines().map_err(corrupt)?;
-        s.finish().map_err(corrupt)?;
         image::GrayImage::from_raw(sw, sh, px).map(image::DynamicImage::ImageLuma8)
     } else {
-        let mut s = d.rgb().map_err(corrupt)?;
-        let (sw, sh) = (s.width() as u32, s.height() as u32);
-        let px: Vec<u8> = s.read_scanlines().map_err(corrupt)?;
-        s.finish().map_err(corrupt)?;
         image::RgbImage::from_raw(sw, sh, px).map(image::DynamicImage::ImageRgb8)
     }
     .ok_or_else(|| ImageFileError::Corrupt("truncated pixel data".into()))?;

@@ -54,11 +54,7 @@ impl Graph {
         let _g = tch::no_grad_guard();
         let n = items.len();
         anyhow::ensure!(n > K, "a graph needs more than {K} items");
-        let x = x.to_kind(Kind::Float);
-        let norm = x
-            .norm_scalaropt_dim(2, [1i64].as_slice(), true)
-            .clamp_min(1e-12);
-        let x = &x / norm;
+        let x = unit_rows(x);
         let mut nbr = Vec::with_capacity(n);
         let mut w = Vec::with_capacity(n);
         let block = 1024i64;
@@ -80,16 +76,8 @@ impl Graph {
             let vals: Vec<f32> = Vec::<f32>::try_from(vals.to_device(Device::Cpu).flatten(0, -1))?;
             let idx: Vec<i64> = Vec::<i64>::try_from(idx.to_device(Device::Cpu).flatten(0, -1))?;
             for r in 0..len as usize {
-                let mut nb = [0u32; K];
-                let mut ww = [0f32; K];
-                for j in 0..K {
-                    nb[j] = idx[r * K + j] as u32;
-                    ww[j] = vals[r * K + j].max(0.0).powi(GAMMA);
-                }
-                let sum: f32 = ww.iter().sum();
-                if sum > 0.0 {
-                    ww.iter_mut().for_each(|v| *v /= sum);
-                }
+                let near = (0..K).map(|j| (idx[r * K + j] as u32, vals[r * K + j]));
+                let (nb, ww) = edges(start as u32 + r as u32, near);
                 nbr.push(nb);
                 w.push(ww);
             }
@@ -110,13 +98,7 @@ impl Graph {
         let _g = tch::no_grad_guard();
         let n = items.len();
         anyhow::ensure!(n > K, "a graph needs more than {K} items");
-        let unit = |x: Tensor| {
-            let x = x.to_device(Device::Cpu).to_kind(Kind::Float);
-            let norm = x
-                .norm_scalaropt_dim(2, [1i64].as_slice(), true)
-                .clamp_min(1e-12);
-            x / norm
-        };
+        let unit = |x: Tensor| unit_rows(&x.to_device(Device::Cpu));
         ctx.set_message(format!("principal axes of {n} images' features"));
         let sample: Vec<i64> = similarity::axes_sample(n)
             .into_iter()
@@ -144,18 +126,7 @@ impl Graph {
         let mut nbr = Vec::with_capacity(n);
         let mut w = Vec::with_capacity(n);
         for (r, near) in knn.into_iter().enumerate() {
-            // Rows the index gave fewer than K neighbours: the rest point at the row itself
-            // with no weight.
-            let mut nb = [r as u32; K];
-            let mut ww = [0f32; K];
-            for (j, (c, s)) in near.into_iter().take(K).enumerate() {
-                nb[j] = c;
-                ww[j] = s.max(0.0).powi(GAMMA);
-            }
-            let sum: f32 = ww.iter().sum();
-            if sum > 0.0 {
-                ww.iter_mut().for_each(|v| *v /= sum);
-            }
+            let (nb, ww) = edges(r as u32, near.into_iter());
             nbr.push(nb);
             w.push(ww);
         }
@@ -239,6 +210,32 @@ impl Graph {
         }
         out
     }
+}
+
+/// Rows of `x` scaled to unit length, as float.
+fn unit_rows(x: &Tensor) -> Tensor {
+    let x = x.to_kind(Kind::Float);
+    let norm = x
+        .norm_scalaropt_dim(2, [1i64].as_slice(), true)
+        .clamp_min(1e-12);
+    x / norm
+}
+
+/// Row `row`'s edges from its nearest `(row, cosine)`, nearest first: weight = cosine^GAMMA,
+/// normalised to sum 1. Fewer than `K` neighbours: the rest point at the row itself with no
+/// weight.
+fn edges(row: u32, near: impl Iterator<Item = (u32, f32)>) -> ([u32; K], [f32; K]) {
+    let mut nb = [row; K];
+    let mut ww = [0f32; K];
+    for (j, (c, s)) in near.take(K).enumerate() {
+        nb[j] = c;
+        ww[j] = s.max(0.0).powi(GAMMA);
+    }
+    let sum: f32 = ww.iter().sum();
+    if sum > 0.0 {
+        ww.iter_mut().for_each(|v| *v /= sum);
+    }
+    (nb, ww)
 }
 
 /// `(1 - w) * head + w * spread`.
