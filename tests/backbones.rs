@@ -48,7 +48,11 @@ fn the_torchscript_backbones_embed_as_the_native_modules_do() {
         let native = net.load_with(tch::Device::Cpu, Runtime::Native).unwrap();
         let a = native.features(&xs).unwrap();
         assert_eq!(a.size(), vec![paths.len() as i64, net.dim()]);
-        for variant in [Variant::OptimizeForInference, Variant::ChannelsLast] {
+        for variant in [
+            Variant::OptimizeForInference,
+            Variant::ChannelsLast,
+            Variant::Fused,
+        ] {
             let ts =
                 FrozenBackbone::load_from(net, &frozen::manifest_path(net), Some(variant)).unwrap();
             let b = ts.features(&xs).unwrap();

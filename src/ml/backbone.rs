@@ -505,15 +505,47 @@ pub fn load_input(
     Ok(preprocess(&img, spec))
 }
 
-/// Stack per-image inputs into a `[N, 3, S, S]` tensor.
+/// Stack per-image inputs (each `3 * S * S` values) into a `[N, 3, S, S]` tensor: one copy
+/// of each into a fresh tensor. (Collecting an element-wise `flat_map` first and copying that
+/// again took 13–15 ms per batch of 32 at 224 px, more than decoding the batch.)
 pub fn batch_tensor(inputs: &[Vec<f32>], size: u32) -> Tensor {
-    let flat: Vec<f32> = inputs.iter().flat_map(|v| v.iter().copied()).collect();
-    Tensor::from_slice(&flat).view([inputs.len() as i64, 3, size as i64, size as i64])
+    let s = size as i64;
+    let per = (3 * s * s) as usize;
+    assert!(
+        inputs.iter().all(|v| v.len() == per),
+        "every input holds 3 x {size} x {size} values"
+    );
+    let out = Tensor::empty(
+        [inputs.len() as i64, 3, s, s],
+        (Kind::Float, tch::Device::Cpu),
+    );
+    if inputs.is_empty() {
+        return out;
+    }
+    // SAFETY: `out` is a freshly allocated, contiguous float tensor on the CPU of exactly
+    // `inputs.len() * per` elements, and nothing else refers to it yet.
+    let dst =
+        unsafe { std::slice::from_raw_parts_mut(out.data_ptr() as *mut f32, inputs.len() * per) };
+    for (chunk, v) in dst.chunks_exact_mut(per).zip(inputs) {
+        chunk.copy_from_slice(v);
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batch_tensor_stacks_the_inputs_in_order() {
+        let a: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        let b: Vec<f32> = (100..112).map(|v| v as f32).collect();
+        let t = batch_tensor(&[a.clone(), b.clone()], 2);
+        assert_eq!(t.size(), vec![2, 3, 2, 2]);
+        let flat: Vec<f32> = Vec::try_from(t.flatten(0, -1)).unwrap();
+        assert_eq!(flat, [a, b].concat());
+        assert_eq!(batch_tensor(&[], 2).size(), vec![0, 3, 2, 2]);
+    }
 
     #[test]
     fn preprocess_composites_alpha_on_white_and_normalizes() {

@@ -1,11 +1,14 @@
 //! Frozen backbones as TorchScript (issue 15): `scripts/export_backbones.py` traces and freezes
-//! each backbone at setup (batch-norm folded into the convolutions, weights as constants) in the
-//! two fastest forms PyTorch offers on a CPU, times both on the machine and records the faster
-//! one with every file's sha256 in `<id>.torchscript.json`. Here the chosen file is loaded,
-//! checked and, for [`Variant::OptimizeForInference`], passed through libtorch's
-//! `optimize_for_inference` (oneDNN convolutions with prepacked weights, fused activations) —
-//! what a Python user gets from `torch.jit.optimize_for_inference(torch.jit.freeze(...))`. tch
-//! does not expose that pass, so `native/jit_opt.cpp` calls it (built by `build.rs`).
+//! each backbone at setup (batch-norm folded into the convolutions, weights as constants) in
+//! three forms, times them on the machine and records the fastest with every file's sha256 in
+//! `<id>.torchscript.json`. Here the chosen file is loaded, checked and, for
+//! [`Variant::OptimizeForInference`], passed through libtorch's `optimize_for_inference`
+//! (oneDNN convolutions with prepacked weights) — what a Python user gets from
+//! `torch.jit.optimize_for_inference(torch.jit.freeze(...))`; tch does not expose that pass, so
+//! `native/jit_opt.cpp` calls it (built by `build.rs`). [`Variant::Fused`] goes further: that
+//! pass leaves every ReLU6 as a separate clamp over the activations (17 % of MobileNetV2's time
+//! on the 2-core VM), so the export rewrites each convolution into a oneDNN convolution with its
+//! ReLU6 or residual add fused in, which is also what Inductor emits.
 //!
 //! CPU only: the optimised graph is oneDNN's. The tch-native modules stay for CUDA and for the
 //! fine-tune mode. Embeddings agree with the native modules (cosine ≥ 0.9999, checked at export
@@ -66,6 +69,9 @@ pub enum Variant {
     OptimizeForInference,
     /// Weights and input in channels-last memory format.
     ChannelsLast,
+    /// Every convolution a oneDNN convolution with its ReLU6 or residual add fused in
+    /// (`mkldnn::_convolution_pointwise`), channels-last input; loaded as saved.
+    Fused,
 }
 
 impl Variant {
@@ -73,7 +79,13 @@ impl Variant {
         match self {
             Variant::OptimizeForInference => "optimize_for_inference",
             Variant::ChannelsLast => "channels_last",
+            Variant::Fused => "fused",
         }
+    }
+
+    /// Whether the module takes its input in channels-last memory format.
+    pub const fn channels_last_input(self) -> bool {
+        matches!(self, Variant::ChannelsLast | Variant::Fused)
     }
 }
 
@@ -251,7 +263,7 @@ impl Embedder for FrozenBackbone {
     fn features(&self, xs: &Tensor) -> Result<Tensor, BackboneError> {
         let x = xs.to_device(tch::Device::Cpu);
         self.module
-            .forward(&x, self.variant == Variant::ChannelsLast)
+            .forward(&x, self.variant.channels_last_input())
             .map_err(|message| BackboneError::Forward {
                 net: self.net.display_name(),
                 message,
