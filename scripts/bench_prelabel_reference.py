@@ -1,14 +1,16 @@
 """The prelabel bench's Python reference: what a PyTorch user gets on the same machine, the same
 images, weights, batch and thread count, in the same run as `yuxuan bench prelabel`.
 
-usage: bench_prelabel_reference.py WEIGHTS_DIR NET BATCH THREADS REPEATS IMAGE...
+usage: bench_prelabel_reference.py WEIGHTS_DIR NET BATCH THREADS IMAGE...
   NET  mobilenet-v2 | efficientnet-lite0
-  REPEATS  passes over the images per variant, after two warm-up batches; the median pass
-           counts (yuxuan's side of the row measures the same way)
+Decodes the images, builds and warms up every variant, prints `ready`, then for each line
+`pass` on stdin runs one pass over the images with each variant and prints one JSON line.
+`yuxuan bench prelabel` interleaves these passes with its own, so both sides see the same
+machine (this VM's speed wanders by 1.5x within minutes).
 With YUXUAN_REF_MALLOPT=1, glibc's malloc gets the settings yuxuan gives itself at start-up
 (ml::device::tune_allocator: mmap threshold 2 GB, 256 MB trim threshold), so the comparison
 can be made with and without them.
-Prints one JSON object, images/s per variant:
+Each JSON line holds images/s per variant:
   eager, channels_last, jit_freeze (torch.jit.freeze(torch.jit.trace(m))),
   optimize_for_inference (torch.jit.optimize_for_inference(torch.jit.trace(m))) — bare forward
   loops on the decoded batches — and pipeline: PIL decode + torchvision transforms in a
@@ -32,8 +34,7 @@ import torchvision.transforms as T
 from PIL import Image
 
 weights, net, batch, threads = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-repeats = max(1, int(sys.argv[5]))
-paths = sys.argv[6:]
+paths = sys.argv[5:]
 torch.set_num_threads(threads)
 
 # The same model definitions as the export (one place).
@@ -70,54 +71,45 @@ class Files(torch.utils.data.Dataset):
 xs = [torch.stack([tf(load(p)) for p in paths[i:i + batch]]) for i in range(0, len(paths), batch)]
 
 
-def median_pass(one_pass):
-    """Images/s of the median of `repeats` passes; `one_pass()` returns the images it ran."""
-    rates = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        n = one_pass()
-        rates.append(n / (time.perf_counter() - t))
-    return sorted(rates)[len(rates) // 2]
-
-
-def bare(f, inputs):
-    def one_pass():
-        n = 0
-        for x in inputs:
-            f(x)
-            n += x.shape[0]
-        return n
-
-    with torch.no_grad():
-        f(inputs[0])
-        f(inputs[0])
-        return median_pass(one_pass)
-
-
-out = {}
-m = Model().eval()
-out["eager"] = bare(m, xs)
-mcl = Model().eval().to(memory_format=torch.channels_last)
-out["channels_last"] = bare(mcl, [x.contiguous(memory_format=torch.channels_last) for x in xs])
-with torch.no_grad():
-    frozen = torch.jit.freeze(torch.jit.trace(Model().eval(), xs[0][:1]))
-    opt = torch.jit.optimize_for_inference(torch.jit.trace(Model().eval(), xs[0][:1]))
-out["jit_freeze"] = bare(frozen, xs)
-out["optimize_for_inference"] = bare(opt, xs)
-best = max(["jit_freeze", "optimize_for_inference"], key=lambda k: out[k])
-best_m = frozen if best == "jit_freeze" else opt
-loader = torch.utils.data.DataLoader(Files(), batch_size=batch, num_workers=threads, persistent_workers=True)
-
-
-def pipeline_pass():
+def one_pass(f, inputs):
     n = 0
-    for x in loader:
-        best_m(x)
+    for x in inputs:
+        f(x)
         n += x.shape[0]
     return n
 
 
+def rate(f, inputs):
+    t = time.perf_counter()
+    n = one_pass(f, inputs)
+    return n / (time.perf_counter() - t)
+
+
 with torch.no_grad():
-    out["pipeline"] = median_pass(pipeline_pass)
-out["pipeline_module"] = best
-print(json.dumps(out))
+    m = Model().eval()
+    mcl = Model().eval().to(memory_format=torch.channels_last)
+    xs_cl = [x.contiguous(memory_format=torch.channels_last) for x in xs]
+    frozen = torch.jit.freeze(torch.jit.trace(Model().eval(), xs[0][:1]))
+    opt = torch.jit.optimize_for_inference(torch.jit.trace(Model().eval(), xs[0][:1]))
+    variants = {
+        "eager": (m, xs),
+        "channels_last": (mcl, xs_cl),
+        "jit_freeze": (frozen, xs),
+        "optimize_for_inference": (opt, xs),
+    }
+    # Two warm-up batches each: TorchScript's profiling executor optimises on the second run.
+    for f, inputs in variants.values():
+        f(inputs[0])
+        f(inputs[0])
+    # The DataLoader pipeline feeds the faster TorchScript module (timed once here).
+    best = max(["jit_freeze", "optimize_for_inference"], key=lambda k: rate(*variants[k]))
+    best_m = variants[best][0]
+    loader = torch.utils.data.DataLoader(Files(), batch_size=batch, num_workers=threads, persistent_workers=True)
+    one_pass(best_m, loader)  # starts the workers
+
+    print("ready", flush=True)
+    while sys.stdin.readline().strip() == "pass":
+        out = {k: rate(f, inputs) for k, (f, inputs) in variants.items()}
+        out["pipeline"] = rate(best_m, loader)
+        out["pipeline_module"] = best
+        print(json.dumps(out), flush=True)

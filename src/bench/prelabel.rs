@@ -34,8 +34,9 @@ pub struct PrelabelBenchOptions {
     pub device: Option<tch::Device>,
     /// Also run the Python reference script.
     pub python: bool,
-    /// Passes over the images per loop (after the warm-up); the median pass counts, on both
-    /// sides (a pass of 128 images is half a second, and this VM's speed wanders).
+    /// Rounds of passes over the images (after the warm-up), each a pipeline pass, a bare pass
+    /// and one pass of every Python variant; the medians count (a pass of 128 images is half
+    /// a second, and this VM's speed wanders by 1.5x within minutes).
     pub repeats: usize,
 }
 
@@ -48,7 +49,7 @@ impl Default for PrelabelBenchOptions {
             net: BackboneNet::MobilenetV2,
             device: None,
             python: true,
-            repeats: 3,
+            repeats: 5,
         }
     }
 }
@@ -101,6 +102,9 @@ pub struct PrelabelBench {
     pub python: Option<PythonReference>,
     /// The same with glibc's malloc set as yuxuan sets its own (`tune_allocator`).
     pub python_tuned: Option<PythonReference>,
+    /// The median over the rounds of pipeline / best Python (each round's pipeline pass next
+    /// to the Python passes that followed it).
+    pub python_ratio: Option<f64>,
     /// Why the Python reference did not run.
     pub python_error: Option<String>,
 }
@@ -122,7 +126,7 @@ impl std::fmt::Display for PrelabelBench {
                 f,
                 "; Python eager {:.1}, channels_last {:.1}, jit.freeze {:.1}, optimize_for_inference {:.1}, DataLoader pipeline {:.1} img/s; pipeline / best Python ({name}) {:.3}",
                 p.eager, p.channels_last, p.jit_freeze, p.optimize_for_inference, p.pipeline,
-                self.pipeline_ips / best
+                self.python_ratio.unwrap_or(self.pipeline_ips / best)
             )?;
         }
         Ok(())
@@ -200,21 +204,6 @@ pub fn full_decode_ms(paths: &[PathBuf], spec: &backbone::InputSpec) -> anyhow::
     Ok(t.elapsed().as_secs_f64() * 1e3 / paths.len().max(1) as f64)
 }
 
-/// Images/s of the median of `repeats` passes; `one_pass` returns the images it ran.
-fn median_pass(
-    repeats: usize,
-    mut one_pass: impl FnMut() -> anyhow::Result<usize>,
-) -> anyhow::Result<f64> {
-    let mut rates = Vec::with_capacity(repeats.max(1));
-    for _ in 0..repeats.max(1) {
-        let t = Instant::now();
-        let n = one_pass()?;
-        rates.push(n as f64 / t.elapsed().as_secs_f64());
-    }
-    rates.sort_by(f64::total_cmp);
-    Ok(rates[rates.len() / 2])
-}
-
 /// Two forward calls: TorchScript's profiling executor optimises its graph on the second run,
 /// and the allocator, oneDNN's primitive cache and cuDNN's autotuner settle (the Python
 /// reference warms up the same way).
@@ -225,17 +214,24 @@ fn warm_up(net: &dyn Embedder, x: &Tensor) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Images/s of one pass over `inputs`, features read back as the product does.
+fn bare_pass(net: &dyn Embedder, inputs: &[Tensor]) -> anyhow::Result<f64> {
+    let t = Instant::now();
+    let mut n = 0usize;
+    for x in inputs {
+        let out = net.features(x)?.to_device(tch::Device::Cpu);
+        let _rows: Vec<Vec<f32>> = Vec::<Vec<f32>>::try_from(&out)?;
+        n += x.size()[0] as usize;
+    }
+    Ok(n as f64 / t.elapsed().as_secs_f64())
+}
+
 fn bare_loop(net: &dyn Embedder, inputs: &[Tensor], repeats: usize) -> anyhow::Result<f64> {
     warm_up(net, &inputs[0])?;
-    median_pass(repeats, || {
-        let mut n = 0usize;
-        for x in inputs {
-            let out = net.features(x)?.to_device(tch::Device::Cpu);
-            let _rows: Vec<Vec<f32>> = Vec::<Vec<f32>>::try_from(&out)?;
-            n += x.size()[0] as usize;
-        }
-        Ok(n)
-    })
+    let rates = (0..repeats.max(1))
+        .map(|_| bare_pass(net, inputs))
+        .collect::<anyhow::Result<Vec<f64>>>()?;
+    Ok(median(rates))
 }
 
 /// Pillow's decode + resize + normalise ms/image (`scripts/bench_decode_reference.py`).
@@ -255,36 +251,120 @@ fn python_decode_reference(images: &[PathBuf]) -> Result<PythonDecode, String> {
     )
 }
 
-fn python_reference(
-    net: BackboneNet,
-    batch: usize,
-    threads: i32,
-    repeats: usize,
-    images: &[PathBuf],
-    tuned_malloc: bool,
-) -> Result<PythonReference, String> {
-    let weights = crate::assets::mobilenet_weights()
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let net_name = match net {
-        BackboneNet::MobilenetV2 => "mobilenet-v2",
-        BackboneNet::EfficientnetLite0 => "efficientnet-lite0",
-    };
-    let mut args: Vec<std::ffi::OsString> = vec![
-        weights.into(),
-        net_name.into(),
-        batch.to_string().into(),
-        threads.to_string().into(),
-        repeats.to_string().into(),
-    ];
-    args.extend(images.iter().map(|p| p.into()));
-    run_script(
-        "bench_prelabel_reference.py",
-        &[("YUXUAN_REF_MALLOPT", if tuned_malloc { "1" } else { "0" })],
-        &args,
-        "the Python reference (make setup installs torchvision)",
-    )
+/// The Python reference script, running: one call of [`PythonServer::pass`] is one pass over
+/// the images with each of its variants, so the bench can interleave its own passes with
+/// Python's and compare the two on the same state of the machine.
+struct PythonServer {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl PythonServer {
+    fn start(
+        net: BackboneNet,
+        batch: usize,
+        threads: i32,
+        images: &[PathBuf],
+        tuned_malloc: bool,
+    ) -> Result<PythonServer, String> {
+        let weights = crate::assets::mobilenet_weights()
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let net_name = match net {
+            BackboneNet::MobilenetV2 => "mobilenet-v2",
+            BackboneNet::EfficientnetLite0 => "efficientnet-lite0",
+        };
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scripts")
+            .join("bench_prelabel_reference.py");
+        let mut child = std::process::Command::new(crate::assets::venv_python())
+            .env("YUXUAN_REF_MALLOPT", if tuned_malloc { "1" } else { "0" })
+            .arg(&script)
+            .arg(&weights)
+            .args([net_name, &batch.to_string(), &threads.to_string()])
+            .args(images)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("no venv python ({e}); {}", crate::assets::SETUP_HINT))?;
+        let stdin = child.stdin.take();
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut server = PythonServer {
+            child,
+            stdin,
+            stdout,
+        };
+        match server.line()? {
+            l if l.trim() == "ready" => Ok(server),
+            l => Err(format!("the Python reference said {l:?} instead of ready")),
+        }
+    }
+
+    /// The next line it prints; its last line of stderr as the error when it ended.
+    fn line(&mut self) -> Result<String, String> {
+        use std::io::{BufRead, Read};
+        let mut line = String::new();
+        if self
+            .stdout
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?
+            > 0
+        {
+            return Ok(line);
+        }
+        self.stdin = None;
+        let _ = self.child.wait();
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        Err(format!(
+            "the Python reference failed (make setup installs torchvision): {}",
+            err.lines().last().unwrap_or("no output")
+        ))
+    }
+
+    /// One pass over the images with each variant.
+    fn pass(&mut self) -> Result<PythonReference, String> {
+        use std::io::Write;
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or("the Python reference has ended")?;
+        stdin
+            .write_all(b"pass\n")
+            .and_then(|()| stdin.flush())
+            .map_err(|e| format!("the Python reference has ended: {e}"))?;
+        let line = self.line()?;
+        serde_json::from_str(&line).map_err(|e| format!("unreadable reference output: {e}"))
+    }
+}
+
+impl Drop for PythonServer {
+    fn drop(&mut self) {
+        self.stdin = None; // EOF: the script ends
+        let _ = self.child.wait();
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Per variant, the median over the passes.
+fn median_reference(passes: &[PythonReference]) -> Option<PythonReference> {
+    let m = |f: fn(&PythonReference) -> f64| median(passes.iter().map(f).collect());
+    (!passes.is_empty()).then(|| PythonReference {
+        eager: m(|p| p.eager),
+        channels_last: m(|p| p.channels_last),
+        jit_freeze: m(|p| p.jit_freeze),
+        optimize_for_inference: m(|p| p.optimize_for_inference),
+        pipeline: m(|p| p.pipeline),
+    })
 }
 
 /// Run `scripts/<script>` with the venv's Python and read the one JSON object it prints.
@@ -329,10 +409,6 @@ pub fn run(opts: &PrelabelBenchOptions) -> anyhow::Result<PrelabelBench> {
     let net = opts.net.load_with(device, Runtime::Fastest)?;
     let spec = opts.net.input_spec();
     let s = spec.size as i64;
-    warm_up(
-        net.as_ref(),
-        &Tensor::rand([batch as i64, 3, s, s], (Kind::Float, tch::Device::Cpu)),
-    )?;
 
     let items: Vec<(i64, PathBuf)> = images
         .iter()
@@ -340,31 +416,64 @@ pub fn run(opts: &PrelabelBenchOptions) -> anyhow::Result<PrelabelBench> {
         .enumerate()
         .map(|(i, p)| (i as i64, p))
         .collect();
+    // Bare loops: same number of images, same batches, tensors already in memory.
+    let inputs: Vec<Tensor> = items
+        .chunks(batch)
+        .map(|c| Tensor::rand([c.len() as i64, 3, s, s], (Kind::Float, tch::Device::Cpu)))
+        .collect();
+    warm_up(net.as_ref(), &inputs[0])?;
+    let threads = tch::get_num_threads();
+    // The Python references (glibc's malloc defaults, then yuxuan's settings) start before
+    // the first pass: their set-up would otherwise share the cores with it.
+    let mut servers: Vec<PythonServer> = Vec::new();
+    let mut python_error = None;
+    if opts.python && device == tch::Device::Cpu {
+        for tuned in [false, true] {
+            match PythonServer::start(opts.net, batch, threads, &images, tuned) {
+                Ok(p) => servers.push(p),
+                Err(e) => {
+                    python_error = Some(e);
+                    break;
+                }
+            }
+        }
+    }
+    // Rounds: a pipeline pass, a bare pass, one pass of each Python variant; the medians
+    // count, and the ratio to Python is the median of each round's own ratio.
     let mut n_pipe = 0usize;
-    let pipeline_ips = median_pass(opts.repeats, || {
-        let mut n = 0usize;
+    let (mut pipe, mut bare, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let mut passes: Vec<Vec<PythonReference>> = vec![Vec::new(); servers.len()];
+    for _ in 0..opts.repeats.max(1) {
+        let t = Instant::now();
         let errors = run_pipelined(&items, &spec, batch, &JobCtx::new("bench"), |ids, xs| {
             let out = net.features(xs)?.to_device(tch::Device::Cpu);
             let _rows: Vec<Vec<f32>> = Vec::<Vec<f32>>::try_from(&out)?;
-            n += ids.len();
+            n_pipe += ids.len();
             Ok(())
         })?;
+        let p = items.len() as f64 / t.elapsed().as_secs_f64();
         anyhow::ensure!(
             errors.is_empty(),
             "{} image(s) failed to decode, e.g. {:?}",
             errors.len(),
             errors[0]
         );
-        n_pipe = n;
-        Ok(n)
-    })?;
-
-    // Bare loops: same number of images, same batches, tensors already in memory.
-    let inputs: Vec<Tensor> = items
-        .chunks(batch)
-        .map(|c| Tensor::rand([c.len() as i64, 3, s, s], (Kind::Float, tch::Device::Cpu)))
-        .collect();
-    let bare_ips = bare_loop(net.as_ref(), &inputs, opts.repeats)?;
+        pipe.push(p);
+        bare.push(bare_pass(net.as_ref(), &inputs)?);
+        for (server, got) in servers.iter_mut().zip(passes.iter_mut()) {
+            match server.pass() {
+                Ok(r) => got.push(r),
+                Err(e) => python_error = Some(e),
+            }
+        }
+        if let Some(r) = passes.first().and_then(|v| v.last()) {
+            ratios.push(p / r.best().1);
+        }
+    }
+    drop(servers);
+    n_pipe /= opts.repeats.max(1);
+    let pipeline_ips = median(pipe);
+    let bare_ips = median(bare);
     drop(net);
     let native_bare_ips = if device == tch::Device::Cpu {
         let native = opts.net.load_with(device, Runtime::Native)?;
@@ -373,17 +482,10 @@ pub fn run(opts: &PrelabelBenchOptions) -> anyhow::Result<PrelabelBench> {
         None
     };
     let decode_ms = decode_ms(&images[..images.len().min(16)], &spec)?;
-    let threads = tch::get_num_threads();
-    let (python, python_tuned, python_error) = if opts.python && device == tch::Device::Cpu {
-        let reference =
-            |tuned| python_reference(opts.net, batch, threads, opts.repeats, &images, tuned);
-        match reference(false) {
-            Ok(p) => (Some(p), reference(true).ok(), None),
-            Err(e) => (None, None, Some(e)),
-        }
-    } else {
-        (None, None, None)
-    };
+    let python = passes.first().and_then(|p| median_reference(p));
+    let python_tuned = passes.get(1).and_then(|p| median_reference(p));
+    let python_ratio = (!ratios.is_empty()).then(|| median(ratios));
+    let python_error = if python.is_some() { None } else { python_error };
     Ok(PrelabelBench {
         net: opts.net.display_name(),
         device: format!("{device:?}"),
@@ -398,6 +500,7 @@ pub fn run(opts: &PrelabelBenchOptions) -> anyhow::Result<PrelabelBench> {
         decode_ms,
         python,
         python_tuned,
+        python_ratio,
         python_error,
     })
 }
@@ -413,12 +516,14 @@ pub fn run_row(cfg: &super::BenchConfig) -> anyhow::Result<super::RowOutcome> {
     use super::{Metric, Target};
     let mut m = super::Measured::default();
     for net in [BackboneNet::MobilenetV2, BackboneNet::EfficientnetLite0] {
-        let r = run(&PrelabelBenchOptions {
+        let opts = PrelabelBenchOptions {
             n: cfg.prelabel_images,
             net,
             device: device_of(cfg)?,
             ..Default::default()
-        })?;
+        };
+        let opts_repeats = opts.repeats;
+        let r = run(&opts)?;
         let name = r.net;
         m.metrics.push(
             Metric::new(format!("{name}: pipeline"), r.pipeline_ips, "img/s").reference(
@@ -443,12 +548,16 @@ pub fn run_row(cfg: &super::BenchConfig) -> anyhow::Result<super::RowOutcome> {
                 m.metrics.push(
                     Metric::new(
                         format!("{name}: pipeline / best Python"),
-                        r.pipeline_ips / best,
+                        r.python_ratio.unwrap_or(r.pipeline_ips / best),
                         "",
                     )
                     .target(Target::at_least(0.90))
                     .reference(format!("Python {best_name}"), best, "img/s"),
                 );
+                m.notes.push(format!(
+                    "{name}: {} rounds, each a pipeline pass, a bare pass and one pass of every Python variant; medians, and pipeline / best Python is the median of the rounds' own ratios",
+                    opts_repeats
+                ));
                 m.notes.push(format!(
                     "{name} in Python (torch {}, same images, batch, threads): eager {:.1}, channels_last {:.1}, jit.freeze {:.1}, optimize_for_inference {:.1}, PIL + DataLoader pipeline {:.1} img/s",
                     "2.13", p.eager, p.channels_last, p.jit_freeze, p.optimize_for_inference, p.pipeline
