@@ -20,6 +20,7 @@ a temporary name and moved into place, so an interrupted export leaves nothing h
 """
 import ctypes
 import hashlib
+import io
 import json
 import os
 import sys
@@ -153,10 +154,11 @@ def export(name, make):
         # add themselves (fuse_pointwise), fed channels-last input.
         # An optional variant: a LibTorch without oneDNN, or a net whose graph the rewrite
         # does not cover, keeps the other two.
-        fused_tmp = weights / f"{name}.fused.pt.tmp"
         try:
-            torch.jit.save(frozen, str(fused_tmp))
-            fused = fuse_pointwise(torch.jit.load(str(fused_tmp)))
+            copy = io.BytesIO()  # a copy of `frozen` to rewrite, through serialisation
+            torch.jit.save(frozen, copy)
+            copy.seek(0)
+            fused = fuse_pointwise(torch.jit.load(copy))
         except RuntimeError as e:
             print(f"{name}: no fused variant ({str(e).splitlines()[0]})")
             fused = None

@@ -276,12 +276,8 @@ impl PythonServer {
             BackboneNet::MobilenetV2 => "mobilenet-v2",
             BackboneNet::EfficientnetLite0 => "efficientnet-lite0",
         };
-        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("scripts")
-            .join("bench_prelabel_reference.py");
-        let mut child = std::process::Command::new(crate::assets::venv_python())
+        let mut child = script_command("bench_prelabel_reference.py")
             .env("YUXUAN_REF_MALLOPT", if tuned_malloc { "1" } else { "0" })
-            .arg(&script)
             .arg(&weights)
             .args([net_name, &batch.to_string(), &threads.to_string()])
             .args(images)
@@ -367,6 +363,17 @@ fn median_reference(passes: &[PythonReference]) -> Option<PythonReference> {
     })
 }
 
+/// `scripts/<script>` run by the venv's Python.
+fn script_command(script: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(crate::assets::venv_python());
+    cmd.arg(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scripts")
+            .join(script),
+    );
+    cmd
+}
+
 /// Run `scripts/<script>` with the venv's Python and read the one JSON object it prints.
 fn run_script<T: serde::de::DeserializeOwned>(
     script: &str,
@@ -374,12 +381,8 @@ fn run_script<T: serde::de::DeserializeOwned>(
     args: &[std::ffi::OsString],
     what: &str,
 ) -> Result<T, String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scripts")
-        .join(script);
-    let out = std::process::Command::new(crate::assets::venv_python())
+    let out = script_command(script)
         .envs(env.iter().copied())
-        .arg(&script)
         .args(args)
         .output()
         .map_err(|e| format!("no venv python ({e}); {}", crate::assets::SETUP_HINT))?;
@@ -441,15 +444,13 @@ pub fn run(opts: &PrelabelBenchOptions) -> anyhow::Result<PrelabelBench> {
     }
     // Rounds: a pipeline pass, a bare pass, one pass of each Python variant; the medians
     // count, and the ratio to Python is the median of each round's own ratio.
-    let mut n_pipe = 0usize;
     let (mut pipe, mut bare, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     let mut passes: Vec<Vec<PythonReference>> = vec![Vec::new(); servers.len()];
     for _ in 0..opts.repeats.max(1) {
         let t = Instant::now();
-        let errors = run_pipelined(&items, &spec, batch, &JobCtx::new("bench"), |ids, xs| {
+        let errors = run_pipelined(&items, &spec, batch, &JobCtx::new("bench"), |_, xs| {
             let out = net.features(xs)?.to_device(tch::Device::Cpu);
             let _rows: Vec<Vec<f32>> = Vec::<Vec<f32>>::try_from(&out)?;
-            n_pipe += ids.len();
             Ok(())
         })?;
         let p = items.len() as f64 / t.elapsed().as_secs_f64();
@@ -474,7 +475,6 @@ pub fn run(opts: &PrelabelBenchOptions) -> anyhow::Result<PrelabelBench> {
         }
     }
     drop(servers);
-    n_pipe /= opts.repeats.max(1);
     let pipeline_ips = median(pipe);
     let bare_ips = median(bare);
     drop(net);
@@ -492,7 +492,7 @@ pub fn run(opts: &PrelabelBenchOptions) -> anyhow::Result<PrelabelBench> {
     Ok(PrelabelBench {
         net: opts.net.display_name(),
         device: format!("{device:?}"),
-        images: n_pipe,
+        images: items.len(),
         batch,
         size: spec.size,
         threads,
@@ -525,7 +525,6 @@ pub fn run_row(cfg: &super::BenchConfig) -> anyhow::Result<super::RowOutcome> {
             device: device_of(cfg)?,
             ..Default::default()
         };
-        let opts_repeats = opts.repeats;
         let r = run(&opts)?;
         let name = r.net;
         m.metrics.push(
@@ -559,7 +558,7 @@ pub fn run_row(cfg: &super::BenchConfig) -> anyhow::Result<super::RowOutcome> {
                 );
                 m.notes.push(format!(
                     "{name}: {} rounds, each a pipeline pass, a bare pass and one pass of every Python variant; medians, and pipeline / best Python is the median of the rounds' own ratios",
-                    opts_repeats
+                    opts.repeats
                 ));
                 m.notes.push(format!(
                     "{name} in Python (torch {}, same images, batch, threads): eager {:.1}, channels_last {:.1}, jit.freeze {:.1}, optimize_for_inference {:.1}, PIL + DataLoader pipeline {:.1} img/s",
