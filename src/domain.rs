@@ -11,21 +11,29 @@ pub enum TaskKind {
     Image,
     /// H5 form pages: field types (per field) and industry (per page).
     Form,
+    /// Objects in images: boxes with a label each.
+    Objects,
 }
 
 impl TaskKind {
+    /// The id stored in the project and taken by `--kind`. Everything else about a kind is
+    /// its row of the task-kind catalog (`kinds::spec`).
     pub fn as_str(self) -> &'static str {
         match self {
             TaskKind::Image => "image",
             TaskKind::Form => "form",
+            TaskKind::Objects => "objects",
         }
     }
+    /// This kind's row of the task-kind catalog.
+    pub fn spec(self) -> &'static crate::kinds::KindSpec {
+        crate::kinds::spec(self)
+    }
+    /// The kind stored as `s` (`kinds::parse` also takes the aliases).
     pub fn parse(s: &str) -> Option<TaskKind> {
-        match s {
-            "image" | "images" => Some(TaskKind::Image),
-            "form" | "forms" => Some(TaskKind::Form),
-            _ => None,
-        }
+        [TaskKind::Image, TaskKind::Form, TaskKind::Objects]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 
@@ -45,6 +53,179 @@ pub mod sets {
     pub const FIELD_TYPE: &str = "field_type";
     /// Page industries.
     pub const INDUSTRY: &str = "industry";
+    /// Object labels (one per box).
+    pub const OBJECT: &str = "object";
+}
+
+/// An axis-aligned box in image pixels: the top-left corner and the size (COCO's `bbox`
+/// convention), on the image as shown (EXIF orientation applied). Every box of the product
+/// (detections, decisions, imports, exports) is this; formats convert at their edges.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BBox {
+    pub x: f64,
+    pub y: f64,
+    pub w: f64,
+    pub h: f64,
+}
+
+impl BBox {
+    pub fn new(x: f64, y: f64, w: f64, h: f64) -> BBox {
+        BBox { x, y, w, h }
+    }
+    /// From two corners (any order).
+    pub fn from_corners(x1: f64, y1: f64, x2: f64, y2: f64) -> BBox {
+        BBox {
+            x: x1.min(x2),
+            y: y1.min(y2),
+            w: (x2 - x1).abs(),
+            h: (y2 - y1).abs(),
+        }
+    }
+    pub fn x2(&self) -> f64 {
+        self.x + self.w
+    }
+    pub fn y2(&self) -> f64 {
+        self.y + self.h
+    }
+    pub fn area(&self) -> f64 {
+        self.w.max(0.0) * self.h.max(0.0)
+    }
+    /// Intersection over union (0 when either box is empty).
+    pub fn iou(&self, other: &BBox) -> f64 {
+        let iw = (self.x2().min(other.x2()) - self.x.max(other.x)).max(0.0);
+        let ih = (self.y2().min(other.y2()) - self.y.max(other.y)).max(0.0);
+        let inter = iw * ih;
+        let union = self.area() + other.area() - inter;
+        if union <= 0.0 {
+            0.0
+        } else {
+            inter / union
+        }
+    }
+    /// The box clipped to an image of `width` x `height` pixels.
+    pub fn clipped(&self, width: f64, height: f64) -> BBox {
+        let x1 = self.x.clamp(0.0, width);
+        let y1 = self.y.clamp(0.0, height);
+        let x2 = self.x2().clamp(0.0, width);
+        let y2 = self.y2().clamp(0.0, height);
+        BBox::from_corners(x1, y1, x2, y2)
+    }
+    /// Finite, with a positive width and height.
+    pub fn is_valid(&self) -> bool {
+        [self.x, self.y, self.w, self.h]
+            .iter()
+            .all(|v| v.is_finite())
+            && self.w > 0.0
+            && self.h > 0.0
+    }
+}
+
+/// What an annotator did to one box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BoxAction {
+    /// Kept as shown.
+    Accept,
+    /// Another label, same geometry.
+    Relabel,
+    /// New geometry (and possibly label).
+    Adjust,
+    /// Removed.
+    Delete,
+    /// A new box.
+    Draw,
+    /// Cancels an earlier box decision (`supersedes`).
+    Undo,
+}
+
+impl BoxAction {
+    pub const ALL: [BoxAction; 6] = [
+        BoxAction::Accept,
+        BoxAction::Relabel,
+        BoxAction::Adjust,
+        BoxAction::Delete,
+        BoxAction::Draw,
+        BoxAction::Undo,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BoxAction::Accept => "accept",
+            BoxAction::Relabel => "relabel",
+            BoxAction::Adjust => "adjust",
+            BoxAction::Delete => "delete",
+            BoxAction::Draw => "draw",
+            BoxAction::Undo => "undo",
+        }
+    }
+    pub fn parse(s: &str) -> Option<BoxAction> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+    /// Whether the decision leaves a box with a label and geometry.
+    pub fn keeps_box(self) -> bool {
+        !matches!(self, BoxAction::Delete | BoxAction::Undo)
+    }
+}
+
+/// A box a model proposed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoxPrediction {
+    pub id: i64,
+    pub item_id: i64,
+    /// The detector that proposed it (`yolo11n`, a registered model's name).
+    pub detector: String,
+    pub label: String,
+    pub score: f64,
+    pub bbox: BBox,
+}
+
+impl BoxPrediction {
+    /// The id of the box within its image, as its decisions name it.
+    pub fn uid(&self) -> String {
+        format!("p{}", self.id)
+    }
+}
+
+/// A box decision to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewBoxDecision {
+    pub item_id: i64,
+    pub label_set: String,
+    /// The box within its image: `p<prediction id>` or a drawn box's own id.
+    pub box_uid: String,
+    pub action: BoxAction,
+    /// The box's label after the action (None for delete and undo).
+    pub label: Option<String>,
+    /// The box's geometry after the action, image pixels (None for delete and undo).
+    pub bbox: Option<BBox>,
+    /// The shown prediction's score, when the box was proposed.
+    pub score: Option<f64>,
+    pub annotator: String,
+    pub ms_spent: i64,
+}
+
+/// A recorded box decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoxDecision {
+    pub id: i64,
+    pub item_id: i64,
+    pub box_uid: String,
+    pub action: BoxAction,
+    pub label: Option<String>,
+    pub bbox: Option<BBox>,
+    pub score: Option<f64>,
+    pub annotator: String,
+    pub ms_spent: i64,
+    pub decided_at: String,
+    pub supersedes: Option<i64>,
+}
+
+/// A box of an image as its decisions leave it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CurrentBox {
+    pub box_uid: String,
+    pub label: String,
+    pub bbox: BBox,
+    pub decision_id: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,6 +11,7 @@ pub mod exchange;
 pub mod fsutil;
 pub mod ingest;
 pub mod jobs;
+pub mod kinds;
 pub mod ml;
 pub mod pgserver;
 pub mod presets;

@@ -4,11 +4,14 @@ mod common;
 
 mod backbones;
 mod bench;
+mod box_formats;
 mod crawl;
+mod detector;
 mod exchange;
 mod faults;
 mod forms;
 mod images;
+mod objects;
 mod quality;
 mod store;
 mod suspects;

@@ -1479,3 +1479,237 @@ fn the_crawl_dialog_crawls_in_the_background() {
         .collect();
     assert!(urls.contains(&site.url("/")), "{urls:?}");
 }
+
+/// An object project of two real photos with proposals (no detector needed).
+fn objects_project(dir: &Path) -> (PathBuf, Vec<i64>) {
+    use yuxuan::domain::BBox;
+    use yuxuan::store::boxes::NewBoxPrediction;
+    let path = dir.join("boxes.yuxuan");
+    let new = yuxuan::kinds::NewProject {
+        labels: vec!["person".into(), "cup".into(), "helmet".into()],
+        ..Default::default()
+    };
+    let mut store = Store::create_project(&path, "boxes", TaskKind::Objects, &new).unwrap();
+    let photos = yuxuan::assets::photos_dir();
+    let paths = vec![photos.join("astronaut.png"), photos.join("coffee.png")];
+    let ctx = JobCtx::new("import");
+    yuxuan::ingest::import_paths(&mut store, &paths, &Default::default(), &ctx).unwrap();
+    let ids: Vec<i64> = store
+        .items_of_kind(ItemKind::Image)
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(ids.len(), 2, "run `make setup` (scikit-image photos)");
+    let boxes = |b: [(&str, f64, BBox); 2]| {
+        b.iter()
+            .map(|(l, s, b)| NewBoxPrediction {
+                label: l.to_string(),
+                score: *s,
+                bbox: *b,
+            })
+            .collect::<Vec<_>>()
+    };
+    store
+        .put_box_predictions(
+            "object",
+            "yolo11n",
+            None,
+            &[
+                (
+                    ids[0],
+                    boxes([
+                        ("person", 0.9, BBox::new(100.0, 30.0, 300.0, 480.0)),
+                        ("cup", 0.1, BBox::new(10.0, 10.0, 20.0, 20.0)),
+                    ]),
+                ),
+                (
+                    ids[1],
+                    boxes([
+                        ("cup", 0.85, BBox::new(50.0, 50.0, 300.0, 250.0)),
+                        ("person", 0.2, BBox::new(0.0, 0.0, 40.0, 40.0)),
+                    ]),
+                ),
+            ],
+        )
+        .unwrap();
+    (path, ids)
+}
+
+#[test]
+fn boxes_are_selected_relabelled_drawn_adjusted_deleted_undone_and_accepted() {
+    use yuxuan::domain::BoxAction;
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = objects_project(dir.path());
+    let mut h = harness(app_on(&path));
+    settle(&mut h);
+    let img = current(&h);
+    let props = Store::open(&path)
+        .unwrap()
+        .box_predictions(img, "object")
+        .unwrap();
+    let shown = props.iter().filter(|p| p.score >= 0.25).count();
+    assert_eq!(shown, 1, "proposals below 0.25 are hidden");
+    h.get_by_label_contains("1 boxes");
+
+    // Tab selects the shown proposal, 3 relabels it as helmet.
+    h.key_press(Key::Tab);
+    h.run_ok();
+    let sel = h
+        .state()
+        .project
+        .as_ref()
+        .unwrap()
+        .review
+        .box_editor
+        .as_ref()
+        .and_then(|e| e.selected);
+    assert_eq!(sel, Some(0), "Tab selects the first shown box");
+    h.key_press(Key::Num3);
+    settle(&mut h);
+    let ds = Store::open(&path)
+        .unwrap()
+        .box_decisions_for_item(img)
+        .unwrap();
+    assert_eq!(ds.len(), 1);
+    assert_eq!(
+        (ds[0].action, ds[0].label.as_deref()),
+        (BoxAction::Relabel, Some("helmet"))
+    );
+    assert_eq!(
+        ds[0].box_uid,
+        props.iter().find(|p| p.score >= 0.25).unwrap().uid()
+    );
+    assert_eq!(ds[0].annotator, "tester");
+
+    // A drag on empty image draws a box with the last label used.
+    let t = h
+        .state()
+        .project
+        .as_ref()
+        .unwrap()
+        .box_transform()
+        .expect("drawn once");
+    let at = |x: f32, y: f32| t.to_screen(egui::pos2(x, y));
+    h.hover_at(at(420.0, 60.0));
+    h.run_ok();
+    h.drag_at(at(420.0, 60.0));
+    h.run_ok();
+    h.hover_at(at(440.0, 80.0));
+    h.run_ok();
+    h.hover_at(at(480.0, 140.0));
+    h.run_ok();
+    h.drop_at(at(480.0, 140.0));
+    settle(&mut h);
+    let ds = Store::open(&path)
+        .unwrap()
+        .box_decisions_for_item(img)
+        .unwrap();
+    assert_eq!(ds.len(), 2, "{ds:?}");
+    let drawn = ds[1].clone();
+    assert_eq!(
+        (drawn.action, drawn.label.as_deref()),
+        (BoxAction::Draw, Some("helmet"))
+    );
+    let b = drawn.bbox.unwrap();
+    assert!(
+        (b.x - 420.0).abs() < 2.0
+            && (b.x2() - 480.0).abs() < 2.0
+            && (b.y - 60.0).abs() < 2.0
+            && (b.y2() - 140.0).abs() < 2.0,
+        "drawn in image pixels: {b:?}"
+    );
+
+    // Dragging its right edge (it is selected) adjusts it.
+    let t = h.state().project.as_ref().unwrap().box_transform().unwrap();
+    let edge = t.to_screen(egui::pos2(b.x2() as f32, (b.y + b.h / 2.0) as f32));
+    h.hover_at(edge);
+    h.run_ok();
+    h.drag_at(edge);
+    h.run_ok();
+    let to = t.to_screen(egui::pos2(b.x2() as f32 + 30.0, (b.y + b.h / 2.0) as f32));
+    h.hover_at(edge + (to - edge) / 2.0);
+    h.run_ok();
+    h.hover_at(to);
+    h.run_ok();
+    h.drop_at(to);
+    settle(&mut h);
+    let ds = Store::open(&path)
+        .unwrap()
+        .box_decisions_for_item(img)
+        .unwrap();
+    assert_eq!(ds.len(), 3, "{ds:?}");
+    assert_eq!(ds[2].action, BoxAction::Adjust);
+    let adj = ds[2].bbox.unwrap();
+    assert!(
+        (adj.x2() - (b.x2() + 30.0)).abs() < 2.0 && (adj.x - b.x).abs() < 0.5,
+        "{adj:?}"
+    );
+
+    // Delete removes it; Ctrl+Z brings it back (an undo row).
+    h.key_press(Key::Delete);
+    settle(&mut h);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        store.box_decisions_for_item(img).unwrap()[3].action,
+        BoxAction::Delete
+    );
+    assert!(store
+        .item_boxes(img, "object")
+        .unwrap()
+        .iter()
+        .all(|c| c.box_uid != drawn.box_uid));
+    h.key_press_modifiers(egui::Modifiers::COMMAND, Key::Z);
+    settle(&mut h);
+    let store = Store::open(&path).unwrap();
+    let ds = store.box_decisions_for_item(img).unwrap();
+    assert_eq!(ds.last().unwrap().action, BoxAction::Undo);
+    let cur = store.item_boxes(img, "object").unwrap();
+    let back = cur
+        .iter()
+        .find(|c| c.box_uid == drawn.box_uid)
+        .expect("the box is back");
+    assert_eq!(back.bbox, adj);
+
+    // Enter accepts the image as shown and moves on: the image is done with its two boxes.
+    h.key_press(Key::Enter);
+    settle(&mut h);
+    assert_ne!(current(&h), img);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        store.current_label(img, "object").unwrap().as_deref(),
+        Some("boxes")
+    );
+    let d = store.decisions_for_item(img).unwrap();
+    assert_eq!(d.last().unwrap().action, Action::Correct);
+    let mut labels: Vec<String> = store
+        .item_boxes(img, "object")
+        .unwrap()
+        .into_iter()
+        .map(|c| c.label)
+        .collect();
+    labels.sort();
+    assert_eq!(labels, ["helmet", "helmet"]);
+
+    // The next image: Enter right away accepts its shown proposal as is.
+    let next = current(&h);
+    h.key_press(Key::Enter);
+    settle(&mut h);
+    let store = Store::open(&path).unwrap();
+    let cur = store.item_boxes(next, "object").unwrap();
+    let shown: Vec<_> = store
+        .box_predictions(next, "object")
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.score >= 0.25)
+        .collect();
+    assert_eq!(cur.len(), 1);
+    assert_eq!(
+        (cur[0].box_uid.clone(), cur[0].label.clone()),
+        (shown[0].uid(), shown[0].label.clone())
+    );
+    assert_eq!(
+        store.decisions_for_item(next).unwrap()[0].action,
+        Action::Accept
+    );
+}

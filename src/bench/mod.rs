@@ -7,6 +7,7 @@
 //! Rows live in submodules (`store`, `queue`, `head`; `prelabel`, `export` and the UI frame time
 //! come from the areas that own them). [`ROWS`] lists them in table order.
 
+pub mod boxes;
 pub mod duplicates;
 pub mod export;
 pub mod forms;
@@ -239,6 +240,11 @@ pub const ROWS: &[RowSpec] = &[
         id: "images-scale",
         title: "a folder of 100k images: import + embed + train + pre-label, per-stage time and peak RSS, resume after kill -9",
         run: scale::run_row,
+    },
+    RowSpec {
+        id: "boxes",
+        title: "object pre-labels: edits per truth box over a full pass (YOLO11n, real photos with boxes) vs drawing by hand",
+        run: boxes::run_row,
     },
     RowSpec {
         id: "head-finetune",

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use yuxuan::domain::TaskKind;
 use yuxuan::ingest::{images, pages};
 use yuxuan::jobs::JobCtx;
 use yuxuan::store::Store;
@@ -30,26 +29,17 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(&a.project)?;
     let ctx = JobCtx::new("import").with_cli_bar();
-    let summary = match store.project()?.kind {
-        TaskKind::Image => images::import_paths(
-            &mut store,
-            &a.paths,
-            &images::ImageImportOptions {
-                folder_labels: a.folder_labels,
-                labels_csv: a.labels_csv.clone(),
-                ..Default::default()
-            },
-            &ctx,
-        )?,
-        TaskKind::Form => pages::import_paths(
-            &mut store,
-            &a.paths,
-            &pages::PageImportOptions {
-                include_hidden: a.include_hidden,
-            },
-            &ctx,
-        )?,
+    let opts = yuxuan::ingest::ImportOptions {
+        images: images::ImageImportOptions {
+            folder_labels: a.folder_labels,
+            labels_csv: a.labels_csv.clone(),
+            ..Default::default()
+        },
+        pages: pages::PageImportOptions {
+            include_hidden: a.include_hidden,
+        },
     };
+    let summary = yuxuan::ingest::import_paths(&mut store, &a.paths, &opts, &ctx)?;
     ctx.finish();
     for p in &summary.problems {
         eprintln!("warning: {p}");

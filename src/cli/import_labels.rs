@@ -1,6 +1,7 @@
 //! `yuxuan import-labels`: bring labels and predictions made in other tools (CSV
 //! `path,label`, an ImageFolder tree, a Hugging Face imagefolder, Label Studio tasks JSON) into
-//! an existing image project.
+//! an existing image project; into an object project, boxes in COCO, YOLO, Pascal VOC,
+//! labelme or Label Studio (`exchange::objects::import_boxes`).
 //! Malformed or unmatched rows are listed with their line numbers and skipped.
 
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ pub struct Args {
     /// metadata.csv), or a Label Studio tasks JSON file.
     source: PathBuf,
     /// csv, imagefolder, hf-imagefolder or label-studio (default: guessed from the path).
+    /// Object projects: coco, yolo, voc, labelme or label-studio (boxes).
     #[arg(long)]
     format: Option<String>,
     /// Refuse labels that are not in the label set (default: add them).
@@ -34,6 +36,34 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    {
+        let mut store = Store::open(&a.project)?;
+        if store.project()?.kind == yuxuan::domain::TaskKind::Objects {
+            let format = match &a.format {
+                Some(f) => Some(yuxuan::exchange::boxes::BoxFormat::parse(f).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "unknown box format {f:?}: coco, yolo, voc, labelme, label-studio"
+                    )
+                })?),
+                None => None,
+            };
+            let ctx = JobCtx::new("import").with_cli_bar();
+            let s = yuxuan::exchange::objects::import_boxes(
+                &mut store,
+                &a.source,
+                format,
+                &a.annotator,
+                &ctx,
+            );
+            ctx.finish();
+            let s = s.with_context(|| format!("importing boxes from {}", a.source.display()))?;
+            for u in s.unmatched.iter().take(a.show_problems) {
+                eprintln!("not in the project: {u}");
+            }
+            println!("{s}");
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     let format = match &a.format {
         Some(f) => ImportFormat::parse(f)?,
         None => ImportFormat::detect(&a.source),

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use yuxuan::domain::{sets, NewLabel, TaskKind};
+use yuxuan::kinds::NewProject;
 use yuxuan::store::Store;
 
 #[derive(Debug, clap::Args)]
@@ -12,15 +12,22 @@ pub struct Args {
     /// Project file to create (e.g. shop-photos.yuxuan), or a team project URL
     /// (postgres://USER@HOST:PORT/DB?project=NAME).
     path: PathBuf,
-    /// What the project labels.
-    #[arg(long, value_parser = ["image", "form"], default_value = "image")]
-    kind: String,
+    /// What the project labels: image (a class per image), form (H5 form pages), objects
+    /// (boxes in images).
+    #[arg(long, default_value = "image", value_parser = parse_kind)]
+    kind: yuxuan::domain::TaskKind,
     /// Project name (defaults to the file name).
     #[arg(long)]
     name: Option<String>,
-    /// Labels, comma-separated, in hotkey order (image projects), e.g. "defect,ok".
+    /// Labels, comma-separated, in hotkey order, e.g. "defect,ok". Object projects: a label
+    /// that is a COCO class name takes the detector's boxes of that class; `pedestrian=person`
+    /// names the class a label starts from.
     #[arg(long, value_delimiter = ',')]
     labels: Vec<String>,
+    /// Object projects: the detector that pre-labels: `yolo11n` (COCO-80, AGPL-3.0 weights
+    /// installed by setup) or `none` (the annotator draws every box).
+    #[arg(long)]
+    detector: Option<String>,
     /// Team projects: store only the files' paths (a shared mount), not their bytes.
     #[arg(long)]
     reference_paths: bool,
@@ -37,8 +44,22 @@ pub struct Args {
     backbone: yuxuan::ml::backbone::BackboneChoice,
 }
 
+fn parse_kind(s: &str) -> Result<yuxuan::domain::TaskKind, String> {
+    yuxuan::kinds::parse(s).ok_or_else(|| {
+        format!(
+            "unknown kind {s:?}: one of {}",
+            yuxuan::kinds::ids().join(", ")
+        )
+    })
+}
+
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let kind = TaskKind::parse(&a.kind).expect("clap checked the value");
+    let kind = a.kind;
+    let spec = kind.spec();
+    anyhow::ensure!(
+        a.detector.is_none() || kind == yuxuan::domain::TaskKind::Objects,
+        "--detector is for object projects (--kind objects)"
+    );
     let location = yuxuan::store::Location::parse(&a.path)?;
     let name = a.name.clone().unwrap_or_else(|| match &location {
         yuxuan::store::Location::Team(u) => u.project.clone(),
@@ -48,7 +69,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             .unwrap_or_default(),
     });
     anyhow::ensure!(a.lease_minutes > 0.0, "--lease-minutes must be positive");
-    let mut store = Store::create(&a.path, &name, kind)
+    let new = NewProject {
+        labels: a.labels.clone(),
+        backbone: spec.uses_backbone.then(|| a.backbone.as_str()),
+        detector: a.detector.clone(),
+    };
+    let store = Store::create_project(&a.path, &name, kind, &new)
         .with_context(|| format!("creating {}", location.display()))?;
     if store.is_team() {
         store.set_setting(
@@ -64,30 +90,6 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     if let Some(o) = a.overlap {
         store.set_overlap(o)?;
-    }
-    if kind == TaskKind::Image {
-        store.set_setting(
-            yuxuan::ml::backbone::BACKBONE_SETTING,
-            serde_json::json!(a.backbone.as_str()),
-        )?;
-    }
-    let labels: Vec<NewLabel> = a
-        .labels
-        .iter()
-        .filter(|l| !l.trim().is_empty())
-        .map(NewLabel::named)
-        .collect();
-    if !labels.is_empty() {
-        let set = match kind {
-            TaskKind::Image => sets::CLASS,
-            TaskKind::Form => sets::FIELD_TYPE,
-        };
-        store.add_labels(set, &labels)?;
-    }
-    if kind == TaskKind::Form {
-        // The default bilingual taxonomy (after any labels given on the command line).
-        store.add_labels(sets::FIELD_TYPE, &yuxuan::taxonomy::default_field_types())?;
-        store.add_labels(sets::INDUSTRY, &yuxuan::taxonomy::default_industries())?;
     }
     println!(
         "created {} ({} project \"{}\")",

@@ -1,6 +1,7 @@
 //! `yuxuan register-model`: bring your own TorchScript image classifier (label list and
 //! input spec); it becomes the active model, pre-labels directly, and `yuxuan train --mode
-//! torchscript` fine-tunes it.
+//! torchscript` fine-tunes it. Object projects: an ultralytics TorchScript detection export
+//! (any size, any classes), which pre-labels the images it has not seen.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,8 +17,9 @@ pub struct Args {
     /// TorchScript file (`torch.jit.trace` / `torch.jit.script`), input `[N, 3, S, S]`,
     /// output logits `[N, labels]`.
     model: PathBuf,
-    /// The model's output labels, in output order (comma-separated).
-    #[arg(long, value_delimiter = ',', required = true)]
+    /// The model's output labels, in output order (comma-separated). Object projects: none
+    /// (an ultralytics detection export names its classes).
+    #[arg(long, value_delimiter = ',')]
     labels: Vec<String>,
     /// Input size S.
     #[arg(long, default_value_t = 224)]
@@ -51,6 +53,22 @@ fn three(v: Option<Vec<f32>>, default: [f32; 3], name: &str) -> anyhow::Result<[
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut store = Store::open(&a.project)?;
+    if store.project()?.kind == yuxuan::domain::TaskKind::Objects {
+        // A detector carries its classes and input size in the file.
+        anyhow::ensure!(
+            a.labels.is_empty(),
+            "a detector's classes come from its file: leave out --labels"
+        );
+        let m = yuxuan::ml::objects::register_detector(&mut store, &a.model, !a.no_activate)?;
+        println!(
+            "registered detector {} as v{} ({} classes){}",
+            a.model.display(),
+            m.version,
+            m.labels.len(),
+            if m.active { ", active" } else { "" }
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let labels: Vec<String> = a
         .labels
         .iter()

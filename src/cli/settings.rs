@@ -72,7 +72,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         ))?;
     }
     println!("project: {}", store.location().display());
-    if store.project()?.kind == yuxuan::domain::TaskKind::Image {
+    if store.project()?.kind.spec().uses_backbone {
         println!(
             "backbone:       {}",
             yuxuan::ml::backbone::BackboneChoice::of_project(&store)?.as_str()

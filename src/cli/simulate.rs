@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
+
 use yuxuan::jobs::JobCtx;
 use yuxuan::queue::Strategy;
 use yuxuan::simulate::{self, SimOptions};
@@ -14,9 +16,14 @@ pub struct Args {
     /// Project file (left untouched: the simulation runs on a copy), or with --annotators a
     /// project (file or team URL) the scripted annotators label for real.
     project: PathBuf,
-    /// CSV `path,label` with the true label of each image.
+    /// CSV `path,label` with the true label of each image. Object projects: the true boxes
+    /// in any box format (COCO JSON, a YOLO folder, VOC, labelme, Label Studio).
     #[arg(long)]
     truth: PathBuf,
+    /// Object projects: proposals below this score are not shown (the review screen's
+    /// default threshold).
+    #[arg(long, default_value_t = yuxuan::review::boxes::DEFAULT_HIDE_BELOW)]
+    min_score: f64,
     /// Items labelled between two retrainings.
     #[arg(long, default_value_t = 50)]
     batch: usize,
@@ -209,7 +216,103 @@ fn print_summaries(runs: &[simulate::NamedRun]) {
     }
 }
 
+/// Object projects: replay the box annotator on a copy, print edits per truth box and AP50.
+fn run_objects(a: &Args) -> anyhow::Result<ExitCode> {
+    use yuxuan::simulate::boxes_oracle::Truth;
+    use yuxuan::simulate::objects::{self as osim, ObjectSimOptions};
+    let truth_ds = yuxuan::exchange::boxes::read(&a.truth)
+        .with_context(|| format!("reading the true boxes {}", a.truth.display()))?;
+    let prefix = a.out.clone().unwrap_or_else(|| {
+        let mut s = a.project.clone().into_os_string();
+        s.push(".sim-boxes");
+        PathBuf::from(s)
+    });
+    let with_ext = |ext: &str| {
+        let mut s = prefix.clone().into_os_string();
+        s.push(ext);
+        PathBuf::from(s)
+    };
+    let copy = with_ext(".yuxuan");
+    if copy.exists() {
+        std::fs::remove_file(&copy)?;
+    }
+    Store::open(&a.project)?.copy_to(&copy)?;
+    let mut store = Store::open(&copy)?;
+    let items: Vec<(i64, String)> = store
+        .items_of_kind(yuxuan::domain::ItemKind::Image)?
+        .into_iter()
+        .filter(|i| i.error.is_none())
+        .map(|i| (i.id, i.source_path))
+        .collect();
+    let files: Vec<String> = truth_ds.images.iter().map(|i| i.file.clone()).collect();
+    let matched = osim::match_files(&items, &files);
+    let mut truth = std::collections::HashMap::new();
+    for (k, id) in &matched {
+        let t: Vec<Truth> = truth_ds.images[*k]
+            .boxes
+            .iter()
+            .map(|b| Truth {
+                label: b.label.clone(),
+                bbox: b.bbox,
+            })
+            .collect();
+        truth.insert(*id, t);
+    }
+    println!(
+        "{} of {} truth images match images of the project ({} truth boxes)",
+        truth.len(),
+        truth_ds.images.len(),
+        truth.values().map(Vec::len).sum::<usize>()
+    );
+    let ctx = JobCtx::new("prelabel").with_cli_bar();
+    let pre = yuxuan::ml::objects::prelabel(
+        &mut store,
+        &yuxuan::ml::detector::DetectOptions {
+            conf: 0.05,
+            ..Default::default()
+        },
+        &ctx,
+    )?;
+    ctx.finish();
+    if pre.images > 0 {
+        println!(
+            "pre-labelled {} images with {} ({} boxes)",
+            pre.images, pre.detector, pre.boxes
+        );
+    }
+    let opts = ObjectSimOptions {
+        batch: a.batch,
+        max_images: a.max_labels,
+        hide_below: a.min_score,
+    };
+    let ctx = JobCtx::new("simulate").with_cli_bar();
+    let (rows, s) = osim::run(&mut store, &truth, &opts, simulate::SIM_ANNOTATOR, &ctx)?;
+    ctx.finish();
+    let csv = with_ext(".csv");
+    osim::write_csv(&rows, &csv)?;
+    let l = &s.last;
+    println!(
+        "edits per truth box: {:.3} ({} edits for {} truth boxes on {} images; by hand: 1.000): {} relabels, {} adjusts, {} deletes, {} draws; {} shown boxes accepted as they were",
+        l.edits_per_truth_box, l.edits, l.truth_boxes, l.images, l.relabels, l.adjusts, l.deletes, l.draws, l.accepts
+    );
+    println!(
+        "AP50 of the pre-labels: {:.3} (score threshold shown: {})",
+        s.ap50, opts.hide_below
+    );
+    println!(
+        "wrote {} and the working copy {}",
+        csv.display(),
+        copy.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    if !a.project.to_string_lossy().starts_with("postgres")
+        && Store::open(&a.project)?.project()?.kind == yuxuan::domain::TaskKind::Objects
+    {
+        return run_objects(&a);
+    }
     let strategy = Strategy::parse(&a.strategy).ok_or_else(|| {
         anyhow::anyhow!(
             "unknown strategy {:?} (uncertain, confident, diverse, random, file-order)",

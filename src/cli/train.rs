@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use yuxuan::domain::{sets, TaskKind};
+use yuxuan::domain::TaskKind;
 use yuxuan::jobs::JobCtx;
 use yuxuan::ml::catalog::{ImageMode, IMAGE_MODE_SETTING};
 use yuxuan::ml::family::{Activation, TrainReport};
@@ -167,8 +167,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     };
     let ctx = JobCtx::new("train").with_cli_bar();
     let t0 = std::time::Instant::now();
-    let set = if kind == TaskKind::Image {
-        sets::CLASS
+    // One-set kinds train their main set; forms pick the set (field types or industry).
+    let set = if kind.spec().label_sets.len() == 1 {
+        kind.spec().main_set
     } else {
         a.set.as_str()
     };

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use url::Url;
 
-use crate::domain::{sets, Action, NewDecision, TaskKind};
+use crate::domain::{sets, Action, NewDecision};
 use crate::ingest::html::ExtractOptions;
 use crate::ingest::pages::{page_from_bytes, PageRecord};
 use crate::jobs::{Cancelled, JobCtx};
@@ -331,7 +331,7 @@ pub fn run(
     ctx: &JobCtx,
 ) -> anyhow::Result<CrawlSummary> {
     let project = store.project()?;
-    if project.kind != TaskKind::Form {
+    if project.kind.spec().source != crate::kinds::Source::Pages {
         return Err(CrawlError::NotAFormProject(project.name).into());
     }
     if let Some(ind) = &opts.industry {

@@ -21,10 +21,12 @@
 //! JSON per page), and [`import`] (labels from ImageFolder, CSV, Label Studio into a project).
 
 pub mod atomic;
+pub mod boxes;
 pub mod folders;
 pub mod forms;
 pub mod import;
 pub mod label_studio;
+pub mod objects;
 pub mod safe_name;
 pub mod split;
 pub mod tabular;
@@ -116,6 +118,14 @@ pub enum ExportFormat {
     FormFields,
     /// Forms: one JSON per page with its fields in page order (`pages/*.json`).
     FormPages,
+    /// Objects: COCO JSON (`annotations/instances_<split>.json`, images under `images/`).
+    Coco,
+    /// Objects: YOLO (`data.yaml`, `images/<split>/`, `labels/<split>/*.txt`).
+    Yolo,
+    /// Objects: Pascal VOC (`Annotations/*.xml`, `JPEGImages/`, `ImageSets/Main/`).
+    Voc,
+    /// Objects: labelme (one JSON beside each image).
+    Labelme,
     /// Forms: the industry presets (`presets::Preset` JSON, one file per industry of the
     /// project, learned from its confirmed pages) in `presets/`, and all of them in
     /// `presets.json`.
@@ -132,9 +142,12 @@ impl ExportFormat {
         ExportFormat::FormFields,
         ExportFormat::FormPages,
         ExportFormat::IndustryPresets,
+        ExportFormat::Coco,
+        ExportFormat::Yolo,
+        ExportFormat::Voc,
+        ExportFormat::Labelme,
     ];
-    const NAMES: &'static str =
-        "imagefolder, hf-imagefolder, csv, jsonl, label-studio, form-fields, form-pages, presets";
+    const NAMES: &'static str = "imagefolder, hf-imagefolder, csv, jsonl, label-studio, form-fields, form-pages, presets, coco, yolo, voc, labelme";
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -146,6 +159,10 @@ impl ExportFormat {
             ExportFormat::FormFields => "form-fields",
             ExportFormat::FormPages => "form-pages",
             ExportFormat::IndustryPresets => "presets",
+            ExportFormat::Coco => "coco",
+            ExportFormat::Yolo => "yolo",
+            ExportFormat::Voc => "voc",
+            ExportFormat::Labelme => "labelme",
         }
     }
 
@@ -160,6 +177,10 @@ impl ExportFormat {
             "form-fields" | "fields-jsonl" | "fields" => ExportFormat::FormFields,
             "form-pages" | "pages-json" | "pages" => ExportFormat::FormPages,
             "presets" | "industry-presets" => ExportFormat::IndustryPresets,
+            "coco" => ExportFormat::Coco,
+            "yolo" | "ultralytics" => ExportFormat::Yolo,
+            "voc" | "pascal-voc" => ExportFormat::Voc,
+            "labelme" => ExportFormat::Labelme,
             _ => return Err(ExchangeError::UnknownFormat(s.to_string(), Self::NAMES)),
         })
     }
@@ -169,8 +190,20 @@ impl ExportFormat {
         Self::ALL
             .iter()
             .copied()
-            .filter(|f| f.task_kind() == kind)
+            .filter(|f| f.kinds().contains(&kind))
             .collect()
+    }
+
+    /// The box format of an object export.
+    pub fn box_format(self) -> Option<boxes::BoxFormat> {
+        Some(match self {
+            ExportFormat::Coco => boxes::BoxFormat::Coco,
+            ExportFormat::Yolo => boxes::BoxFormat::Yolo,
+            ExportFormat::Voc => boxes::BoxFormat::Voc,
+            ExportFormat::Labelme => boxes::BoxFormat::Labelme,
+            ExportFormat::LabelStudio => boxes::BoxFormat::LabelStudio,
+            _ => return None,
+        })
     }
 
     /// One line saying what the format is (for the export dialog).
@@ -188,16 +221,24 @@ impl ExportFormat {
             }
             ExportFormat::FormPages => "One JSON per page with its fields in order",
             ExportFormat::IndustryPresets => "Industry presets JSON (field lists per industry)",
+            ExportFormat::Coco => "COCO JSON: instances per split, boxes [x, y, w, h] (pycocotools, Detectron2, MMDetection)",
+            ExportFormat::Yolo => "YOLO: data.yaml with images/ and labels/ per split (Ultralytics)",
+            ExportFormat::Voc => "Pascal VOC XML per image with ImageSets (TF Object Detection, many tools)",
+            ExportFormat::Labelme => "labelme JSON beside each image (rectangles)",
         }
     }
 
-    /// The project kind this format is for.
-    pub fn task_kind(self) -> TaskKind {
+    /// The project kinds this format is for.
+    pub fn kinds(self) -> &'static [TaskKind] {
         match self {
             ExportFormat::FormFields | ExportFormat::FormPages | ExportFormat::IndustryPresets => {
-                TaskKind::Form
+                &[TaskKind::Form]
             }
-            _ => TaskKind::Image,
+            ExportFormat::Coco | ExportFormat::Yolo | ExportFormat::Voc | ExportFormat::Labelme => {
+                &[TaskKind::Objects]
+            }
+            ExportFormat::LabelStudio => &[TaskKind::Image, TaskKind::Objects],
+            _ => &[TaskKind::Image],
         }
     }
 }
@@ -369,10 +410,10 @@ pub fn chosen_label<'a>(row: &'a ExportRow, req: &ExportRequest) -> Option<(&'a 
 pub fn export(store: &Store, req: &ExportRequest, ctx: &JobCtx) -> Result<ExportSummary> {
     let started = std::time::Instant::now();
     let kind = store.project()?.kind;
-    if req.format.task_kind() != kind {
+    if !req.format.kinds().contains(&kind) {
         return Err(ExchangeError::WrongKind {
             format: req.format.as_str(),
-            wants: req.format.task_kind().as_str(),
+            wants: req.format.kinds()[0].as_str(),
             kind: kind.as_str(),
         });
     }
@@ -388,17 +429,23 @@ pub fn export(store: &Store, req: &ExportRequest, ctx: &JobCtx) -> Result<Export
         format: req.format.as_str().to_string(),
         ..Default::default()
     };
-    let manifest_extra = match req.format {
-        ExportFormat::Csv => tabular::export_csv(store, req, &dir, ctx, &mut summary)?,
-        ExportFormat::Jsonl => tabular::export_jsonl(store, req, &dir, ctx, &mut summary)?,
-        ExportFormat::ImageFolder => {
-            folders::export_imagefolder(store, req, &dir, ctx, &mut summary)?
-        }
-        ExportFormat::HfImageFolder => folders::export_hf(store, req, &dir, ctx, &mut summary)?,
-        ExportFormat::LabelStudio => label_studio::export(store, req, &dir, ctx, &mut summary)?,
-        ExportFormat::FormFields => forms::export_fields(store, req, &dir, ctx, &mut summary)?,
-        ExportFormat::FormPages => forms::export_pages(store, req, &dir, ctx, &mut summary)?,
-        ExportFormat::IndustryPresets => forms::export_presets(store, &dir, ctx, &mut summary)?,
+    let manifest_extra = match (req.format.box_format(), kind) {
+        (Some(f), TaskKind::Objects) => objects::export(store, req, f, &dir, ctx, &mut summary)?,
+        _ => match req.format {
+            ExportFormat::Csv => tabular::export_csv(store, req, &dir, ctx, &mut summary)?,
+            ExportFormat::Jsonl => tabular::export_jsonl(store, req, &dir, ctx, &mut summary)?,
+            ExportFormat::ImageFolder => {
+                folders::export_imagefolder(store, req, &dir, ctx, &mut summary)?
+            }
+            ExportFormat::HfImageFolder => folders::export_hf(store, req, &dir, ctx, &mut summary)?,
+            ExportFormat::LabelStudio => label_studio::export(store, req, &dir, ctx, &mut summary)?,
+            ExportFormat::FormFields => forms::export_fields(store, req, &dir, ctx, &mut summary)?,
+            ExportFormat::FormPages => forms::export_pages(store, req, &dir, ctx, &mut summary)?,
+            ExportFormat::IndustryPresets => forms::export_presets(store, &dir, ctx, &mut summary)?,
+            ExportFormat::Coco | ExportFormat::Yolo | ExportFormat::Voc | ExportFormat::Labelme => {
+                unreachable!("box formats are for object projects (checked above)")
+            }
+        },
     };
     ctx.check()?;
     let manifest_extra = if req.all_annotators {

@@ -221,10 +221,7 @@ pub(crate) fn export_annotations(
     let answers = store.annotations(set)?;
     let finals: std::collections::HashMap<i64, String> =
         store.current_labels(set)?.into_iter().collect();
-    let item_kind = match kind {
-        crate::domain::TaskKind::Image => ItemKind::Image,
-        crate::domain::TaskKind::Form => ItemKind::Field,
-    };
+    let item_kind = kind.spec().labelled_item;
     // The recorded source paths (as in labels.csv), not this machine's cached copies.
     let paths: std::collections::HashMap<i64, String> = store
         .items_of_kind(item_kind)?

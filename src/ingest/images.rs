@@ -355,11 +355,23 @@ pub fn import_paths(
         None => (HashMap::new(), Vec::new()),
     };
     summary.problems.extend(csv_problems);
-    let mut label_names: Vec<String> = store
-        .labels(sets::CLASS)?
-        .into_iter()
-        .map(|l| l.name)
-        .collect();
+    // Folder and CSV labels are image classes: only a project with a class set takes them.
+    let has_classes = store.label_sets()?.iter().any(|(s, _)| s == sets::CLASS);
+    if !has_classes && (opts.folder_labels || opts.labels_csv.is_some()) {
+        anyhow::bail!(
+            "folder and CSV labels are classes of whole images; this project has no class set \
+             (import its boxes with `yuxuan import-labels` instead)"
+        );
+    }
+    let mut label_names: Vec<String> = if has_classes {
+        store
+            .labels(sets::CLASS)?
+            .into_iter()
+            .map(|l| l.name)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut next_position: i64 = store.items_of_kind(ItemKind::Image)?.len() as i64;
 
     ctx.set_total(found.len() as u64);

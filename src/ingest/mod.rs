@@ -48,3 +48,25 @@ impl std::fmt::Display for ImportSummary {
         Ok(())
     }
 }
+
+/// Import options that apply to some kinds only.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    pub images: images::ImageImportOptions,
+    pub pages: pages::PageImportOptions,
+}
+
+/// Import files and folders into a project, reading what its kind reads (its task-kind row's
+/// source).
+pub fn import_paths(
+    store: &mut crate::store::Store,
+    paths: &[std::path::PathBuf],
+    opts: &ImportOptions,
+    ctx: &crate::jobs::JobCtx,
+) -> anyhow::Result<ImportSummary> {
+    use crate::kinds::Source;
+    match store.project()?.kind.spec().source {
+        Source::Images => images::import_paths(store, paths, &opts.images, ctx),
+        Source::Pages => pages::import_paths(store, paths, &opts.pages, ctx),
+    }
+}

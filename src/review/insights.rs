@@ -64,7 +64,17 @@ pub fn compute(store: &Store, set: &str) -> Result<Insights> {
     let labels = store.labels(set)?;
     let current = store.current_labels(set)?;
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for (_, l) in &current {
+    // Object images: the distribution counts boxes per label (the image's own label only says
+    // it is finished).
+    let box_counts = if set == crate::domain::sets::OBJECT {
+        store.box_counts(set)?
+    } else {
+        Vec::new()
+    };
+    for (l, n) in &box_counts {
+        *counts.entry(l.as_str()).or_default() += *n as usize;
+    }
+    for (_, l) in current.iter().filter(|_| box_counts.is_empty()) {
         *counts.entry(l.as_str()).or_default() += 1;
     }
     let distribution = labels

@@ -10,6 +10,7 @@
 //! lead's screen live here too, so the UI stays a thin face and tests can drive everything.
 
 pub mod agreement;
+pub mod boxes;
 pub mod insights;
 pub mod training;
 mod worker;
@@ -85,6 +86,8 @@ pub struct ItemView {
     pub answers: Vec<crate::store::quality::Annotation>,
     /// Leads: what the newest suspect-label check found about its label (while open).
     pub suspect: Option<crate::store::suspects::SuspectRow>,
+    /// Object images: their boxes and the detector's proposals.
+    pub boxes: Option<boxes::BoxesView>,
 }
 
 /// One cell of the bulk-accept grid.
@@ -223,6 +226,12 @@ pub struct ReviewSession {
     pub team: Option<TeamView>,
     /// Team projects: items that could not be loaded while offline (asked again once back).
     unavailable: HashSet<i64>,
+    /// Object images: the editor of the image on screen (made when it is first shown).
+    pub box_editor: Option<boxes::BoxEditor>,
+    /// Object images: proposals below this score are hidden (the `H` key toggles it).
+    pub hide_below: f64,
+    /// When the previous box decision was made (time per box decision).
+    box_clock: Option<(i64, Instant)>,
     worker: WorkerHandle,
 }
 
@@ -253,7 +262,7 @@ impl ReviewSession {
             .map(str::to_string)
             .unwrap_or_else(|| main_label_set(info.kind).to_string());
         let labels = store.labels(&set)?;
-        let industry_labels = if info.kind == TaskKind::Form {
+        let industry_labels = if info.kind.spec().review == crate::kinds::ReviewScreen::Form {
             store.labels(sets::INDUSTRY)?
         } else {
             vec![]
@@ -313,6 +322,9 @@ impl ReviewSession {
             role,
             team,
             unavailable: HashSet::new(),
+            box_editor: None,
+            hide_below: boxes::DEFAULT_HIDE_BELOW,
+            box_clock: None,
             worker,
         };
         s.rebuild_queue();
@@ -841,6 +853,133 @@ impl ReviewSession {
         }
     }
 
+    /// The box editor of the object image on screen, made from its loaded view when it is
+    /// first asked for (None while the image loads, and for other kinds).
+    pub fn box_editor(&mut self) -> Option<&mut boxes::BoxEditor> {
+        let view = self.current()?;
+        let id = view.item.id;
+        if self.box_editor.as_ref().map(|e| e.item_id) != Some(id) {
+            let bv = view.boxes.as_ref()?;
+            let size = (
+                view.item.width.unwrap_or(0) as f64,
+                view.item.height.unwrap_or(0) as f64,
+            );
+            let labels = self.labels.iter().map(|l| l.name.clone()).collect();
+            let editor =
+                boxes::BoxEditor::new(id, size, bv, labels, &self.annotator, self.hide_below);
+            self.box_editor = Some(editor);
+        }
+        self.box_editor.as_mut()
+    }
+
+    /// Milliseconds since the previous box decision on the image on screen (or since it was
+    /// shown).
+    fn ms_on_box(&mut self) -> i64 {
+        let cur = self.current_id();
+        let ms = match (self.box_clock, cur) {
+            (Some((id, t)), Some(c)) if id == c => t.elapsed().as_millis() as i64,
+            _ => self.ms_on_current(),
+        };
+        if let Some(c) = cur {
+            self.box_clock = Some((c, Instant::now()));
+        }
+        ms
+    }
+
+    /// Apply one event of the box editor; an edit is committed through the worker (saving,
+    /// then saved). Returns false when it did nothing.
+    pub fn box_event(&mut self, ev: boxes::BoxEvent) -> bool {
+        let ms = self.ms_on_box();
+        let annotator = self.annotator.clone();
+        let Some(editor) = self.box_editor() else {
+            self.notices.push(Notice {
+                error: false,
+                text: "the image is still loading".into(),
+            });
+            return false;
+        };
+        editor.ms_spent = ms;
+        let item_id = editor.item_id;
+        match editor.apply(ev) {
+            boxes::BoxOutcome::Record(d) => {
+                self.saving.insert(item_id);
+                self.save = SaveStatus::Saving(self.saving.len());
+                self.send(Request::RecordBoxes {
+                    item_id,
+                    boxes: vec![d],
+                    finish: None,
+                });
+                true
+            }
+            boxes::BoxOutcome::Undo => {
+                self.saving.insert(item_id);
+                self.save = SaveStatus::Saving(self.saving.len());
+                self.send(Request::UndoBox { item_id, annotator });
+                true
+            }
+            boxes::BoxOutcome::None => false,
+        }
+    }
+
+    /// Show or hide the proposals below the default score (the `H` key).
+    pub fn toggle_hidden_boxes(&mut self) {
+        self.hide_below = if self.hide_below > 0.0 {
+            0.0
+        } else {
+            boxes::DEFAULT_HIDE_BELOW
+        };
+        let hide = self.hide_below;
+        if let Some(e) = self.box_editor.as_mut() {
+            e.hide_below = hide;
+        }
+    }
+
+    /// Finish the object image on screen as shown: an accept for each shown proposal no
+    /// decision covers, and the image's own decision, in one request; then the next image.
+    fn finish_boxes(&mut self) -> bool {
+        let ms = self.ms_on_current();
+        let annotator = self.annotator.clone();
+        let set = self.label_set.clone();
+        let Some(editor) = self.box_editor() else {
+            self.notices.push(Notice {
+                error: false,
+                text: "the image is still loading".into(),
+            });
+            return false;
+        };
+        let item_id = editor.item_id;
+        let boxes = editor.finish();
+        let action = if editor.edits == 0 {
+            Action::Accept
+        } else {
+            Action::Correct
+        };
+        let finish = NewDecision {
+            item_id,
+            label_set: set,
+            label: Some(crate::store::boxes::IMAGE_DONE.to_string()),
+            annotator,
+            action,
+            ms_spent: ms,
+            prediction_id: None,
+        };
+        self.saving.insert(item_id);
+        self.save = SaveStatus::Saving(self.saving.len());
+        self.send(Request::RecordBoxes {
+            item_id,
+            boxes,
+            finish: Some(finish),
+        });
+        self.session_decisions += 1;
+        self.box_editor = None;
+        // Coming back shows the image as decided.
+        self.reload_counted(item_id);
+        if self.pos < self.queue.len() {
+            self.pos += 1;
+        }
+        true
+    }
+
     /// The label name bound to digit `n` (1-based).
     pub fn label_for_digit(&self, n: usize) -> Option<&Label> {
         if n == 0 {
@@ -852,6 +991,30 @@ impl ReviewSession {
     /// Apply one annotator command. Returns false when it did nothing (e.g. accept without a
     /// suggestion); the reason is in the notices.
     pub fn apply(&mut self, cmd: Command) -> bool {
+        if self.kind.spec().review == crate::kinds::ReviewScreen::Boxes && !self.reviewing() {
+            let has = |e: &Option<boxes::BoxEditor>, redo: bool| {
+                e.as_ref()
+                    .is_some_and(|e| if redo { e.can_redo() } else { e.can_undo() })
+            };
+            match cmd {
+                Command::Accept => return self.finish_boxes(),
+                Command::Pick(n) => {
+                    let Some(label) = self.label_for_digit(n).map(|l| l.name.clone()) else {
+                        return false;
+                    };
+                    return self.box_event(boxes::BoxEvent::Relabel(label));
+                }
+                Command::Undo if has(&self.box_editor, false) => {
+                    return self.box_event(boxes::BoxEvent::Undo)
+                }
+                Command::Redo if has(&self.box_editor, true) => {
+                    return self.box_event(boxes::BoxEvent::Redo)
+                }
+                // Boxes are fixed one by one: there is no image-wide "reject then pick".
+                Command::Reject => return false,
+                _ => {}
+            }
+        }
         match cmd {
             Command::Next => {
                 if self.pos + 1 < self.queue.len() {
@@ -1152,8 +1315,5 @@ fn majority(answers: &[crate::store::quality::Annotation]) -> Option<String> {
 
 /// The label set an annotator reviews by default in a project of this kind.
 pub fn main_label_set(kind: TaskKind) -> &'static str {
-    match kind {
-        TaskKind::Image => sets::CLASS,
-        TaskKind::Form => sets::FIELD_TYPE,
-    }
+    kind.spec().main_set
 }

@@ -41,6 +41,18 @@ pub(crate) enum Request {
         decisions: Vec<NewDecision>,
         bulk: bool,
     },
+    /// Box decisions of one object image, and the decision that finishes it (one
+    /// transaction for the boxes).
+    RecordBoxes {
+        item_id: i64,
+        boxes: Vec<crate::domain::NewBoxDecision>,
+        finish: Option<NewDecision>,
+    },
+    /// Undo the annotator's newest box decision on an image.
+    UndoBox {
+        item_id: i64,
+        annotator: String,
+    },
     Undo {
         annotator: String,
     },
@@ -469,6 +481,28 @@ impl Worker {
                     Err(e) => failed("save the decision", &e, item_ids),
                 }
             }
+            Request::RecordBoxes {
+                item_id,
+                boxes,
+                finish,
+            } => match self.store.record_box_decisions(&boxes, finish.as_ref()) {
+                Ok(ids) => Reply::Saved {
+                    ids,
+                    item_ids: vec![item_id],
+                    bulk: false,
+                },
+                Err(e) => failed("save the box decision", &e, vec![item_id]),
+            },
+            Request::UndoBox { item_id, annotator } => {
+                match self.store.undo_last_box_decision(item_id, &annotator) {
+                    Ok(d) => Reply::Saved {
+                        ids: vec![d.id],
+                        item_ids: vec![item_id],
+                        bulk: false,
+                    },
+                    Err(e) => failed("undo the box decision", &e, vec![item_id]),
+                }
+            }
             Request::Undo { annotator } => match self.store.undo(&annotator) {
                 Ok(d) => Reply::Undone(d),
                 Err(e) => failed("undo", &e, vec![]),
@@ -572,6 +606,15 @@ impl Worker {
             }
             ItemKind::Page => page = Some(self.page(item.id)?),
         }
+        let boxes = if self.set == crate::domain::sets::OBJECT {
+            Some(crate::review::boxes::BoxesView {
+                current: self.store.item_boxes(item_id, &self.set)?,
+                decided_uids: self.store.decided_box_uids(item_id)?,
+                proposals: self.store.box_predictions(item_id, &self.set)?,
+            })
+        } else {
+            None
+        };
         Ok(ItemView {
             item,
             prediction,
@@ -581,6 +624,7 @@ impl Worker {
             page,
             answers,
             suspect,
+            boxes,
         })
     }
 

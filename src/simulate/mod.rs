@@ -8,6 +8,8 @@
 //! "corrects" otherwise (no suggestion counts as a correction), retrains, pre-labels again.
 //! Training is deterministic, so the same project, seed and options give the same CSV.
 
+pub mod boxes_oracle;
+pub mod objects;
 pub mod team;
 
 use std::collections::HashMap;

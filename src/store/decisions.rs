@@ -181,7 +181,11 @@ impl Store {
                         d.action.as_str()
                     )));
                 };
-                if !self.has_label(&d.label_set, label)? {
+                // An object image's own decision says "its boxes are as decided" (the boxes
+                // carry the labels).
+                let image_done =
+                    d.label_set == crate::domain::sets::OBJECT && label == super::boxes::IMAGE_DONE;
+                if !image_done && !self.has_label(&d.label_set, label)? {
                     return Err(StoreError::UnknownLabel {
                         set: d.label_set.clone(),
                         label: label.clone(),

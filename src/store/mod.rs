@@ -12,6 +12,7 @@
 //!
 //! Submodules own the queries of one concern each.
 
+pub mod boxes;
 pub mod crawl;
 pub mod db;
 pub mod decisions;
@@ -80,6 +81,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0007_queue_indexes",
         include_str!("../../migrations/sqlite/0007_queue_indexes.sql"),
     ),
+    (
+        "0008_objects",
+        include_str!("../../migrations/sqlite/0008_objects.sql"),
+    ),
 ];
 
 /// Embedded migrations of team projects: the same versions, PostgreSQL's dialect.
@@ -111,6 +116,10 @@ pub const PG_MIGRATIONS: &[(&str, &str)] = &[
     (
         "0007_queue_indexes",
         include_str!("../../migrations/postgres/0007_queue_indexes.sql"),
+    ),
+    (
+        "0008_objects",
+        include_str!("../../migrations/postgres/0008_objects.sql"),
     ),
 ];
 
@@ -277,24 +286,37 @@ fn init_project(tx: &Tx<'_>, name: &str, kind: TaskKind) -> Result<()> {
         "INSERT INTO project (id, name, kind, created_at) VALUES (1, ?1, ?2, ?3)",
         &[&name, &kind.as_str(), &now()],
     )?;
-    match kind {
-        TaskKind::Image => {
-            tx.execute(
-                "INSERT INTO label_sets (name, target) VALUES ('class', 'image')",
-                &[],
-            )?;
-        }
-        TaskKind::Form => {
-            tx.execute(
-                "INSERT INTO label_sets (name, target) VALUES ('field_type', 'field'), ('industry', 'page')",
-                &[],
-            )?;
-        }
+    for (set, target) in crate::kinds::spec(kind).label_sets {
+        tx.execute(
+            "INSERT INTO label_sets (name, target) VALUES (?1, ?2)",
+            &[set, &target.as_str()],
+        )?;
     }
     Ok(())
 }
 
 impl Store {
+    /// Create a project of `kind` as its task-kind row says: what the user gave is checked
+    /// first (nothing is created when it is wrong), then the project, its labels and settings.
+    pub fn create_project(
+        path: &Path,
+        name: &str,
+        kind: TaskKind,
+        new: &crate::kinds::NewProject,
+    ) -> Result<Store> {
+        let start = (crate::kinds::spec(kind).new_project)(new).map_err(StoreError::Invalid)?;
+        let mut store = Store::create(path, name, kind)?;
+        for (set, labels) in &start.labels {
+            if !labels.is_empty() {
+                store.add_labels(set, labels)?;
+            }
+        }
+        for (key, value) in start.settings {
+            store.set_setting(key, value)?;
+        }
+        Ok(store)
+    }
+
     /// Create a new project (a file, or a team project on a server) with the default label
     /// sets of its kind.
     pub fn create(path: &Path, name: &str, kind: TaskKind) -> Result<Store> {

@@ -105,7 +105,7 @@ fn grants_sql(schema: &str) -> String {
         "GRANT USAGE ON SCHEMA {s} TO {ga}, {gl};
          GRANT SELECT ON ALL TABLES IN SCHEMA {s} TO {ga};
          REVOKE ALL ON {s}.gold, {s}.annotations, {s}.reviews FROM {ga};
-         GRANT INSERT ON {s}.decisions TO {ga};
+         GRANT INSERT ON {s}.decisions, {s}.box_decisions TO {ga};
          GRANT INSERT, UPDATE ON {s}.leases TO {ga};
          GRANT INSERT, DELETE ON {s}.claims TO {ga};
          GRANT USAGE ON ALL SEQUENCES IN SCHEMA {s} TO {ga};
@@ -113,6 +113,14 @@ fn grants_sql(schema: &str) -> String {
          GRANT ALL ON ALL SEQUENCES IN SCHEMA {s} TO {gl};
          ALTER TABLE {s}.decisions ENABLE ROW LEVEL SECURITY;
          ALTER TABLE {s}.item_labels ENABLE ROW LEVEL SECURITY;
+         ALTER TABLE {s}.box_decisions ENABLE ROW LEVEL SECURITY;
+         DROP POLICY IF EXISTS lead_all ON {s}.box_decisions;
+         DROP POLICY IF EXISTS own_read ON {s}.box_decisions;
+         DROP POLICY IF EXISTS own_insert ON {s}.box_decisions;
+         CREATE POLICY lead_all ON {s}.box_decisions TO {gl} USING (true) WITH CHECK (true);
+         CREATE POLICY own_read ON {s}.box_decisions FOR SELECT TO {ga} USING (annotator = current_user);
+         CREATE POLICY own_insert ON {s}.box_decisions FOR INSERT TO {ga}
+             WITH CHECK (annotator = current_user);
          DROP POLICY IF EXISTS lead_all ON {s}.decisions;
          DROP POLICY IF EXISTS own_read ON {s}.decisions;
          DROP POLICY IF EXISTS own_insert ON {s}.decisions;

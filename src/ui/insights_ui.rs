@@ -148,7 +148,7 @@ pub fn insights_ui(app: &mut App, ui: &mut egui::Ui) {
     let Some(p) = app.project.as_mut() else {
         return;
     };
-    let is_images = p.review.kind == crate::domain::TaskKind::Image;
+    let is_images = p.review.kind.spec().review == crate::kinds::ReviewScreen::Class;
     let is_lead = p.review.role.is_lead();
     let (path, set) = (p.review.path().to_path_buf(), p.review.label_set.clone());
     let st = &mut p.insights;

@@ -39,6 +39,88 @@ const DIGITS: [Key; 9] = [
     Key::Num9,
 ];
 
+/// A key of the object review screen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BoxKey {
+    /// Tab: the next box.
+    Next,
+    /// Shift+Tab: the previous box.
+    Prev,
+    /// Delete / Backspace: remove the selected box.
+    Delete,
+    /// Arrows move the selected box by one image pixel (Shift: ten).
+    Nudge(f64, f64),
+    /// H: show or hide the proposals below the score threshold.
+    ToggleHidden,
+    /// Z: zoom to the selected box.
+    ZoomToSelected,
+}
+
+/// The object screen's shortcuts, for the `?` overlay.
+pub const BOX_SHORTCUTS: &[(&str, &str)] = &[
+    ("Enter", "Accept the image as shown"),
+    ("Tab / Shift+Tab", "Next / previous box"),
+    ("1 – 9", "Label of the selected box (1 – 9)"),
+    ("Delete", "Remove the selected box"),
+    ("Drag", "Draw a box; drag an edge or a corner to adjust"),
+    ("Arrows (Shift)", "Move the selected box by 1 (10) px"),
+    ("H", "Show or hide low scores"),
+    ("Z", "Zoom to the selected box"),
+    ("Wheel / right drag", "Zoom / pan"),
+];
+
+/// Consume this frame's object-screen keys (before [`review_actions`]): the arrows only while
+/// a box is selected (else they move through the queue as elsewhere).
+pub fn box_actions(ctx: &egui::Context, selected: bool) -> Vec<BoxKey> {
+    // Tab is egui's focus key: on this screen it walks the boxes, so it takes no widget focus
+    // (only a text field keeps the keys).
+    if ctx.text_edit_focused() {
+        return vec![];
+    }
+    let out = ctx.input_mut(|i| {
+        let mut out = Vec::new();
+        if i.consume_key(Modifiers::SHIFT, Key::Tab) {
+            out.push(BoxKey::Prev);
+        }
+        if i.consume_key(Modifiers::NONE, Key::Tab) {
+            out.push(BoxKey::Next);
+        }
+        if i.consume_key(Modifiers::NONE, Key::Delete)
+            || i.consume_key(Modifiers::NONE, Key::Backspace)
+        {
+            out.push(BoxKey::Delete);
+        }
+        if i.consume_key(Modifiers::NONE, Key::H) {
+            out.push(BoxKey::ToggleHidden);
+        }
+        if i.consume_key(Modifiers::NONE, Key::Z) {
+            out.push(BoxKey::ZoomToSelected);
+        }
+        if selected {
+            for (m, step) in [(Modifiers::SHIFT, 10.0), (Modifiers::NONE, 1.0)] {
+                let step = step * crate::review::boxes::NUDGE_PX;
+                for (k, d) in [
+                    (Key::ArrowLeft, (-step, 0.0)),
+                    (Key::ArrowRight, (step, 0.0)),
+                    (Key::ArrowUp, (0.0, -step)),
+                    (Key::ArrowDown, (0.0, step)),
+                ] {
+                    if i.consume_key(m, k) {
+                        out.push(BoxKey::Nudge(d.0, d.1));
+                    }
+                }
+            }
+        }
+        out
+    });
+    ctx.memory_mut(|m| {
+        if let Some(id) = m.focused() {
+            m.surrender_focus(id);
+        }
+    });
+    out
+}
+
 /// Consume this frame's review keys and return them as actions, in a fixed order.
 pub fn review_actions(ctx: &egui::Context) -> Vec<KeyAction> {
     if ctx.egui_wants_keyboard_input() {

@@ -6,6 +6,7 @@
 //! labels never do, they live in the project's SQLite file.
 
 mod bench;
+pub mod boxes_ui;
 mod bulk_ui;
 mod crawl_ui;
 mod export_ui;
@@ -70,6 +71,13 @@ pub struct OpenProject {
     pub training: Option<TrainingController>,
     insights: insights_ui::InsightsState,
     review_ui: review_ui::ReviewUi,
+}
+
+impl OpenProject {
+    /// Object images: the image-to-screen transform of the last frame (tests drag with it).
+    pub fn box_transform(&self) -> Option<boxes_ui::Transform> {
+        self.review_ui.box_view.transform
+    }
 }
 
 struct Toast {
@@ -359,7 +367,7 @@ impl App {
                         ui.selectable_value(&mut screen, Screen::Training, tr(lang, "Training"));
                         ui.selectable_value(&mut screen, Screen::Insights, tr(lang, "Insights"));
                         ui.selectable_value(&mut screen, Screen::Export, tr(lang, "Export"));
-                        if p.review.kind == crate::domain::TaskKind::Form {
+                        if p.review.kind.spec().source == crate::kinds::Source::Pages {
                             ui.selectable_value(&mut screen, Screen::Presets, tr(lang, "Presets"));
                             if ui.button(tr(lang, "Crawl")).clicked() {
                                 self.crawl.open = !self.crawl.open;
@@ -433,8 +441,16 @@ impl App {
             .open(&mut open)
             .collapsible(false)
             .show(ctx, |ui| {
+                let boxes = self.project.as_ref().is_some_and(|p| {
+                    p.review.kind.spec().review == crate::kinds::ReviewScreen::Boxes
+                });
+                let table = if boxes {
+                    keys::BOX_SHORTCUTS
+                } else {
+                    keys::SHORTCUTS
+                };
                 egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
-                    for (k, what) in keys::SHORTCUTS {
+                    for (k, what) in table {
                         ui.monospace(*k);
                         ui.label(tr(lang, what));
                         ui.end_row();

@@ -10,7 +10,8 @@ use egui::{Color32, RichText};
 use super::i18n::{tr, Lang};
 use super::keys::{self, KeyAction};
 use super::{App, Screen};
-use crate::domain::{sets, Action, Label, TaskKind};
+use crate::domain::{sets, Action, Label};
+use crate::kinds::ReviewScreen;
 use crate::queue::{Filter, Strategy};
 use crate::review::{Command, DecodedImage, PageView, ReviewSession, SaveStatus};
 
@@ -18,11 +19,18 @@ use crate::review::{Command, DecodedImage, PageView, ReviewSession, SaveStatus};
 #[derive(Default)]
 pub struct ReviewUi {
     textures: HashMap<i64, egui::TextureHandle>,
+    /// Object images: zoom, pan and the drag in progress.
+    pub box_view: super::boxes_ui::BoxView,
     /// Bulk-grid thumbnails.
     pub(crate) thumbs: HashMap<i64, egui::TextureHandle>,
 }
 
 impl ReviewUi {
+    /// The uploaded texture of an item's image.
+    pub(crate) fn texture(&self, id: i64) -> Option<&egui::TextureHandle> {
+        self.textures.get(&id)
+    }
+
     /// Upload the current and upcoming images that are decoded but not on the GPU yet; drop
     /// the ones that scrolled away.
     fn sync_textures(&mut self, ctx: &egui::Context, review: &ReviewSession) {
@@ -109,7 +117,17 @@ pub fn review_screen_ui(app: &mut App, ui: &mut egui::Ui) {
         let Some(p) = app.project.as_mut() else {
             return;
         };
-        // Keys first, so the frame shows their effect.
+        // Keys first, so the frame shows their effect. Object images have keys of their own
+        // (Tab, Delete, arrows nudge the selected box), read before the common ones.
+        if p.review.kind.spec().review == ReviewScreen::Boxes {
+            let selected = p
+                .review
+                .box_editor
+                .as_ref()
+                .is_some_and(|e| e.selected.is_some());
+            let box_keys = keys::box_actions(&ctx, selected);
+            super::boxes_ui::apply_box_keys(&mut p.review, &mut p.review_ui, &box_keys);
+        }
         for a in keys::review_actions(&ctx) {
             match a {
                 KeyAction::Review(c) => {
@@ -121,7 +139,7 @@ pub fn review_screen_ui(app: &mut App, ui: &mut egui::Ui) {
         p.review.poll();
         p.review_ui.sync_textures(&ctx, &p.review);
         let review = &mut p.review;
-        let rui = &p.review_ui;
+        let rui = &mut p.review_ui;
 
         egui::Panel::top("queue_bar").show(ui, |ui| {
             ui.horizontal_wrapped(|ui| {
@@ -195,9 +213,10 @@ pub fn review_screen_ui(app: &mut App, ui: &mut egui::Ui) {
                 ui.centered_and_justified(|ui| ui.heading(tr(lang, "The queue is empty.")));
                 return;
             }
-            match review.kind {
-                TaskKind::Image => image_center_ui(ui, lang, review, rui),
-                TaskKind::Form => form_center_ui(ui, lang, review),
+            match review.kind.spec().review {
+                ReviewScreen::Class => image_center_ui(ui, lang, review, rui),
+                ReviewScreen::Form => form_center_ui(ui, lang, review),
+                ReviewScreen::Boxes => super::boxes_ui::boxes_center_ui(ui, lang, review, rui),
             }
         });
     }
@@ -306,8 +325,34 @@ fn decide_panel_ui(ui: &mut egui::Ui, lang: Lang, review: &mut ReviewSession) ->
     let mut bulk = None;
     let labels = review.labels.clone();
     let current = review.current().cloned();
-    ui.heading(tr(lang, "Suggestion"));
-    match current.as_ref().and_then(|v| v.prediction.as_ref()) {
+    let boxes = review.kind.spec().review == ReviewScreen::Boxes;
+    if boxes {
+        // Object images: the boxes are the suggestion (listed beside the image).
+        ui.heading(tr(lang, "Detector"));
+        match current.as_ref().and_then(|v| v.prediction.as_ref()) {
+            Some(p) => {
+                ui.label(format!(
+                    "{} {}, {} {:.0}%, {} {:.0}%",
+                    p.top.len(),
+                    tr(lang, "proposals"),
+                    tr(lang, "mean score"),
+                    p.score * 100.0,
+                    tr(lang, "lowest"),
+                    p.margin * 100.0
+                ));
+            }
+            None => {
+                ui.label(RichText::new(tr(lang, "No proposals: draw the boxes")).italics());
+            }
+        }
+    } else {
+        ui.heading(tr(lang, "Suggestion"));
+    }
+    match current
+        .as_ref()
+        .and_then(|v| v.prediction.as_ref())
+        .filter(|_| !boxes)
+    {
         Some(p) => {
             let l = labels.iter().find(|l| l.name == p.label);
             let color = l.map(label_color).unwrap_or(Color32::GRAY);
@@ -349,6 +394,7 @@ fn decide_panel_ui(ui: &mut egui::Ui, lang: Lang, review: &mut ReviewSession) ->
                 bulk = Some(p.label.clone());
             }
         }
+        None if boxes => {}
         None => {
             ui.label(RichText::new(tr(lang, "No suggestion yet")).italics());
         }
@@ -413,7 +459,7 @@ fn decide_panel_ui(ui: &mut egui::Ui, lang: Lang, review: &mut ReviewSession) ->
         {
             cmd = Some(Command::Accept);
         }
-        if !reviewing && ui.button(tr(lang, "Reject")).on_hover_text("X").clicked() {
+        if !reviewing && !boxes && ui.button(tr(lang, "Reject")).on_hover_text("X").clicked() {
             cmd = Some(Command::Reject);
         }
         if ui.button(tr(lang, "Skip")).on_hover_text("Space").clicked() {

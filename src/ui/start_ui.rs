@@ -2,14 +2,14 @@
 //! labels from a template or typed, source folder via the file dialog or a typed path), and the
 //! demo project.
 
-use crate::ml::backbone::{BackboneChoice, BACKBONE_SETTING};
+use crate::ml::backbone::BackboneChoice;
 use std::path::PathBuf;
 
 use egui::RichText;
 
 use super::i18n::tr;
 use super::App;
-use crate::domain::{sets, NewLabel, TaskKind};
+use crate::domain::TaskKind;
 use crate::jobs::JobCtx;
 use crate::store::location::is_team_url;
 use crate::store::Store;
@@ -36,6 +36,11 @@ pub const TEMPLATES: &[(&str, TaskKind, &[&str])] = &[
             "Symbols",
             "Flags",
         ],
+    ),
+    (
+        "street objects (boxes)",
+        TaskKind::Objects,
+        &["person", "bicycle", "car", "motorcycle", "bus", "truck"],
     ),
     (
         "H5 field types",
@@ -196,8 +201,10 @@ pub fn start_ui(app: &mut App, ui: &mut egui::Ui) {
                     ui.end_row();
                     ui.label(tr(lang, "Kind"));
                     ui.horizontal(|ui| {
-                        ui.radio_value(&mut s.kind, TaskKind::Image, tr(lang, "Images"));
-                        ui.radio_value(&mut s.kind, TaskKind::Form, tr(lang, "Form pages"));
+                        for k in crate::kinds::KINDS {
+                            ui.radio_value(&mut s.kind, k.kind, tr(lang, k.title))
+                                .on_hover_text(tr(lang, k.description));
+                        }
                     });
                     ui.end_row();
                     ui.label(tr(lang, "Template"));
@@ -239,7 +246,7 @@ pub fn start_ui(app: &mut App, ui: &mut egui::Ui) {
                         "N annotators for a share of the items, blind (e.g. 0.1x3: 10 %, 3 each); empty: once",
                     ));
                     ui.end_row();
-                    if s.kind == TaskKind::Image {
+                    if s.kind.spec().uses_backbone {
                         ui.label(tr(lang, "Backbone"));
                         egui::ComboBox::from_id_salt("new_backbone")
                             .selected_text(tr(lang, backbone_name(s.backbone)))
@@ -298,12 +305,12 @@ fn create_project(app: &mut App, ctx: &egui::Context) {
         })
         .collect();
     let path = PathBuf::from(s.project_dir.trim()).join(format!("{file}.yuxuan"));
-    let labels: Vec<NewLabel> = s
+    let labels: Vec<String> = s
         .labels
         .split([',', '，', '\n'])
         .map(str::trim)
         .filter(|l| !l.is_empty())
-        .map(NewLabel::named)
+        .map(str::to_string)
         .collect();
     let overlap = match s.overlap.trim() {
         "" => None,
@@ -316,19 +323,14 @@ fn create_project(app: &mut App, ctx: &egui::Context) {
         },
     };
     let created = (|| -> anyhow::Result<()> {
-        let mut store = Store::create(&path, &name, s.kind)?;
+        let new = crate::kinds::NewProject {
+            labels,
+            backbone: s.kind.spec().uses_backbone.then(|| s.backbone.as_str()),
+            detector: None,
+        };
+        let store = Store::create_project(&path, &name, s.kind, &new)?;
         if let Some(o) = overlap {
             store.set_overlap(o)?;
-        }
-        if s.kind == TaskKind::Image {
-            store.set_setting(BACKBONE_SETTING, serde_json::json!(s.backbone.as_str()))?;
-        }
-        let set = match s.kind {
-            TaskKind::Image => sets::CLASS,
-            TaskKind::Form => sets::FIELD_TYPE,
-        };
-        if !labels.is_empty() {
-            store.add_labels(set, &labels)?;
         }
         Ok(())
     })();
@@ -342,18 +344,11 @@ fn create_project(app: &mut App, ctx: &egui::Context) {
         app.open_project(&path, ctx);
         return;
     }
-    let (p2, kind) = (path.clone(), s.kind);
+    let p2 = path.clone();
     app.spawn_job("import", ctx, Some(path), move |jctx: &JobCtx| {
         let mut store = Store::open(&p2)?;
         let paths = vec![PathBuf::from(&folder)];
-        let summary = match kind {
-            TaskKind::Image => {
-                crate::ingest::images::import_paths(&mut store, &paths, &Default::default(), jctx)?
-            }
-            TaskKind::Form => {
-                crate::ingest::pages::import_paths(&mut store, &paths, &Default::default(), jctx)?
-            }
-        };
+        let summary = crate::ingest::import_paths(&mut store, &paths, &Default::default(), jctx)?;
         Ok(summary.to_string())
     });
 }

@@ -53,7 +53,7 @@ pub fn training_ui(app: &mut App, ui: &mut egui::Ui) {
     let is_images = app
         .project
         .as_ref()
-        .is_some_and(|p| p.review.kind == crate::domain::TaskKind::Image);
+        .is_some_and(|p| p.review.kind.spec().uses_backbone);
     let Some(t) = app.training() else { return };
     let c = ctx.clone();
     t.poll(move || c.request_repaint());
