@@ -120,6 +120,28 @@ impl BBox {
     }
 }
 
+/// Greedy matching of boxes: `a` in priority order (e.g. by score), each taking the unmatched
+/// box of `b` with the highest IoU at or above `min_iou`, whatever its label. Returns, per box
+/// of `a`, the index of its match in `b`.
+pub fn match_boxes(a: &[BBox], b: &[BBox], min_iou: f64) -> Vec<Option<usize>> {
+    let mut taken = vec![false; b.len()];
+    a.iter()
+        .map(|x| {
+            let best = b
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| !taken[*j])
+                .map(|(j, y)| (j, x.iou(y)))
+                .filter(|(_, iou)| *iou >= min_iou)
+                .max_by(|p, q| p.1.total_cmp(&q.1).then(q.0.cmp(&p.0)));
+            best.map(|(j, _)| {
+                taken[j] = true;
+                j
+            })
+        })
+        .collect()
+}
+
 /// What an annotator did to one box.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

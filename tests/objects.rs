@@ -586,3 +586,63 @@ fn real_voc_boxes_go_in_and_out_and_the_real_readers_accept_the_exports() {
         );
     }
 }
+
+/// Overlap images: two annotators' boxes compared box by box (`yuxuan agreement`).
+#[test]
+fn two_annotators_boxes_are_compared_box_by_box() {
+    common::on_both_backends("objects-agree", |loc| {
+        let (mut store, ids) = photos_project(loc);
+        store
+            .set_overlap(yuxuan::store::quality::Overlap::parse("1x2").unwrap())
+            .unwrap();
+        let img = ids[0];
+        for (who, boxes) in [
+            (
+                "ann",
+                vec![
+                    ("cup", BBox::new(0.0, 0.0, 10.0, 10.0)),
+                    ("helmet", BBox::new(100.0, 0.0, 10.0, 10.0)),
+                ],
+            ),
+            (
+                "bob",
+                vec![
+                    ("cup", BBox::new(1.0, 0.0, 10.0, 10.0)),
+                    ("cup", BBox::new(100.0, 0.0, 10.0, 10.0)),
+                    ("cup", BBox::new(300.0, 0.0, 10.0, 10.0)),
+                ],
+            ),
+        ] {
+            let ds: Vec<NewBoxDecision> = boxes
+                .iter()
+                .enumerate()
+                .map(|(k, (l, b))| {
+                    let mut d = decision(
+                        img,
+                        &format!("{who}{k}"),
+                        BoxAction::Draw,
+                        Some(l),
+                        Some(*b),
+                    );
+                    d.annotator = who.into();
+                    d
+                })
+                .collect();
+            let finish = NewDecision {
+                item_id: img,
+                label_set: sets::OBJECT.into(),
+                label: Some(IMAGE_DONE.into()),
+                annotator: who.into(),
+                action: Action::Correct,
+                ms_spent: 5,
+                prediction_id: None,
+            };
+            store.record_box_decisions(&ds, Some(&finish)).unwrap();
+        }
+        let r = yuxuan::review::agreement::of_project(&store, sets::OBJECT).unwrap();
+        assert_eq!(r.box_pairs.len(), 1, "{r:?}");
+        let p = &r.box_pairs[0];
+        assert_eq!((p.images, p.matched, p.only_a, p.only_b), (1, 2, 0, 1));
+        assert_eq!(p.label_agreement, Some(0.5));
+    });
+}

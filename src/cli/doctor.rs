@@ -82,6 +82,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let weights = assets::mobilenet_weights();
     checks.push(asset_check("MobileNetV2 weights", &weights, true));
     checks.push(asset_check(
+        "YOLO11n detector (AGPL-3.0 weights; object projects)",
+        &yuxuan::ml::objects::default_detector_path(),
+        false,
+    ));
+    checks.push(asset_check(
         "Formasaurus corpus",
         &assets::formasaurus_dir().join("index.json"),
         false,

@@ -73,6 +73,21 @@ pub fn agreement(a: AgreementArgs) -> anyhow::Result<ExitCode> {
     if let Some(o) = store.overlap()? {
         println!("overlap: {o}");
     }
+    for p in &r.box_pairs {
+        println!(
+            "boxes {} / {}: {} images, {} boxes matched at IoU >= 0.5, same label {}, mean IoU {}; {} only {}'s, {} only {}'s",
+            p.a,
+            p.b,
+            p.images,
+            p.matched,
+            f3(p.label_agreement),
+            f3(p.mean_iou),
+            p.only_a,
+            p.a,
+            p.only_b,
+            p.b
+        );
+    }
     if r.items_compared == 0 {
         println!(
             "no item has answers from two annotators yet: give a share of the items to several (`yuxuan settings PROJECT --overlap 0.1x3`), or mark gold items (`yuxuan gold`)"

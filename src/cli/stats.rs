@@ -28,8 +28,16 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             c.total, c.labeled, c.predicted, c.with_error
         );
         let mut dist: BTreeMap<String, usize> = BTreeMap::new();
-        for (_, l) in store.current_labels(&set)? {
-            *dist.entry(l).or_default() += 1;
+        if set == yuxuan::domain::sets::OBJECT {
+            // Object labels count boxes (an image's own label only says it is finished).
+            for (l, n) in store.box_counts(&set)? {
+                dist.insert(l, n as usize);
+            }
+            println!("  boxes per label:");
+        } else {
+            for (_, l) in store.current_labels(&set)? {
+                *dist.entry(l).or_default() += 1;
+            }
         }
         for l in store.labels(&set)? {
             println!(

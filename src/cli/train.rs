@@ -142,6 +142,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     // process (the app training in the background) are left alone.
     let mut store = Store::open(&a.project)?;
     let kind = store.project()?.kind;
+    anyhow::ensure!(
+        !yuxuan::ml::catalog::label_sets(kind).is_empty(),
+        "{} projects have no model to train in this version: the detector runs as installed \
+         (YOLO11n) or as registered (`yuxuan register-model`)",
+        kind.as_str()
+    );
     if let Some(m) = a.mode {
         anyhow::ensure!(
             kind == TaskKind::Image,

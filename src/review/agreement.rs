@@ -161,6 +161,100 @@ pub struct AgreementReport {
     pub disagreements: usize,
     /// Items someone flagged as "not sure".
     pub flagged_items: usize,
+    /// Object images: each pair of annotators compared box by box on the images both
+    /// answered.
+    pub box_pairs: Vec<BoxPairAgreement>,
+}
+
+/// Two annotators' boxes on the object images both answered: boxes matched at IoU >= 0.5
+/// (greedily, any label), how often the matched boxes carry the same label, how well they
+/// overlap, and the boxes one drew that the other has not.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct BoxPairAgreement {
+    pub a: String,
+    pub b: String,
+    pub images: usize,
+    /// Box pairs matched at IoU >= 0.5.
+    pub matched: usize,
+    /// Share of the matched pairs with the same label.
+    pub label_agreement: Option<f64>,
+    /// Mean IoU of the matched pairs.
+    pub mean_iou: Option<f64>,
+    /// Boxes of `a` that `b` has no box for, and the other way round.
+    pub only_a: usize,
+    pub only_b: usize,
+}
+
+/// Compare annotators box by box: `boxes` are (image, annotator, label, box) of the images
+/// each annotator answered; `answered` the (image, annotator) pairs that finished an image
+/// (an image finished with no box counts as "nothing here").
+pub fn box_pairs(
+    boxes: &[(i64, String, String, crate::domain::BBox)],
+    answered: &[(i64, String)],
+) -> Vec<BoxPairAgreement> {
+    use std::collections::BTreeMap;
+    type Boxes = Vec<(String, crate::domain::BBox)>;
+    let mut by_image: BTreeMap<i64, BTreeMap<String, Boxes>> = BTreeMap::new();
+    for (item, who) in answered {
+        by_image
+            .entry(*item)
+            .or_default()
+            .entry(who.clone())
+            .or_default();
+    }
+    for (item, who, label, b) in boxes {
+        if let Some(m) = by_image.get_mut(item) {
+            if let Some(v) = m.get_mut(who) {
+                v.push((label.clone(), *b));
+            }
+        }
+    }
+    let mut pairs: BTreeMap<(String, String), (BoxPairAgreement, usize, f64)> = BTreeMap::new();
+    for per in by_image.values() {
+        let names: Vec<&String> = per.keys().collect();
+        for i in 0..names.len() {
+            for j in i + 1..names.len() {
+                let (a, b) = (&per[names[i]], &per[names[j]]);
+                let e = pairs
+                    .entry((names[i].clone(), names[j].clone()))
+                    .or_insert_with(|| {
+                        (
+                            BoxPairAgreement {
+                                a: names[i].clone(),
+                                b: names[j].clone(),
+                                ..Default::default()
+                            },
+                            0,
+                            0.0,
+                        )
+                    });
+                e.0.images += 1;
+                let ab: Vec<crate::domain::BBox> = a.iter().map(|x| x.1).collect();
+                let bb: Vec<crate::domain::BBox> = b.iter().map(|x| x.1).collect();
+                let m = crate::domain::match_boxes(&ab, &bb, 0.5);
+                for (k, mj) in m.iter().enumerate() {
+                    if let Some(j) = mj {
+                        e.0.matched += 1;
+                        e.1 += (a[k].0 == b[*j].0) as usize;
+                        e.2 += ab[k].iou(&bb[*j]);
+                    }
+                }
+                let matched = m.iter().flatten().count();
+                e.0.only_a += a.len() - matched;
+                e.0.only_b += b.len() - matched;
+            }
+        }
+    }
+    pairs
+        .into_values()
+        .map(|(mut p, same, iou)| {
+            if p.matched > 0 {
+                p.label_agreement = Some(same as f64 / p.matched as f64);
+                p.mean_iou = Some(iou / p.matched as f64);
+            }
+            p
+        })
+        .collect()
 }
 
 impl AgreementReport {
@@ -294,6 +388,7 @@ pub fn compute(
         gold_threshold,
         disagreements,
         flagged_items: flagged_items.len(),
+        box_pairs: Vec::new(),
     }
 }
 
@@ -301,7 +396,16 @@ pub fn compute(
 pub fn of_project(store: &Store, set: &str) -> crate::store::Result<AgreementReport> {
     let answers = store.annotations(set)?;
     let gold: HashMap<i64, String> = store.gold(set)?.into_iter().collect();
-    Ok(compute(set, &answers, &gold, store.gold_threshold()?))
+    let mut r = compute(set, &answers, &gold, store.gold_threshold()?);
+    if set == crate::domain::sets::OBJECT {
+        let answered: Vec<(i64, String)> = answers
+            .iter()
+            .filter(|a| a.label.is_some())
+            .map(|a| (a.item_id, a.annotator.clone()))
+            .collect();
+        r.box_pairs = box_pairs(&store.annotator_boxes(set)?, &answered);
+    }
+    Ok(r)
 }
 
 #[cfg(test)]
@@ -311,6 +415,35 @@ mod tests {
     fn close(a: Option<f64>, b: f64, tol: f64) {
         let a = a.expect("defined");
         assert!((a - b).abs() < tol, "{a} vs {b}");
+    }
+
+    #[test]
+    fn boxes_are_compared_pair_by_pair_on_the_images_both_answered() {
+        use crate::domain::BBox;
+        let b = |x: f64| BBox::new(x, 0.0, 10.0, 10.0);
+        let boxes = vec![
+            (1, "ann".to_string(), "car".to_string(), b(0.0)),
+            (1, "ann".to_string(), "person".to_string(), b(100.0)),
+            (1, "bob".to_string(), "car".to_string(), b(1.0)), // IoU 9/11 with ann's car
+            (1, "bob".to_string(), "car".to_string(), b(100.0)), // same place, other label
+            (1, "bob".to_string(), "dog".to_string(), b(300.0)), // only bob
+            (2, "ann".to_string(), "car".to_string(), b(0.0)), // bob did not answer image 2
+        ];
+        let answered = vec![
+            (1, "ann".to_string()),
+            (1, "bob".to_string()),
+            (2, "ann".to_string()),
+        ];
+        let p = box_pairs(&boxes, &answered);
+        assert_eq!(p.len(), 1);
+        let p = &p[0];
+        assert_eq!(
+            (p.a.as_str(), p.b.as_str(), p.images, p.matched),
+            ("ann", "bob", 1, 2)
+        );
+        assert_eq!(p.label_agreement, Some(0.5));
+        close(p.mean_iou, (9.0 / 11.0 + 1.0) / 2.0, 1e-12);
+        assert_eq!((p.only_a, p.only_b), (0, 1));
     }
 
     #[test]

@@ -84,20 +84,12 @@ impl Edits {
 pub fn greedy_match(shown: &[Shown], truth: &[Truth], min_iou: f64) -> Vec<Option<usize>> {
     let mut order: Vec<usize> = (0..shown.len()).collect();
     order.sort_by(|&a, &b| shown[b].score.total_cmp(&shown[a].score).then(a.cmp(&b)));
-    let mut taken = vec![false; truth.len()];
+    let a: Vec<BBox> = order.iter().map(|&i| shown[i].bbox).collect();
+    let b: Vec<BBox> = truth.iter().map(|t| t.bbox).collect();
+    let m = crate::domain::match_boxes(&a, &b, min_iou);
     let mut out = vec![None; shown.len()];
-    for i in order {
-        let best = truth
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| !taken[*j])
-            .map(|(j, t)| (j, shown[i].bbox.iou(&t.bbox)))
-            .filter(|(_, iou)| *iou >= min_iou)
-            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
-        if let Some((j, _)) = best {
-            taken[j] = true;
-            out[i] = Some(j);
-        }
+    for (k, &i) in order.iter().enumerate() {
+        out[i] = m[k];
     }
     out
 }

@@ -370,6 +370,33 @@ impl Store {
         )
     }
 
+    /// Each annotator's current boxes of each image (their own decisions: per box, their
+    /// newest that no undo cancelled, unless a delete): (item, annotator, label, box). What
+    /// overlap images are compared on.
+    pub fn annotator_boxes(&self, set: &str) -> Result<Vec<(i64, String, String, BBox)>> {
+        let set_id = self.label_set_id(set)?;
+        self.db().query(
+            "SELECT d.item_id, d.annotator, d.label, d.x, d.y, d.w, d.h FROM box_decisions d
+             WHERE d.label_set_id = ?1 AND d.action NOT IN ('undo', 'delete')
+               AND NOT EXISTS (SELECT 1 FROM box_decisions u WHERE u.supersedes = d.id AND u.action = 'undo')
+               AND NOT EXISTS (
+                   SELECT 1 FROM box_decisions n
+                   WHERE n.item_id = d.item_id AND n.annotator = d.annotator AND n.box_uid = d.box_uid
+                     AND n.id > d.id AND n.action <> 'undo'
+                     AND NOT EXISTS (SELECT 1 FROM box_decisions u2 WHERE u2.supersedes = n.id AND u2.action = 'undo'))
+             ORDER BY d.item_id, d.annotator, d.id",
+            &[&set_id],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    BBox::new(r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?),
+                ))
+            },
+        )
+    }
+
     /// Boxes per label over the current boxes of a set, most first.
     pub fn box_counts(&self, set: &str) -> Result<Vec<(String, i64)>> {
         let set_id = self.label_set_id(set)?;

@@ -363,8 +363,19 @@ impl App {
                     ui.selectable_value(&mut screen, Screen::Review, tr(lang, "Review"));
                     // The lead's screens; an annotator's login would be refused there anyway.
                     if p.review.role.is_lead() {
-                        ui.selectable_value(&mut screen, Screen::Bulk, tr(lang, "Bulk accept"));
-                        ui.selectable_value(&mut screen, Screen::Training, tr(lang, "Training"));
+                        let kind = p.review.kind;
+                        // Object images are accepted image by image (bulk accept of boxes and
+                        // training a detector are not in this build).
+                        if kind.spec().review != crate::kinds::ReviewScreen::Boxes {
+                            ui.selectable_value(&mut screen, Screen::Bulk, tr(lang, "Bulk accept"));
+                        }
+                        if !crate::ml::catalog::label_sets(kind).is_empty() {
+                            ui.selectable_value(
+                                &mut screen,
+                                Screen::Training,
+                                tr(lang, "Training"),
+                            );
+                        }
                         ui.selectable_value(&mut screen, Screen::Insights, tr(lang, "Insights"));
                         ui.selectable_value(&mut screen, Screen::Export, tr(lang, "Export"));
                         if p.review.kind.spec().source == crate::kinds::Source::Pages {

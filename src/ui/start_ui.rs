@@ -349,6 +349,19 @@ fn create_project(app: &mut App, ctx: &egui::Context) {
         let mut store = Store::open(&p2)?;
         let paths = vec![PathBuf::from(&folder)];
         let summary = crate::ingest::import_paths(&mut store, &paths, &Default::default(), jctx)?;
-        Ok(summary.to_string())
+        if store.project()?.kind != TaskKind::Objects {
+            return Ok(summary.to_string());
+        }
+        // Object images get their proposals right away (the detector of the project).
+        let opts = crate::ml::detector::DetectOptions {
+            conf: 0.05,
+            ..Default::default()
+        };
+        Ok(
+            match crate::ml::objects::prelabel(&mut store, &opts, jctx) {
+                Ok(r) => format!("{summary}; {} boxes proposed by {}", r.boxes, r.detector),
+                Err(e) => format!("{summary}; no proposals: {e:#}"),
+            },
+        )
     });
 }
