@@ -442,6 +442,27 @@ fn run_json(py: &Path, script: &str, args: &[&Path]) -> serde_json::Value {
     serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
 }
 
+/// Every current box of a project as (image file name, label, box), sorted.
+fn boxes_by_file(project: &Path) -> Vec<(String, String, BBox)> {
+    let store = Store::open(project).unwrap();
+    let mut out = Vec::new();
+    for it in store
+        .items_of_kind(yuxuan::domain::ItemKind::Image)
+        .unwrap()
+    {
+        let name = Path::new(&it.source_path)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        for b in store.item_boxes(it.id, sets::OBJECT).unwrap() {
+            out.push((name.clone(), b.label, b.bbox));
+        }
+    }
+    out.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    out
+}
+
 /// The README's path with real photos and their VOC boxes: new, import, import-labels,
 /// export COCO / YOLO with splits, and the exports read by pycocotools and ultralytics; the
 /// COCO export imported into a fresh project gives the same boxes back.
@@ -475,24 +496,8 @@ fn real_voc_boxes_go_in_and_out_and_the_real_readers_accept_the_exports() {
         out.contains("3 of 3 images matched, 9 boxes recorded"),
         "{out}"
     );
-    let store = Store::open(&p).unwrap();
-    let mut before: Vec<(String, String, BBox)> = Vec::new();
-    for it in store
-        .items_of_kind(yuxuan::domain::ItemKind::Image)
-        .unwrap()
-    {
-        let name = Path::new(&it.source_path)
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        for b in store.item_boxes(it.id, sets::OBJECT).unwrap() {
-            before.push((name.clone(), b.label, b.bbox));
-        }
-    }
-    before.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    let before = boxes_by_file(&p);
     assert_eq!(before.len(), 9);
-    drop(store);
 
     // COCO with splits: pycocotools loads it and scores it 1.0 against itself.
     let coco = dir.path().join("coco");
@@ -561,22 +566,7 @@ fn real_voc_boxes_go_in_and_out_and_the_real_readers_accept_the_exports() {
     for f in &files {
         common::ok(&common::run(&["import-labels", qs, f.to_str().unwrap()]));
     }
-    let store = Store::open(&q).unwrap();
-    let mut after: Vec<(String, String, BBox)> = Vec::new();
-    for it in store
-        .items_of_kind(yuxuan::domain::ItemKind::Image)
-        .unwrap()
-    {
-        let name = Path::new(&it.source_path)
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        for b in store.item_boxes(it.id, sets::OBJECT).unwrap() {
-            after.push((name.clone(), b.label, b.bbox));
-        }
-    }
-    after.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    let after = boxes_by_file(&q);
     assert_eq!(before.len(), after.len());
     for (a, b) in before.iter().zip(&after) {
         assert_eq!((&a.0, &a.1), (&b.0, &b.1));
