@@ -8,6 +8,7 @@
 //! come from the areas that own them). [`ROWS`] lists them in table order.
 
 pub mod boxes;
+pub mod detect;
 pub mod duplicates;
 pub mod export;
 pub mod forms;
@@ -245,6 +246,11 @@ pub const ROWS: &[RowSpec] = &[
         id: "boxes",
         title: "object pre-labels: edits per truth box over a full pass (YOLO11n, real photos with boxes) vs drawing by hand",
         run: boxes::run_row,
+    },
+    RowSpec {
+        id: "detect",
+        title: "object pre-label speed: `yuxuan prelabel` (YOLO11n) on real photos and 12-MP JPEGs vs ultralytics predict and the bare forward loop, peak RSS",
+        run: detect::run_row,
     },
     RowSpec {
         id: "head-finetune",

@@ -1,8 +1,8 @@
 //! Pre-labelling object images: the project's detector (YOLO11n by default, a registered
 //! ultralytics TorchScript export, or none) over every image that has no proposals yet.
-//! Images are decoded on worker threads (JPEGs at DCT scale when the detector's input still
-//! gets enough pixels) while the model runs on the previous one; boxes come back in the
-//! image's own pixels, their detector classes mapped to the project's labels
+//! Images are decoded and letterboxed on worker threads (JPEGs at DCT scale when the
+//! detector's input still gets enough pixels) while the model runs on the previous one; boxes
+//! come back in the image's own pixels, their detector classes mapped to the project's labels
 //! (`kinds::objects::class_map`: a label named as a class, or `pedestrian=person`), classes
 //! no label takes dropped. Progress and cancel through the job.
 
@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use rayon::prelude::*;
 
-use super::detector::{DetectOptions, Detector};
+use super::detector::{DetectOptions, Detector, LetterboxTransform};
 use crate::domain::{sets, BBox};
 use crate::jobs::JobCtx;
 use crate::kinds::objects;
@@ -135,11 +135,24 @@ pub fn register_detector(
     Ok(store.model(model.id)?.unwrap_or(model))
 }
 
-fn decode(
+/// One image ready for the model: its letterboxed input, where the image went in it, and the
+/// scale from the (maybe DCT-scaled) decode back to the image's own pixels.
+struct Prepared {
+    input: tch::Tensor,
+    letterbox: LetterboxTransform,
+    sx: f64,
+    sy: f64,
+}
+
+/// Decode (at DCT scale when the model still gets enough pixels) and letterbox one image: the
+/// CPU work of an image, done on the decoding workers so that the model's thread only runs
+/// the model.
+fn prepare(
+    detector: &Detector,
     path: &Path,
     min_side: u32,
     size: (f64, f64),
-) -> Result<(image::RgbImage, f64, f64), String> {
+) -> Result<Prepared, String> {
     let img = crate::ingest::images::decode_file_for_size(path, min_side, 0)
         .map_err(|e| e.to_string())?
         .to_rgb8();
@@ -154,7 +167,13 @@ fn decode(
     } else {
         1.0
     };
-    Ok((img, sx, sy))
+    let (input, letterbox) = detector.prepare(&img).map_err(|e| e.to_string())?;
+    Ok(Prepared {
+        input,
+        letterbox,
+        sx,
+        sy,
+    })
 }
 
 /// Pre-label every usable image of the project that has no proposals yet.
@@ -223,23 +242,22 @@ pub fn prelabel(
     ctx.set_total(todo.len() as u64);
     ctx.set_done(0);
     let min_side = detector.input_size() as u32;
-    type Decoded = Vec<(i64, Result<(image::RgbImage, f64, f64), String>)>;
+    type Decoded = Vec<(i64, Result<Prepared, String>)>;
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let (tx, rx) = crossbeam_channel::bounded::<Decoded>(2);
         let pctx = ctx.clone();
         let sizes = &sizes;
+        let detector = &detector;
         scope.spawn(move || {
             for chunk in todo.chunks(CHUNK) {
                 if pctx.is_cancelled() {
                     break;
                 }
-                let decoded: Decoded = chunk
-                    .par_iter()
-                    .map(|(id, p)| {
-                        let size = sizes.get(id).copied().unwrap_or((0.0, 0.0));
-                        (*id, decode(p, min_side, size))
-                    })
-                    .collect();
+                let one = |(id, p): &(i64, PathBuf)| {
+                    let size = sizes.get(id).copied().unwrap_or((0.0, 0.0));
+                    (*id, prepare(detector, p, min_side, size))
+                };
+                let decoded: Decoded = chunk.par_iter().map(one).collect();
                 if tx.send(decoded).is_err() {
                     break;
                 }
@@ -249,10 +267,15 @@ pub fn prelabel(
             for decoded in rx.iter() {
                 ctx.check()?;
                 let mut batch = Vec::with_capacity(decoded.len());
+                // One image per forward: the export takes any batch, but on a 2-core CPU
+                // batches of 4 ran no faster per image than single images (`yuxuan prelabel`
+                // on the `bench detect` photos), and single images keep the input small.
                 for (id, r) in decoded {
                     match r {
-                        Ok((img, sx, sy)) => {
-                            let dets = detector.detect(&img, opts)?;
+                        Ok(p) => {
+                            let raw = detector.forward(&p.input)?;
+                            let dets = detector.decode(&raw, 0, &p.letterbox, opts)?;
+                            let (sx, sy) = (p.sx, p.sy);
                             let boxes: Vec<NewBoxPrediction> = dets
                                 .into_iter()
                                 .filter_map(|d| {
