@@ -14,7 +14,7 @@
 //! photos. Peak RSS of the product's passes, and its RSS half-way through a pass next to the
 //! RSS at its end (memory stays flat). Not a test: it prints numbers.
 
-use std::io::{BufRead, Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -307,25 +307,12 @@ impl Ultralytics {
 
     /// Its next line; its last line of stderr as the error when it ended.
     fn line(&mut self) -> Result<String, String> {
-        let mut line = String::new();
-        if self
-            .stdout
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?
-            > 0
-        {
-            return Ok(line);
-        }
-        self.stdin = None;
-        let _ = self.child.wait();
-        let mut err = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut err);
-        }
-        Err(format!(
-            "the ultralytics reference failed: {}",
-            err.lines().last().unwrap_or("no output")
-        ))
+        super::read_reply(
+            &mut self.child,
+            &mut self.stdin,
+            &mut self.stdout,
+            "the ultralytics reference failed",
+        )
     }
 
     fn pass(&mut self, set: &str) -> Result<PyPass, String> {

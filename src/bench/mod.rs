@@ -208,6 +208,31 @@ impl From<Measured> for RowOutcome {
     }
 }
 
+/// The next line a reference process (the Python references run as servers) prints; when it
+/// has ended, `failed` with the last line of its stderr as the error.
+pub(crate) fn read_reply(
+    child: &mut std::process::Child,
+    stdin: &mut Option<std::process::ChildStdin>,
+    stdout: &mut std::io::BufReader<std::process::ChildStdout>,
+    failed: &str,
+) -> Result<String, String> {
+    use std::io::{BufRead, Read};
+    let mut line = String::new();
+    if stdout.read_line(&mut line).map_err(|e| e.to_string())? > 0 {
+        return Ok(line);
+    }
+    *stdin = None;
+    let _ = child.wait();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    Err(format!(
+        "{failed}: {}",
+        err.lines().last().unwrap_or("no output")
+    ))
+}
+
 /// A row the runner knows.
 pub struct RowSpec {
     pub id: &'static str,

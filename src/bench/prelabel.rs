@@ -301,26 +301,12 @@ impl PythonServer {
 
     /// The next line it prints; its last line of stderr as the error when it ended.
     fn line(&mut self) -> Result<String, String> {
-        use std::io::{BufRead, Read};
-        let mut line = String::new();
-        if self
-            .stdout
-            .read_line(&mut line)
-            .map_err(|e| e.to_string())?
-            > 0
-        {
-            return Ok(line);
-        }
-        self.stdin = None;
-        let _ = self.child.wait();
-        let mut err = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut err);
-        }
-        Err(format!(
-            "the Python reference failed (make setup installs torchvision): {}",
-            err.lines().last().unwrap_or("no output")
-        ))
+        super::read_reply(
+            &mut self.child,
+            &mut self.stdin,
+            &mut self.stdout,
+            "the Python reference failed (make setup installs torchvision)",
+        )
     }
 
     /// One pass over the images with each variant.
