@@ -14,12 +14,11 @@
 //! photos. Peak RSS of the product's passes, and its RSS half-way through a pass next to the
 //! RSS at its end (memory stays flat). Not a test: it prints numbers.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::{BenchConfig, Measured, Metric, RowOutcome, Target};
+use super::{median, BenchConfig, Measured, Metric, RowOutcome, Target};
 use crate::domain::TaskKind;
 use crate::jobs::JobCtx;
 use crate::kinds::NewProject;
@@ -226,9 +225,7 @@ struct PyReady {
 /// `scripts/bench_detect_reference.py`, running in the ultralytics venv: one call of
 /// [`Ultralytics::pass`] is one `predict` over one set's images.
 struct Ultralytics {
-    child: std::process::Child,
-    stdin: Option<std::process::ChildStdin>,
-    stdout: std::io::BufReader<std::process::ChildStdout>,
+    process: super::RefProcess,
     ready: PyReady,
     _tmp: tempfile::TempDir,
 }
@@ -263,31 +260,22 @@ impl Ultralytics {
         let script = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("scripts")
             .join("bench_detect_reference.py");
-        let mut child = std::process::Command::new(crate::assets::ultralytics_python())
-            .arg(script)
+        let mut cmd = std::process::Command::new(crate::assets::ultralytics_python());
+        cmd.arg(script)
             .arg(model)
             .arg(threads.to_string())
             .arg(&list)
             .current_dir(&cwd)
             .env("YOLO_OFFLINE", "1")
             .env("YOLO_VERBOSE", "False")
-            .env("YOLO_CONFIG_DIR", &config)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                format!(
-                    "no ultralytics venv python ({e}); {}",
-                    crate::assets::SETUP_HINT
-                )
-            })?;
-        let stdin = child.stdin.take();
-        let stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+            .env("YOLO_CONFIG_DIR", &config);
         let mut server = Ultralytics {
-            child,
-            stdin,
-            stdout,
+            process: super::RefProcess::spawn(
+                &mut cmd,
+                "the ultralytics reference",
+                "",
+                "no ultralytics venv python",
+            )?,
             ready: PyReady {
                 ultralytics: String::new(),
                 torch: String::new(),
@@ -296,7 +284,7 @@ impl Ultralytics {
             },
             _tmp: tmp,
         };
-        let line = server.line()?;
+        let line = server.process.line()?;
         let json = line
             .trim()
             .strip_prefix("ready ")
@@ -305,40 +293,9 @@ impl Ultralytics {
         Ok(server)
     }
 
-    /// Its next line; its last line of stderr as the error when it ended.
-    fn line(&mut self) -> Result<String, String> {
-        super::read_reply(
-            &mut self.child,
-            &mut self.stdin,
-            &mut self.stdout,
-            "the ultralytics reference failed",
-        )
-    }
-
     fn pass(&mut self, set: &str) -> Result<PyPass, String> {
-        let stdin = self
-            .stdin
-            .as_mut()
-            .ok_or("the ultralytics reference has ended")?;
-        stdin
-            .write_all(format!("pass {set}\n").as_bytes())
-            .and_then(|()| stdin.flush())
-            .map_err(|e| format!("the ultralytics reference has ended: {e}"))?;
-        let line = self.line()?;
-        serde_json::from_str(&line).map_err(|e| format!("unreadable reference output: {e}"))
+        self.process.request(&format!("pass {set}"))
     }
-}
-
-impl Drop for Ultralytics {
-    fn drop(&mut self) {
-        self.stdin = None; // EOF: the script ends
-        let _ = self.child.wait();
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// An objects project holding `images`, labelled with every class of the detector (every box

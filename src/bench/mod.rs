@@ -208,29 +208,99 @@ impl From<Measured> for RowOutcome {
     }
 }
 
-/// The next line a reference process (the Python references run as servers) prints; when it
-/// has ended, `failed` with the last line of its stderr as the error.
-pub(crate) fn read_reply(
-    child: &mut std::process::Child,
-    stdin: &mut Option<std::process::ChildStdin>,
-    stdout: &mut std::io::BufReader<std::process::ChildStdout>,
-    failed: &str,
-) -> Result<String, String> {
-    use std::io::{BufRead, Read};
-    let mut line = String::new();
-    if stdout.read_line(&mut line).map_err(|e| e.to_string())? > 0 {
-        return Ok(line);
+/// A reference run as a server process (the Python scripts a user would write): one request
+/// line in, one reply line out, so that the bench interleaves its passes with the product's
+/// on the same state of the machine. Its stdin closes when it is dropped (the script ends).
+pub(crate) struct RefProcess {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    /// What the errors call it ("the Python reference").
+    name: &'static str,
+    /// Added to the error when it ended (what installs it).
+    hint: &'static str,
+}
+
+impl RefProcess {
+    /// Start `cmd` with piped stdio; `missing` says what to do when it cannot start.
+    pub(crate) fn spawn(
+        cmd: &mut std::process::Command,
+        name: &'static str,
+        hint: &'static str,
+        missing: &str,
+    ) -> Result<RefProcess, String> {
+        use std::process::Stdio;
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("{missing} ({e}); {}", crate::assets::SETUP_HINT))?;
+        let stdin = child.stdin.take();
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+        Ok(RefProcess {
+            child,
+            stdin,
+            stdout,
+            name,
+            hint,
+        })
     }
-    *stdin = None;
-    let _ = child.wait();
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
+
+    /// The next line it prints; when it has ended, the last line of its stderr as the error.
+    pub(crate) fn line(&mut self) -> Result<String, String> {
+        use std::io::{BufRead, Read};
+        let mut line = String::new();
+        if self
+            .stdout
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?
+            > 0
+        {
+            return Ok(line);
+        }
+        self.stdin = None;
+        let _ = self.child.wait();
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        Err(format!(
+            "{} failed{}: {}",
+            self.name,
+            self.hint,
+            err.lines().last().unwrap_or("no output")
+        ))
     }
-    Err(format!(
-        "{failed}: {}",
-        err.lines().last().unwrap_or("no output")
-    ))
+
+    /// Send one request line and read its JSON reply.
+    pub(crate) fn request<T: serde::de::DeserializeOwned>(
+        &mut self,
+        msg: &str,
+    ) -> Result<T, String> {
+        use std::io::Write;
+        let name = self.name;
+        let stdin = self.stdin.as_mut().ok_or(format!("{name} has ended"))?;
+        stdin
+            .write_all(format!("{msg}\n").as_bytes())
+            .and_then(|()| stdin.flush())
+            .map_err(|e| format!("{name} has ended: {e}"))?;
+        let line = self.line()?;
+        serde_json::from_str(&line).map_err(|e| format!("unreadable reference output: {e}"))
+    }
+}
+
+impl Drop for RefProcess {
+    fn drop(&mut self) {
+        self.stdin = None; // EOF: the script ends
+        let _ = self.child.wait();
+    }
+}
+
+/// The median (the upper one of an even count; NaN of nothing).
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// A row the runner knows.

@@ -17,6 +17,7 @@ use std::time::Instant;
 use serde::Serialize;
 use tch::{Kind, Tensor};
 
+use super::median;
 use crate::jobs::JobCtx;
 use crate::ml::backbone::{self, BackboneNet, Embedder, Runtime};
 use crate::ml::image_pipeline::run_pipelined;
@@ -254,11 +255,7 @@ fn python_decode_reference(images: &[PathBuf]) -> Result<PythonDecode, String> {
 /// The Python reference script, running: one call of [`PythonServer::pass`] is one pass over
 /// the images with each of its variants, so the bench can interleave its own passes with
 /// Python's and compare the two on the same state of the machine.
-struct PythonServer {
-    child: std::process::Child,
-    stdin: Option<std::process::ChildStdin>,
-    stdout: std::io::BufReader<std::process::ChildStdout>,
-}
+struct PythonServer(super::RefProcess);
 
 impl PythonServer {
     fn start(
@@ -276,65 +273,27 @@ impl PythonServer {
             BackboneNet::MobilenetV2 => "mobilenet-v2",
             BackboneNet::EfficientnetLite0 => "efficientnet-lite0",
         };
-        let mut child = script_command("bench_prelabel_reference.py")
-            .env("YUXUAN_REF_MALLOPT", if tuned_malloc { "1" } else { "0" })
+        let mut cmd = script_command("bench_prelabel_reference.py");
+        cmd.env("YUXUAN_REF_MALLOPT", if tuned_malloc { "1" } else { "0" })
             .arg(&weights)
             .args([net_name, &batch.to_string(), &threads.to_string()])
-            .args(images)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("no venv python ({e}); {}", crate::assets::SETUP_HINT))?;
-        let stdin = child.stdin.take();
-        let stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut server = PythonServer {
-            child,
-            stdin,
-            stdout,
-        };
-        match server.line()? {
+            .args(images);
+        let mut server = PythonServer(super::RefProcess::spawn(
+            &mut cmd,
+            "the Python reference",
+            " (make setup installs torchvision)",
+            "no venv python",
+        )?);
+        match server.0.line()? {
             l if l.trim() == "ready" => Ok(server),
             l => Err(format!("the Python reference said {l:?} instead of ready")),
         }
     }
 
-    /// The next line it prints; its last line of stderr as the error when it ended.
-    fn line(&mut self) -> Result<String, String> {
-        super::read_reply(
-            &mut self.child,
-            &mut self.stdin,
-            &mut self.stdout,
-            "the Python reference failed (make setup installs torchvision)",
-        )
-    }
-
     /// One pass over the images with each variant.
     fn pass(&mut self) -> Result<PythonReference, String> {
-        use std::io::Write;
-        let stdin = self
-            .stdin
-            .as_mut()
-            .ok_or("the Python reference has ended")?;
-        stdin
-            .write_all(b"pass\n")
-            .and_then(|()| stdin.flush())
-            .map_err(|e| format!("the Python reference has ended: {e}"))?;
-        let line = self.line()?;
-        serde_json::from_str(&line).map_err(|e| format!("unreadable reference output: {e}"))
+        self.0.request("pass")
     }
-}
-
-impl Drop for PythonServer {
-    fn drop(&mut self) {
-        self.stdin = None; // EOF: the script ends
-        let _ = self.child.wait();
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// Per variant, the median over the passes.
