@@ -353,21 +353,7 @@ fn an_annotator_of_a_team_objects_project_records_boxes_under_their_own_name_onl
     let (owner, ids) = photos_project(Path::new(&url));
     drop(owner);
     let ann = format!("ann_{}", project.replace('-', "_"));
-    let out = common::ok(&common::run(&[
-        "team",
-        "add-member",
-        &url,
-        &ann,
-        "--role",
-        "annotator",
-    ]));
-    let password = out
-        .lines()
-        .find_map(|l| l.strip_prefix("their password: "))
-        .expect("a password is printed")
-        .trim()
-        .to_string();
-    let ann_url = url.replacen("postgres:yuxuan-test@", &format!("{ann}:{password}@"), 1);
+    let ann_url = common::add_annotator(&url, &ann);
     let mut s = Store::open(Path::new(&ann_url)).unwrap();
     assert_eq!(s.role().unwrap(), yuxuan::store::roles::Role::Annotator);
     let got = s.lease_items(sets::OBJECT, &ann, &ids[..1], 1).unwrap();

@@ -412,20 +412,7 @@ fn an_annotator_login_is_refused_by_the_server() {
     drop(owner);
     let ann = format!("ann_{}", project.replace('-', "_"));
     let lead = format!("lead_{}", project.replace('-', "_"));
-    let out = common::ok(&common::run(&[
-        "team",
-        "add-member",
-        &url,
-        &ann,
-        "--role",
-        "annotator",
-    ]));
-    let password = out
-        .lines()
-        .find_map(|l| l.strip_prefix("their password: "))
-        .expect("a password is printed")
-        .trim()
-        .to_string();
+    let ann_url = common::add_annotator(&url, &ann);
     let lead_add = common::run_with_stdin(
         &[
             "team",
@@ -447,7 +434,6 @@ fn an_annotator_login_is_refused_by_the_server() {
     assert!(members.contains(&lead), "{members}");
     let as_user =
         |user: &str, pw: &str| url.replacen("postgres:yuxuan-test@", &format!("{user}:{pw}@"), 1);
-    let ann_url = as_user(&ann, &password);
     let lead_url = as_user(&lead, "lead-secret");
 
     // The lead marks a gold item (through the app's store API).

@@ -245,7 +245,7 @@ fn run_objects(a: &Args) -> anyhow::Result<ExitCode> {
         .map(|i| (i.id, i.source_path))
         .collect();
     let files: Vec<String> = truth_ds.images.iter().map(|i| i.file.clone()).collect();
-    let matched = osim::match_files(&items, &files);
+    let matched = yuxuan::exchange::objects::match_files(&items, &files);
     let mut truth = std::collections::HashMap::new();
     for (k, id) in &matched {
         let t: Vec<Truth> = truth_ds.images[*k]

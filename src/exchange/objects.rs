@@ -291,7 +291,7 @@ pub fn import_boxes(
         .map(|i| (i.id, i.source_path))
         .collect();
     let files: Vec<String> = ds.images.iter().map(|i| i.file.clone()).collect();
-    let matched = crate::simulate::objects::match_files(&items, &files);
+    let matched = match_files(&items, &files);
     let decided: std::collections::HashSet<i64> = store
         .current_labels(sets::OBJECT)?
         .into_iter()
@@ -363,4 +363,69 @@ pub fn import_boxes(
         store.put_box_predictions(sets::OBJECT, format.name(), None, &proposals)?;
     }
     Ok(summary)
+}
+
+/// The project image each dataset file names (imports, simulate): the image whose recorded path ends with the most of the
+/// file's path components (at least its file name); ambiguous file names match nothing.
+pub fn match_files(items: &[(i64, String)], files: &[String]) -> HashMap<usize, i64> {
+    fn parts(p: &str) -> Vec<&str> {
+        p.split(['/', '\\'])
+            .filter(|s| !s.is_empty() && *s != ".")
+            .collect()
+    }
+    let item_parts: Vec<(i64, Vec<&str>)> = items.iter().map(|(id, p)| (*id, parts(p))).collect();
+    let mut out = HashMap::new();
+    for (k, f) in files.iter().enumerate() {
+        let fp = parts(f);
+        let mut best: Option<(usize, i64)> = None;
+        let mut tie = false;
+        for (id, ip) in &item_parts {
+            let n = fp
+                .iter()
+                .rev()
+                .zip(ip.iter().rev())
+                .take_while(|(a, b)| a == b)
+                .count();
+            if n == 0 {
+                continue;
+            }
+            match best {
+                Some((m, _)) if n < m => {}
+                Some((m, _)) if n == m => tie = true,
+                _ => {
+                    best = Some((n, *id));
+                    tie = false;
+                }
+            }
+        }
+        if let (Some((_, id)), false) = (best, tie) {
+            out.insert(k, id);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_match_items_by_the_longest_path_suffix() {
+        let items = vec![
+            (1, "/data/a/img/1.jpg".to_string()),
+            (2, "/data/b/img/1.jpg".to_string()),
+            (3, "/data/b/img/2.jpg".to_string()),
+        ];
+        let files = vec![
+            "b/img/1.jpg".to_string(),
+            "2.jpg".to_string(),
+            "img/1.jpg".to_string(), // ambiguous
+            "3.jpg".to_string(),     // no such image
+        ];
+        let m = match_files(&items, &files);
+        assert_eq!(m.get(&0), Some(&2));
+        assert_eq!(m.get(&1), Some(&3));
+        assert_eq!(m.get(&2), None);
+        assert_eq!(m.get(&3), None);
+    }
 }

@@ -143,6 +143,26 @@ pub struct TrainReport {
     pub n_holdout: usize,
 }
 
+/// Register a user's own model file as the next version of `m.label_set`: the file is copied
+/// into the project's models as `<set>-v<N>-<suffix>` (atomically), registered with its
+/// checksum, and activated when asked. The one path `register-model` takes for any family.
+pub fn register_copy(
+    store: &mut Store,
+    file: &Path,
+    suffix: &str,
+    m: crate::store::models::NewModel,
+    activate: bool,
+) -> anyhow::Result<ModelInfo> {
+    let n = store.models(&m.label_set)?.len() + 1;
+    let dst = models_dir(store).join(format!("{}-v{n}-{suffix}", m.label_set));
+    crate::fsutil::copy_atomic(file, &dst)?;
+    let model = store.register_model_file(&dst, m)?;
+    if activate {
+        store.activate_model(model.id)?;
+    }
+    Ok(store.model(model.id)?.unwrap_or(model))
+}
+
 /// Directory of a project's model files (`<project file>.models/`; team projects: the cache).
 pub fn models_dir(store: &Store) -> PathBuf {
     store.models_dir()

@@ -103,16 +103,15 @@ pub fn register(
         .map(|l| NewLabel::named(l.clone()))
         .collect();
     store.add_labels(sets::CLASS, &new)?;
-    let n = store.models(sets::CLASS)?.len() + 1;
-    let dst = family::models_dir(store).join(format!("class-v{n}-registered.pt"));
-    crate::fsutil::copy_atomic(file, &dst)?;
     let spec = TorchScriptSpec {
         input: input.clone(),
         outputs: labels.to_vec(),
         source: Some(file.to_string_lossy().into_owned()),
     };
-    let model = store.register_model_file(
-        &dst,
+    family::register_copy(
+        store,
+        file,
+        "registered.pt",
         NewModel {
             label_set: sets::CLASS.to_string(),
             kind: KIND.to_string(),
@@ -124,11 +123,8 @@ pub fn register(
             weights_path: None,
             weights_sha256: None,
         },
-    )?;
-    if activate {
-        store.activate_model(model.id)?;
-    }
-    Ok(store.model(model.id)?.unwrap_or(model))
+        activate,
+    )
 }
 
 /// TorchScript classifiers: predict from pixels; fine-tune from `base` (the registered model

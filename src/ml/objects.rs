@@ -80,7 +80,7 @@ pub fn project_detector(store: &Store) -> anyhow::Result<Option<(String, PathBuf
 
 /// Register a user's detector (an ultralytics TorchScript detection export, any size, any
 /// classes): checked by loading it and running it once, copied into the project's models,
-/// its classes added as labels where the project has none of that name, activated unless
+/// its classes become the labels of a project that has none, activated unless
 /// told not to. Pre-labelling then uses it for the images it has not seen.
 pub fn register_detector(
     store: &mut Store,
@@ -93,27 +93,16 @@ pub fn register_detector(
     det.detect(&probe, &DetectOptions::default())
         .with_context(|| format!("running {} once failed", file.display()))?;
     let classes = det.class_names().to_vec();
-    let existing: Vec<String> = store
-        .labels(sets::OBJECT)?
-        .into_iter()
-        .map(|l| l.name)
-        .collect();
-    let settings = store.project()?.settings;
-    let srcs = objects::sources(&settings);
-    // Classes already taken by a label's source are not added again under their own name.
-    let new: Vec<crate::domain::NewLabel> = classes
-        .iter()
-        .filter(|c| !existing.contains(c) && !srcs.values().any(|s| s.as_str() == c.as_str()))
-        .map(|c| crate::domain::NewLabel::named(c.clone()))
-        .collect();
-    if existing.is_empty() {
-        store.add_labels(sets::OBJECT, &new)?;
+    // A project without labels takes the detector's classes as its labels; one with labels
+    // keeps them (the classes map to them by name or by source).
+    if store.labels(sets::OBJECT)?.is_empty() {
+        let labels: Vec<_> = classes.iter().map(crate::domain::NewLabel::named).collect();
+        store.add_labels(sets::OBJECT, &labels)?;
     }
-    let n = store.models(sets::OBJECT)?.len() + 1;
-    let dst = super::family::models_dir(store).join(format!("object-v{n}-detector.torchscript"));
-    crate::fsutil::copy_atomic(file, &dst)?;
-    let model = store.register_model_file(
-        &dst,
+    super::family::register_copy(
+        store,
+        file,
+        "detector.torchscript",
         crate::store::models::NewModel {
             label_set: sets::OBJECT.to_string(),
             kind: DETECTOR_KIND.to_string(),
@@ -128,11 +117,8 @@ pub fn register_detector(
             weights_path: None,
             weights_sha256: None,
         },
-    )?;
-    if activate {
-        store.activate_model(model.id)?;
-    }
-    Ok(store.model(model.id)?.unwrap_or(model))
+        activate,
+    )
 }
 
 /// One image ready for the model: its letterboxed input, where the image went in it, and the

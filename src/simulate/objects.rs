@@ -59,46 +59,6 @@ pub struct ObjectSimSummary {
     pub ap50: f64,
 }
 
-/// The item each dataset file names: the image whose recorded path ends with the most of the
-/// file's path components (at least its file name); ambiguous file names match nothing.
-pub fn match_files(items: &[(i64, String)], files: &[String]) -> HashMap<usize, i64> {
-    fn parts(p: &str) -> Vec<&str> {
-        p.split(['/', '\\'])
-            .filter(|s| !s.is_empty() && *s != ".")
-            .collect()
-    }
-    let item_parts: Vec<(i64, Vec<&str>)> = items.iter().map(|(id, p)| (*id, parts(p))).collect();
-    let mut out = HashMap::new();
-    for (k, f) in files.iter().enumerate() {
-        let fp = parts(f);
-        let mut best: Option<(usize, i64)> = None;
-        let mut tie = false;
-        for (id, ip) in &item_parts {
-            let n = fp
-                .iter()
-                .rev()
-                .zip(ip.iter().rev())
-                .take_while(|(a, b)| a == b)
-                .count();
-            if n == 0 {
-                continue;
-            }
-            match best {
-                Some((m, _)) if n < m => {}
-                Some((m, _)) if n == m => tie = true,
-                _ => {
-                    best = Some((n, *id));
-                    tie = false;
-                }
-            }
-        }
-        if let (Some((_, id)), false) = (best, tie) {
-            out.insert(k, id);
-        }
-    }
-    out
-}
-
 fn to_decisions(item_id: i64, actions: &[OracleAction], annotator: &str) -> Vec<NewBoxDecision> {
     let d = |uid: String, action: BoxAction, label: Option<String>, bbox| NewBoxDecision {
         item_id,
@@ -267,29 +227,4 @@ pub fn write_csv(rows: &[ObjectSimRow], path: &Path) -> anyhow::Result<()> {
     }
     w.flush()?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn files_match_items_by_the_longest_path_suffix() {
-        let items = vec![
-            (1, "/data/a/img/1.jpg".to_string()),
-            (2, "/data/b/img/1.jpg".to_string()),
-            (3, "/data/b/img/2.jpg".to_string()),
-        ];
-        let files = vec![
-            "b/img/1.jpg".to_string(),
-            "2.jpg".to_string(),
-            "img/1.jpg".to_string(), // ambiguous
-            "3.jpg".to_string(),     // no such image
-        ];
-        let m = match_files(&items, &files);
-        assert_eq!(m.get(&0), Some(&2));
-        assert_eq!(m.get(&1), Some(&3));
-        assert_eq!(m.get(&2), None);
-        assert_eq!(m.get(&3), None);
-    }
 }

@@ -232,3 +232,23 @@ pub fn exif_orientation(o: u16) -> Vec<u8> {
     exif.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
     exif
 }
+
+/// `yuxuan team add-member URL NAME --role annotator`: the member's own project URL (with the
+/// password the command printed).
+pub fn add_annotator(url: &str, name: &str) -> String {
+    let out = ok(&run(&[
+        "team",
+        "add-member",
+        url,
+        name,
+        "--role",
+        "annotator",
+    ]));
+    let password = out
+        .lines()
+        .find_map(|l| l.strip_prefix("their password: "))
+        .expect("a password is printed")
+        .trim()
+        .to_string();
+    url.replacen("postgres:yuxuan-test@", &format!("{name}:{password}@"), 1)
+}
